@@ -1,0 +1,59 @@
+# sanchaek — two commands on a fresh machine: `make run` and `make test` (see README).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages: Lucene + Nori for the embedded search backend, a JRE to run it,
+# Chromium for the app's browser tests.
+DEB_PACKAGES := liblucene8-java openjdk-17-jre-headless chromium
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help setup deb run test bench app lint clean
+
+help:
+	@echo "make run    install everything and run the pipeline (dvc repro)"
+	@echo "make test   install everything and run the test suite"
+	@echo "make bench  CPU benchmarks into reports/bench/"
+	@echo "make app    the Streamlit app on http://127.0.0.1:8501"
+	@echo "make lint   ruff"
+
+setup: deb $(STAMP)
+
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/dvc repro
+
+test: setup
+	$(BIN)/pytest -q
+
+bench: setup
+	for b in bench/preprocess.py bench/search.py bench/train.py bench/generate.py; do \
+	  [ -f $$b ] && $(BIN)/python $$b || exit 1; done
+
+app: setup
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true
+
+lint: setup
+	$(BIN)/ruff check src tests bench app.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,23 @@
+"""Every params section, one module each (owned by the stage that reads it)."""
+
+from .crawl import CrawlParams
+from .evaluate import EvaluateParams
+from .generate import ComposeParams, GenerateParams
+from .model import ModelParams, SweepParams, TrainParams
+from .preprocess import PreprocessParams
+from .ratings import RatingsParams
+from .search import IndexParams, QueryParams
+
+__all__ = [
+    "ComposeParams",
+    "CrawlParams",
+    "EvaluateParams",
+    "GenerateParams",
+    "IndexParams",
+    "ModelParams",
+    "PreprocessParams",
+    "QueryParams",
+    "RatingsParams",
+    "SweepParams",
+    "TrainParams",
+]

@@ -1,0 +1,14 @@
+"""One error type for everything a user can fix.
+
+Every message is one line that names the cause and the fix; the CLI prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SanchaekError(Exception):
+    """A problem the user can fix: bad params, bad input, a missing upstream output."""
+
+    def __init__(self, message: str):
+        # Keep the promise of one line even when a cause carries newlines.
+        super().__init__(" ".join(str(message).split()))

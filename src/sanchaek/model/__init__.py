@@ -1,0 +1,1 @@
+"""Model construction, loading and data packing."""
