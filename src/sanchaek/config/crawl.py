@@ -1,20 +1,124 @@
-"""``crawl`` params (draft: the crawl stage owns and extends this)."""
+"""``crawl`` params: the polite fetcher, the rights policy and one block per source.
+
+Defaults live only here. Site base URLs are params so that tests point them at 127.0.0.1.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Section
 
 SourceName = Literal["corpus", "munjang", "brunch", "mirror"]
 
+# Agents that collect text to train AI models. A site whose robots.txt shuts any of them out has said
+# "not for AI training"; we honour that even though our own user agent falls in the `*` group.
+DEFAULT_AI_AGENTS = [
+    "GPTBot",
+    "ClaudeBot",
+    "anthropic-ai",
+    "Claude-Web",
+    "CCBot",
+    "Google-Extended",
+    "Applebot-Extended",
+    "Bytespider",
+    "cohere-ai",
+    "cohere-training-data-crawler",
+    "meta-externalagent",
+    "Diffbot",
+    "Omgilibot",
+]
+
+
+class FetchParams(Section):
+    """The one HTTP client every site source goes through."""
+
+    user_agent: str = Field(
+        "sanchaek/0.1 (literary research crawler; personal local copy; +https://github.com/sanchaek/sanchaek)",
+        min_length=8,
+    )
+    min_delay_s: float = Field(3.0, ge=0.0, le=3600.0)  # per host; robots Crawl-delay wins when larger
+    connect_timeout_s: float = Field(10.0, gt=0.0, le=300.0)
+    read_timeout_s: float = Field(30.0, gt=0.0, le=600.0)
+    max_retries: int = Field(3, ge=0, le=10)  # extra tries after the first, for 429/5xx/timeouts
+    backoff_base_s: float = Field(2.0, ge=0.0, le=600.0)  # wait base * 2**attempt ...
+    backoff_max_s: float = Field(120.0, ge=0.0, le=3600.0)  # ... capped here
+    max_retry_after_s: float = Field(600.0, ge=0.0, le=86400.0)  # a longer Retry-After -> give up on the URL
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_bytes: int = Field(5_000_000, ge=1024)  # response size cap
+    allowed_redirect_hosts: list[str] = Field(default_factory=list)  # off-site hosts a redirect may go to
+    progress: bool = True  # tqdm bar on a terminal (never when stderr is not a TTY)
+
+
+class RightsParams(Section):
+    """AI-training opt-out signals we honour before crawling (see crawl/rights.py)."""
+
+    ai_agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AI_AGENTS), min_length=1)
+    page_signals: bool = True  # noai/noimageai robots meta, X-Robots-Tag, tdm-reservation meta/header
+    tdmrep: bool = True  # /.well-known/tdmrep.json
+
 
 class CorpusSourceParams(Section):
     path: str = "../shared/data/corpus/works.jsonl"
+    on_bad_line: Literal["raise", "skip"] = "raise"
+
+
+class SiteSourceParams(Section):
+    """Knobs every site source shares."""
+
+    rights_holder_opt_in: bool = False  # true only if you hold the rights to what this source collects
+    max_documents: int | None = Field(None, ge=1)  # stop after this many documents (None: all)
+    min_chars: int = Field(200, ge=1)  # a body shorter than this is an extraction error, not a document
+
+
+class MunjangParams(SiteSourceParams):
+    base_url: str = "https://munjang.or.kr"
+    mid: str = "a20103000000"  # board.es 소설 board
+    bid: str = "0003"
+    max_pages: int = Field(100, ge=1)  # listing pages (12 works each); the crawl also stops at an empty page
+    # KCISA open API (API_CCA_160), used instead of HTML listing when this env var holds a service key.
+    api_key_env: str = "KCISA_SERVICE_KEY"
+    api_base_url: str = "http://api.kcisa.kr"
+    api_path: str = "/openapi/API_CCA_160/request"
+    api_gubun: str = "소설"
+    api_page_size: int = Field(20, ge=1, le=1000)
+
+
+class BrunchParams(SiteSourceParams):
+    base_url: str = "https://brunch.co.kr"
+    profiles: list[str] = Field(default_factory=list)  # profile ids (with or without @) to collect
+
+    @field_validator("profiles")
+    @classmethod
+    def _strip_at(cls, value: list[str]) -> list[str]:
+        cleaned = [p.strip().lstrip("@") for p in value]
+        if any(not p or "/" in p for p in cleaned):
+            raise ValueError("profile ids look like 'author' or '@author'")
+        return cleaned
+
+
+class MirrorParams(SiteSourceParams):
+    base_url: str = "http://mirrorzine.kr"
+    notice_mid: str = "notice"  # board holding the monthly "N호 업데이트" issue posts
+    issue_title_pattern: str = "업데이트"  # notice posts whose title contains this link the issue's works
+    work_mids: list[str] = Field(default_factory=list)  # boards works may live on ([] = any but notice)
+    max_pages: int = Field(50, ge=1)
 
 
 class CrawlParams(Section):
     sources: list[SourceName] = Field(default_factory=lambda: ["corpus"], min_length=1)
+    fetch: FetchParams = FetchParams()
+    rights: RightsParams = RightsParams()
     corpus: CorpusSourceParams = CorpusSourceParams()
+    munjang: MunjangParams = MunjangParams()
+    brunch: BrunchParams = BrunchParams()
+    mirror: MirrorParams = MirrorParams()
+
+    @field_validator("sources")
+    @classmethod
+    def _no_duplicate_sources(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each source may be listed once")
+        return value

@@ -1,0 +1,343 @@
+"""The one polite HTTP fetcher every site source goes through.
+
+Per request: robots.txt check (and its Crawl-delay), a per-host pause, bounded retries with
+exponential backoff that honour ``Retry-After`` (seconds or HTTP-date) on 429/503, redirects
+followed by hand (each hop robots-checked, loops and off-site hops are errors), a size cap and
+charset detection. Time is read and spent only through an injectable clock, so tests assert the
+waits without sleeping them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
+
+import charset_normalizer
+import httpx
+
+from ..config.crawl import FetchParams
+from .robots import Robots, parse_robots
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+GONE_STATUSES = frozenset({404, 410})
+# Korean legacy labels all mean Windows code page 949, a superset of EUC-KR.
+_CP949_ALIASES = {
+    "euc-kr",
+    "euckr",
+    "euc_kr",
+    "ks_c_5601-1987",
+    "ksc5601",
+    "x-windows-949",
+    "windows-949",
+    "cp949",
+    "uhc",
+}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
+_XML_ENCODING = re.compile(rb"""<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.-]+)["']""", re.I)
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+    def now(self) -> float: ...  # wall clock, epoch seconds (for HTTP-date Retry-After, fetched_at)
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def now(self) -> float:
+        return time.time()
+
+
+class FetchError(Exception):
+    """One URL could not be fetched. ``kind``: robots | gone | http | retries | redirect | too-large."""
+
+    def __init__(self, url: str, reason: str, kind: str, status: int | None = None):
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason, self.kind, self.status = url, reason, kind, status
+
+
+@dataclass
+class Page:
+    url: str  # what was asked for
+    final_url: str  # after redirects
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    text: str
+    encoding: str
+
+
+@dataclass
+class _Raw:
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+
+@dataclass
+class Fetcher:
+    params: FetchParams
+    clock: Clock = field(default_factory=SystemClock)
+    transport: httpx.BaseTransport | None = None
+    requests: int = 0
+    waits: list[tuple[str, float, str]] = field(default_factory=list)  # (url, seconds, why) for tests/report
+    robots_report: dict[str, dict] = field(default_factory=dict)
+    _robots: dict[str, Robots] = field(default_factory=dict)
+    _last: dict[str, float] = field(default_factory=dict)
+    _secrets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        p = self.params
+        self.client = httpx.Client(
+            headers={"User-Agent": p.user_agent, "Accept-Language": "ko,en;q=0.5"},
+            timeout=httpx.Timeout(p.read_timeout_s, connect=p.connect_timeout_s),
+            follow_redirects=False,  # by hand: every hop is robots-checked and loop-checked
+            transport=self.transport,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def add_secret(self, secret: str) -> None:
+        """Keep e.g. an API key out of every message and report."""
+        if secret:
+            self._secrets.append(secret)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # robots.txt ---------------------------------------------------------------------------------
+    def robots_for(self, url: str) -> Robots:
+        origin = _origin(url)
+        if origin not in self._robots:
+            self._robots[origin] = self._load_robots(origin)
+            robots = self._robots[origin]
+            self.robots_report[origin] = {
+                "status": robots.status,
+                "crawl_delay": robots.crawl_delay(self.params.user_agent),
+                "message": robots.message,
+            }
+            if robots.message:
+                log.warning(robots.message)
+        return self._robots[origin]
+
+    def _load_robots(self, origin: str) -> Robots:
+        url = origin + "/robots.txt"
+        try:
+            page = self.get(url, check_robots=False)
+        except FetchError as err:
+            if err.kind in ("gone", "http") and err.status is not None and 400 <= err.status < 500:
+                # RFC 9309 2.3.1.3: robots.txt "unavailable" (4xx) -> crawling is allowed
+                return Robots.allow_all("missing")
+            return Robots.deny_all(
+                "unreachable",
+                f"{url} could not be read ({err.reason}): treating {origin} as disallow-all; rerun later",
+            )
+        body = page.text.lstrip()
+        content_type = page.headers.get("content-type", "")
+        if "html" in content_type or body[:1] == "<":
+            return Robots.deny_all(
+                "not-robots", f"{url} is an HTML page, not robots rules: treating {origin} as disallow-all"
+            )
+        return parse_robots(page.text)
+
+    def allowed(self, url: str) -> bool:
+        return self.robots_for(url).can_fetch(self.params.user_agent, url)
+
+    # requests -----------------------------------------------------------------------------------
+    def get(self, url: str, *, check_robots: bool = True) -> Page:
+        """GET one URL politely; raises FetchError for anything that is not a usable 2xx page."""
+        chain = [url]
+        current = url
+        for _hop in range(self.params.max_redirects + 1):
+            if check_robots and not self.allowed(current):
+                raise FetchError(self.redact(current), "disallowed by robots.txt", "robots")
+            raw = self._request_with_retries(current)
+            if raw.status in REDIRECT_STATUSES:
+                location = raw.headers.get("location")
+                if not location:
+                    raise FetchError(
+                        self.redact(current), f"HTTP {raw.status} without Location", "http", raw.status
+                    )
+                target = urljoin(current, location)
+                host = urlsplit(target).hostname or ""
+                if _origin(target) != _origin(current) and host not in self.params.allowed_redirect_hosts:
+                    raise FetchError(
+                        self.redact(url), f"redirect to another host {host} not followed", "redirect"
+                    )
+                if target in chain:
+                    loop = " -> ".join(chain + [target])
+                    raise FetchError(self.redact(url), f"redirect loop ({self.redact(loop)})", "redirect")
+                chain.append(target)
+                current = target
+                continue
+            if raw.status in GONE_STATUSES:
+                raise FetchError(
+                    self.redact(current), f"HTTP {raw.status} (deleted or missing)", "gone", raw.status
+                )
+            if raw.status >= 400 or raw.status < 200:
+                raise FetchError(self.redact(current), f"HTTP {raw.status}", "http", raw.status)
+            text, encoding = decode_body(raw.content, raw.headers.get("content-type", ""))
+            return Page(url, current, raw.status, raw.headers, raw.content, text, encoding)
+        raise FetchError(
+            self.redact(url),
+            f"more than {self.params.max_redirects} redirects (crawl.fetch.max_redirects)",
+            "redirect",
+        )
+
+    def _request_with_retries(self, url: str) -> _Raw:
+        p = self.params
+        tries = p.max_retries + 1
+        for attempt in range(tries):
+            self._wait_turn(url)
+            retry_after: float | None = None
+            try:
+                raw = self._send(url)
+            except httpx.TimeoutException as exc:
+                reason = f"timeout ({type(exc).__name__})"
+            except httpx.TransportError as exc:  # connection refused/reset, truncated body, ...
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if raw.status not in RETRY_STATUSES:
+                    return raw
+                reason = f"HTTP {raw.status}"
+                retry_after = parse_retry_after(raw.headers.get("retry-after"), self.clock.now())
+            if attempt == tries - 1:
+                raise FetchError(self.redact(url), f"gave up after {tries} tries: {reason}", "retries")
+            wait = min(p.backoff_base_s * 2**attempt, p.backoff_max_s)
+            if retry_after is not None:
+                if retry_after > p.max_retry_after_s:
+                    raise FetchError(
+                        self.redact(url),
+                        f"{reason} asks to retry in {retry_after:.0f} s, more than crawl.fetch.max_retry_after_s",
+                        "retries",
+                    )
+                wait = max(wait, retry_after)  # the server's word wins over our shorter backoff
+            log.info("%s: %s, retrying in %.1f s", self.redact(url), reason, wait)
+            self.waits.append((self.redact(url), wait, reason))
+            self.clock.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _wait_turn(self, url: str) -> None:
+        """Per-host pause: max(min_delay_s, robots Crawl-delay) since the last request to that host."""
+        origin = _origin(url)
+        delay = self.params.min_delay_s
+        robots = self._robots.get(origin)
+        crawl_delay = robots.crawl_delay(self.params.user_agent) if robots else None
+        if crawl_delay:
+            delay = max(delay, crawl_delay)
+        last = self._last.get(origin)
+        if last is not None:
+            due = last + delay - self.clock.monotonic()
+            if due > 0:
+                self.clock.sleep(due)
+        self._last[origin] = self.clock.monotonic()
+
+    def _send(self, url: str) -> _Raw:
+        self.requests += 1
+        cap = self.params.max_bytes
+        with self.client.stream("GET", url) as resp:
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise FetchError(
+                    self.redact(url), f"response of {declared} bytes over max_bytes {cap}", "too-large"
+                )
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise FetchError(self.redact(url), f"response over max_bytes {cap}", "too-large")
+            return _Raw(resp.status_code, resp.headers, bytes(body))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _codec(label: str) -> str | None:
+    import codecs
+
+    label = label.strip().strip("\"'").lower()
+    if label in _CP949_ALIASES:
+        return "cp949"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def _try(content: bytes, codec: str | None) -> str | None:
+    if not codec:
+        return None
+    try:
+        return content.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def decode_body(content: bytes, content_type: str) -> tuple[str, str]:
+    """Decode by BOM, then the header charset, then <meta charset>/<?xml encoding>, then detection.
+
+    A label whose strict decode fails is skipped (a page that says UTF-8 but holds CP949 bytes is common
+    on old Korean sites). EUC-KR labels decode as CP949, its superset.
+    """
+    if content.startswith(b"\xef\xbb\xbf"):
+        return content[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return content.decode("utf-16", errors="replace"), "utf-16"
+    labels: list[str] = []
+    match = re.search(r"charset\s*=\s*([^;\s]+)", content_type, re.I)
+    if match:
+        labels.append(match.group(1))
+    head = content[:4096]
+    for pattern in (_META_CHARSET, _XML_ENCODING):
+        found = pattern.search(head)
+        if found:
+            labels.append(found.group(1).decode("ascii", "ignore"))
+    for label in labels:
+        codec = _codec(label)
+        text = _try(content, codec)
+        if text is not None:
+            return text, codec or label
+    text = _try(content, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    best = charset_normalizer.from_bytes(content).best()
+    codec = _codec(best.encoding) if best is not None else None
+    if codec and codec in ("euc_kr", "johab", "iso2022_kr"):
+        codec = "cp949"
+    codec = codec or "cp949"
+    return content.decode(codec, errors="replace"), codec
