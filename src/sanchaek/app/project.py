@@ -1,0 +1,333 @@
+"""Reading the pipeline's outputs for the app, tolerant of missing files and missing keys.
+
+Plain Python (no Streamlit): every function returns data or an empty value, never raises on a
+missing or malformed output, because the app must show what is there and a "how to run" hint for
+the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Params, params_from_dict
+from ..errors import SanchaekError
+from ..paths import Layout
+from . import repo
+
+# Report files each page reads, relative to the project root (the DESIGN contracts).
+REPORTS = {
+    "crawl": "reports/crawl.json",
+    "preprocess": "reports/preprocess.json",
+    "sources": "reports/sources.json",
+    "index": "reports/index.json",
+    "query": "reports/query.json",
+    "train": "reports/train/metrics.json",
+    "eval": "reports/eval.json",
+    "generate": "reports/generate.json",
+    "work": "reports/work.json",
+    "ratings": "reports/ratings.json",
+}
+PLOTS_DIR = "reports/train/plots/metrics"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    params: Params
+    params_error: str = ""  # why params.yaml could not be used (defaults are shown instead)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.root)
+
+
+def open_project(root: Path) -> Project:
+    """The project at ``root``; an unreadable params.yaml falls back to defaults with the reason kept."""
+    from ..config import load_params
+
+    path = root / "params.yaml"
+    if not path.exists():
+        return Project(root, params_from_dict({}), "")
+    try:
+        return Project(root, load_params(path))
+    except SanchaekError as exc:
+        return Project(root, params_from_dict({}), str(exc))
+
+
+def read_json_file(path: Path) -> Any:
+    """Parsed JSON, or None when the file is missing or broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def read_jsonl_file(path: Path, limit: int | None = None) -> list[dict]:
+    """Records of a JSON Lines file; broken lines are skipped, a missing file is empty."""
+    out: list[dict] = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if limit is not None and len(out) >= limit:
+                    break
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    out.append(record)
+    except OSError:
+        return []
+    return out
+
+
+def numbers(obj: Any) -> dict[str, float]:
+    """Flattened numeric leaves of a report (bools excluded)."""
+    return {
+        k: v
+        for k, v in repo.flatten(obj if isinstance(obj, dict) else {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def pick(d: Any, *keys: str, default: Any = None) -> Any:
+    """The first of ``keys`` present in ``d`` (reports from different versions name things differently)."""
+    if isinstance(d, dict):
+        for key in keys:
+            if key in d and d[key] is not None:
+                return d[key]
+    return default
+
+
+# ---- Data page ---------------------------------------------------------------------------------
+
+
+def per_source_rows(report: Any) -> list[dict[str, Any]]:
+    """Rows of a per-source report: {'sources': {name: {...}}}, {name: {...}} or a list with 'source'."""
+    if not isinstance(report, (dict, list)):
+        return []
+    body = report
+    if isinstance(report, dict):
+        for key in ("sources", "per_source", "by_source"):
+            if isinstance(report.get(key), (dict, list)):
+                body = report[key]
+                break
+    rows: list[dict[str, Any]] = []
+    if isinstance(body, list):
+        for item in body:
+            if isinstance(item, dict):
+                rows.append(
+                    {
+                        "source": str(item.get("source", item.get("name", "?"))),
+                        **_flat_without(item, "source"),
+                    }
+                )
+    elif isinstance(body, dict):
+        for name, value in body.items():
+            if isinstance(value, dict):
+                rows.append({"source": str(name), **_flat_without(value, "source")})
+    return rows
+
+
+def _flat_without(d: dict, drop: str) -> dict[str, Any]:
+    flat = repo.flatten({k: v for k, v in d.items() if k != drop})
+    return {
+        k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v) for k, v in flat.items()
+    }
+
+
+def drop_counts(report: Any) -> dict[str, float]:
+    """Drops per filter reason: a top-level reason -> count mapping, else the per-source ones summed."""
+    if not isinstance(report, dict):
+        return {}
+    for key in ("dropped", "drops", "drop_reasons", "drop_counts", "by_reason", "dropped_by_reason"):
+        found = _reason_map(report.get(key))
+        if found:
+            return found
+    total: dict[str, float] = {}
+    for row in _source_dicts(report):
+        for key, value in row.items():
+            if "drop" in str(key) or "reason" in str(key):
+                for reason, n in _reason_map(value).items():
+                    total[reason] = total.get(reason, 0) + n
+    return total
+
+
+def _reason_map(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    flat = numbers(value)
+    return {k: v for k, v in flat.items() if k not in ("total", "all")}
+
+
+def _source_dicts(report: dict) -> list[dict]:
+    for key in ("sources", "per_source", "by_source"):
+        body = report.get(key)
+        if isinstance(body, dict):
+            return [v for v in body.values() if isinstance(v, dict)]
+        if isinstance(body, list):
+            return [v for v in body if isinstance(v, dict)]
+    return [v for v in report.values() if isinstance(v, dict)]
+
+
+def passage_lengths(path: Path) -> list[int]:
+    """Character length of every passage (for the histogram)."""
+    return [len(r.get("text") or "") for r in read_jsonl_file(path)]
+
+
+def passages_by_id(path: Path, wanted: set[str]) -> dict[str, dict]:
+    """The passages whose ids are wanted (provenance lookups on the Work page)."""
+    if not wanted:
+        return {}
+    return {str(r.get("passage_id")): r for r in read_jsonl_file(path) if str(r.get("passage_id")) in wanted}
+
+
+# ---- Training page ------------------------------------------------------------------------------
+
+
+def parse_tsv(text: str) -> list[dict[str, float]]:
+    """A dvclive TSV (``step`` + one metric column, maybe ``timestamp``) -> rows of floats."""
+    rows = []
+    for rec in csv.DictReader(io.StringIO(text), delimiter="\t"):
+        row = {}
+        for key, value in rec.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if "step" in row:
+            rows.append(row)
+    return rows
+
+
+def metric_value_column(rows: list[dict[str, float]]) -> str | None:
+    if not rows:
+        return None
+    for key in rows[0]:
+        if key not in ("step", "timestamp"):
+            return key
+    return None
+
+
+def workspace_curves(root: Path) -> dict[str, list[dict[str, float]]]:
+    """metric name (path under the plots dir, e.g. 'train/loss') -> rows, from the workspace."""
+    base = root / PLOTS_DIR
+    out = {}
+    if base.is_dir():
+        for tsv in sorted(base.rglob("*.tsv")):
+            try:
+                out[tsv.relative_to(base).with_suffix("").as_posix()] = parse_tsv(
+                    tsv.read_text(encoding="utf-8")
+                )
+            except (OSError, UnicodeDecodeError):
+                continue
+    return out
+
+
+def commit_curves(root: Path, rev: str, timeout: float) -> dict[str, list[dict[str, float]]]:
+    """The same curves from an experiment's commit (dvclive plots are git-tracked: cache: false)."""
+    out = {}
+    for path in repo.git_ls(root, rev, PLOTS_DIR, timeout):
+        if path.endswith(".tsv"):
+            text = repo.git_show(root, rev, path, timeout)
+            if text is not None:
+                out[path[len(PLOTS_DIR) + 1 : -len(".tsv")]] = parse_tsv(text)
+    return out
+
+
+def exp_table(rows: list[repo.ExpRow], only_differing: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows for the experiments table and the param columns shown (all, or those that differ)."""
+    param_cols = sorted({k for r in rows for k in r.params})
+    metric_cols = sorted({k for r in rows for k in r.metrics})
+    records = [
+        {
+            "experiment": r.name,
+            "kind": r.kind,
+            "baseline": r.baseline,
+            **r.params,
+            **r.metrics,
+            "rev": r.rev[:7],
+        }
+        for r in rows
+    ]
+    shown = repo.differing_columns(records, param_cols) if only_differing else param_cols
+    columns = ["experiment", "kind", "baseline", *shown, *metric_cols, "rev"]
+    return [{c: rec.get(c) for c in columns} for rec in records], shown
+
+
+# ---- Samples / Work pages -----------------------------------------------------------------------
+
+SAMPLE_TEXT_KEYS = {"prompt", "theme", "text", "experiment", "model", "params", "sampling", "proxies"}
+
+
+def sample_proxies(record: dict) -> dict[str, Any]:
+    """Automatic quality proxies of a sample: its ``proxies`` dict, else its other numeric fields."""
+    nested = record.get("proxies")
+    if isinstance(nested, dict):
+        return numbers(nested)
+    return {
+        k: v for k, v in numbers(record).items() if k.split(".")[0] not in SAMPLE_TEXT_KEYS and k != "seed"
+    }
+
+
+def sample_settings(record: dict) -> dict[str, Any]:
+    """The sampling params a sample was made with (nested under 'params'/'sampling', or flat)."""
+    for key in ("sampling", "params", "generation"):
+        if isinstance(record.get(key), dict):
+            return repo.flatten(record[key])
+    flat = (
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+        "no_repeat_ngram_size",
+        "max_new_tokens",
+        "seed",
+    )
+    return {k: record[k] for k in flat if k in record}
+
+
+def beats(work: Any) -> list[dict]:
+    if isinstance(work, dict):
+        found = pick(work, "beats", "sections", "parts", default=[])
+        return [b for b in found if isinstance(b, dict)] if isinstance(found, list) else []
+    return [b for b in work if isinstance(b, dict)] if isinstance(work, list) else []
+
+
+def beat_text(beat: dict) -> str:
+    chosen = pick(beat, "text", "chosen", "output", "chosen_text", default="")
+    if isinstance(chosen, dict):
+        chosen = pick(chosen, "text", default="")
+    return chosen if isinstance(chosen, str) else ""
+
+
+def beat_passage_ids(beat: dict) -> list[str]:
+    """Provenance passage ids of a beat, whether listed as ids or as passage records."""
+    found = pick(
+        beat,
+        "passage_ids",
+        "retrieved_passage_ids",
+        "provenance",
+        "passages",
+        "retrieved",
+        "retrieved_passages",
+        default=[],
+    )
+    ids = []
+    for item in found if isinstance(found, list) else []:
+        if isinstance(item, dict):
+            pid = pick(item, "passage_id", "id")
+            if pid is not None:
+                ids.append(str(pid))
+        elif isinstance(item, (str, int)):
+            ids.append(str(item))
+    return ids
+
+
+def has_any_output(root: Path) -> bool:
+    return any((root / rel).exists() for rel in REPORTS.values()) or (root / "reports/samples.jsonl").exists()

@@ -1,0 +1,132 @@
+"""Helpers every page shares: cached reads keyed on file mtimes, dvc calls with a TTL, empty states."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ...ratings import RatingsStore, Sample, collect_samples
+from .. import project as proj
+from .. import repo
+
+# Korean first, English after: the app is for a Korean writer; the English keeps logs searchable.
+CRITERIA_LABELS = {
+    "fluency": "유창성 fluency",
+    "literariness": "문학성 literariness",
+    "theme_fit": "주제 적합성 theme fit",
+}
+
+
+def criterion_label(name: str) -> str:
+    return CRITERIA_LABELS.get(name, name)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st_ = path.stat()
+        return st_.st_mtime_ns, st_.st_size
+    except OSError:
+        return 0, -1
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _json_at(path: str, stamp: tuple[int, int]) -> Any:
+    return proj.read_json_file(Path(path))
+
+
+def report(project: proj.Project, name: str) -> Any:
+    """A report by its short name (see project.REPORTS), re-read when the file changes; None if absent."""
+    path = project.root / proj.REPORTS[name]
+    return _json_at(str(path), _stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _jsonl_at(path: str, stamp: tuple[int, int]) -> list[dict]:
+    return proj.read_jsonl_file(Path(path))
+
+
+def jsonl(path: Path) -> list[dict]:
+    return _jsonl_at(str(path), _stamp(path))
+
+
+def _bucket(ttl: float) -> int:
+    return int(time.time() // ttl) if ttl > 0 else time.time_ns()
+
+
+@st.cache_data(show_spinner="dvc status …", max_entries=8)
+def _dvc_status(root: str, timeout: float, bucket: int, dvc_yaml: tuple[int, int]):
+    return repo.dvc_status(Path(root), timeout)
+
+
+def dvc_status(project: proj.Project) -> tuple[list[repo.StageStatus], str]:
+    p = project.params.ratings
+    return _dvc_status(
+        str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), _stamp(project.root / "dvc.yaml")
+    )
+
+
+@st.cache_data(show_spinner="dvc exp show …", max_entries=8)
+def _exp_show(root: str, timeout: float, bucket: int):
+    return repo.exp_show(Path(root), timeout)
+
+
+def exp_rows(project: proj.Project) -> tuple[list[repo.ExpRow], str]:
+    p = project.params.ratings
+    return _exp_show(str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _commit_curves(root: str, rev: str, timeout: float):
+    return proj.commit_curves(Path(root), rev, timeout)  # a commit never changes: no TTL
+
+
+def curves_of(project: proj.Project, row: repo.ExpRow) -> dict[str, list[dict[str, float]]]:
+    if row.kind == "workspace":
+        return proj.workspace_curves(project.root)
+    return _commit_curves(str(project.root), row.rev, project.params.ratings.dvc_timeout_s)
+
+
+@st.cache_data(show_spinner="샘플을 모으는 중 …", max_entries=8)
+def _samples(root: str, params_json: str, bucket: int, stamps: tuple) -> list[Sample]:
+    from ...config import RatingsParams
+
+    return collect_samples(Path(root), RatingsParams.model_validate_json(params_json))
+
+
+def samples(project: proj.Project) -> list[Sample]:
+    p = project.params.ratings
+    stamps = tuple(_stamp(project.root / f) for f in p.sample_files)
+    return _samples(str(project.root), p.model_dump_json(), _bucket(p.dvc_cache_ttl_s), stamps)
+
+
+def store(project: proj.Project) -> RatingsStore:
+    return RatingsStore.from_params(project.root, project.params.ratings)
+
+
+def how_to_run(what: str, stage: str) -> None:
+    st.info(
+        f"{what} 아직 없습니다. `dvc repro {stage}` (또는 `sanchaek {stage}`)를 실행하세요. · No {stage} output yet."
+    )
+
+
+_EM = re.compile(r"&lt;(/?)em&gt;")
+
+
+def highlight_html(fragment: str) -> str:
+    """Escape a highlight fragment but keep the backend's <em>…</em> marks as <mark>."""
+    return _EM.sub(lambda m: f"<{m.group(1)}mark>", html.escape(fragment))
+
+
+def text_block(text: str) -> str:
+    """Korean prose shown with its line breaks, safely escaped."""
+    return "<div style='white-space: pre-wrap; line-height: 1.8'>" + html.escape(text) + "</div>"
+
+
+def as_cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
