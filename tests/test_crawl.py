@@ -432,6 +432,7 @@ def test_munjang_kcisa_api_mode_and_key_redaction(server, tmp_path):
     assert docs[0]["author"] == "윤임시" and docs[0]["published"] == "2024-10-03"
     assert docs[0]["text"].startswith("바람에도 주소가") and "윤임시" not in docs[0]["text"]
     assert docs[2]["genre"] == "poem" and "낮은 곳으로 간다\n나는" in docs[2]["text"]
+    assert docs[2]["url"] == server.base + "/board.es?mid=a20102000000&bid=0002&act=view&list_no=200003"
     assert report["sources"]["munjang"]["mode"] == "api"
     assert not any("/board.es" in p for p, _ in server.log)  # the API replaced HTML scraping
     assert "SECRET-KEY-123" not in (tmp_path / "reports" / "crawl.json").read_text()
@@ -757,3 +758,17 @@ def test_params_yaml_lists_every_crawl_knob():
         return out
 
     assert missing(CrawlParams(), listed, "crawl.") == []
+
+
+def test_listing_cursor_is_reused_only_while_the_output_exists(server, tmp_path):
+    serve_munjang(server)
+    crawl = crawl_params(sources=["munjang"], munjang={"base_url": server.base, "min_chars": 40})
+    _, layout = run(tmp_path, crawl)
+    listing_hits = lambda: sum("act=list" in p for p, _ in server.log)  # noqa: E731
+    first = listing_hits()
+    report, _ = run(tmp_path, crawl)  # rerun: everything already there, listing not walked again
+    assert listing_hits() == first and report["sources"]["munjang"]["fetched"] == 0
+    assert report["sources"]["munjang"]["already_had"] == 4
+    layout.raw_file("munjang").unlink()  # e.g. `dvc repro` removed the output: start over
+    report, _ = run(tmp_path, crawl)
+    assert listing_hits() == 2 * first and report["sources"]["munjang"]["fetched"] == 4

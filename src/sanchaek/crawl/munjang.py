@@ -151,9 +151,12 @@ class MunjangSource:
 
     def _api_item(self, raw: dict) -> dict:
         list_no = str(raw["LOCAL_ID"]).strip()
+        given = urlsplit(str(raw.get("URL") or ""))
+        # the API's own view URL (poems live on another board), kept on the configured host
+        url = f"{self.params.base_url}{given.path}?{given.query}" if given.query else self.view_url(list_no)
         return {
             "id": f"munjang:{list_no}",
-            "url": self.view_url(list_no),
+            "url": url,
             "title": (raw.get("TITLE") or "").strip(),
             "author": None,
             "published": iso_date(raw.get("ISSUED_DATE") or ""),

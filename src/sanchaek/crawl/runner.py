@@ -154,6 +154,7 @@ def crawl_site(
         "rights": None,
         "requests": 0,
     }
+    had_output = out_path.exists()  # no output (e.g. DVC removed it): the old listing cursor is void too
     appender = JsonlAppender(out_path)  # creates the file and cuts a torn tail before we read ids
     try:
         done = existing_ids(out_path)
@@ -166,12 +167,11 @@ def crawl_site(
         if decision.refused:
             return report
         if not fetcher.allowed(source.probe_url()):
-            report["errors"].append(
-                {"url": source.probe_url(), "reason": "disallowed by robots.txt: nothing crawled"}
-            )
-            log.warning("%s: robots.txt disallows %s: nothing crawled", source.name, source.probe_url())
+            probe = fetcher.redact(source.probe_url())
+            report["errors"].append({"url": probe, "reason": "disallowed by robots.txt: nothing crawled"})
+            log.warning("%s: robots.txt disallows %s: nothing crawled", source.name, probe)
             return report
-        state = _walk_listing(source, fetcher, state_path, out_path, report)
+        state = _walk_listing(source, fetcher, state_path, had_output, report)
         check_pages = rights_params.page_signals and decision.decision != "opt-in"
         _fetch_documents(source, fetcher, state["items"], done, appender, report, progress, check_pages)
     finally:
@@ -183,9 +183,9 @@ def crawl_site(
 
 
 def _walk_listing(
-    source: SiteSource, fetcher: Fetcher, state_path: Path, out_path: Path, report: dict
+    source: SiteSource, fetcher: Fetcher, state_path: Path, had_output: bool, report: dict
 ) -> dict:
-    state = load_state(state_path, fingerprint(source.params.model_dump()), out_path.exists())
+    state = load_state(state_path, fingerprint(source.params.model_dump()), had_output)
     known = {item["id"] for item in state["items"]}
     while not state["done"] and state["next_step"] < source.max_steps():
         try:
