@@ -130,3 +130,14 @@ def test_missing_and_corrupt_model_are_named(tmp_path, tiny_lm_dir):
     (broken / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(SanchaekError, match="missing or corrupt"):
         load_causal_lm(str(broken))
+
+
+def test_atomic_output_gets_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "report.json"
+    write_jsonl(target, [{"a": 1}])
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

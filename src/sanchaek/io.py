@@ -31,6 +31,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[TextIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600 files; outputs should get the permissions a plain open() would give.
+    os.fchmod(fd, 0o666 & ~_current_umask())
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh
@@ -43,6 +45,12 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[TextIO]:
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(tmp: str) -> None:
