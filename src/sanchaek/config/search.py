@@ -1,18 +1,116 @@
-"""``index`` and ``query`` params (draft: the search stages own and extend this)."""
+"""``index`` and ``query`` params: the Nori analysis (once, for both backends) and theme selection.
+
+The analysis settings use Elasticsearch's ``analysis-nori`` vocabulary so that the same block can be
+read as an Elasticsearch index definition and as a Lucene analyzer chain.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
+# Every part-of-speech tag Nori knows (org.apache.lucene.analysis.ko.POS.Tag).
+POS_TAGS = (
+    "E IC J MAG MAJ MM NNG NNP NNB NNBC NP NR SF SH SL SN SP SSC SSO SC SY SE "
+    "VA VCN VCP VV VX XPN XR XSA XSN XSV UNKNOWN UNA NA VSV"
+).split()
+PosTag = Literal[tuple(POS_TAGS)]  # type: ignore[valid-type]
+
+# Elasticsearch's (and Lucene's) default stoptags for nori_part_of_speech: endings, particles,
+# adverbs, determiners, punctuation and affixes carry no theme.
+DEFAULT_STOPTAGS = "E IC J MAG MAJ MM SP SSC SSO SC SE XPN XSA XSN XSV UNA NA VSV".split()
+
+
+class NoriTokenizerParams(Section):
+    # none: keep compounds whole; discard: only their parts; mixed: both (ES default is discard).
+    decompound_mode: Literal["none", "discard", "mixed"] = "discard"
+    # Lines of a Nori user dictionary: "세종시" or "가온누리 가온 누리" (word, then its parts).
+    user_dictionary_rules: list[str] = Field(default_factory=list)
+    discard_punctuation: bool = True
+
+    @field_validator("user_dictionary_rules")
+    @classmethod
+    def _rules_are_lines(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            if not rule.strip() or "\n" in rule:
+                raise ValueError(f"each user dictionary rule is one non-empty line, got {rule!r}")
+        return rules
+
+
+class PartOfSpeechParams(Section):
+    stoptags: list[PosTag] = Field(default_factory=lambda: list(DEFAULT_STOPTAGS))
+
+
+class AnalysisParams(Section):
+    nori_tokenizer: NoriTokenizerParams = NoriTokenizerParams()
+    nori_part_of_speech: PartOfSpeechParams = PartOfSpeechParams()
+    nori_readingform: bool = True  # hanja -> hangul reading (學校 -> 학교), so period texts match
+    lowercase: bool = True
+
 
 class IndexParams(Section):
-    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    # auto: elasticsearch when elasticsearch_url (or env ELASTICSEARCH_URL) is set, else embedded.
+    backend: Literal["auto", "embedded", "elasticsearch"] = "auto"
+    analysis: AnalysisParams = AnalysisParams()
+    # highlight: the best fragment(s) around the matched terms, wrapped in <em>…</em>
+    highlight_fragment_chars: int = Field(160, ge=20, le=10_000)
+    highlight_fragments: int = Field(1, ge=1, le=10)
+    # embedded (Lucene via JPype)
+    lucene_jar_dir: str = "/usr/share/java"
+    jvm_max_heap_mb: int = Field(1024, ge=64)
+    ram_buffer_mb: float = Field(64.0, gt=0)
+    index_threads: int = Field(2, ge=1, le=64)  # parallel Nori analysis while indexing
+    # elasticsearch (credentials only from env: ELASTICSEARCH_API_KEY or _USERNAME/_PASSWORD)
     elasticsearch_url: str | None = None
+    elasticsearch_index: str = Field("sanchaek-passages", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    elasticsearch_shards: int = Field(1, ge=1)  # 1 shard: BM25 statistics identical to embedded
+    elasticsearch_replicas: int = Field(0, ge=0)
+    elasticsearch_bulk_docs: int = Field(500, ge=1)
+    elasticsearch_max_retries: int = Field(3, ge=0)
+    elasticsearch_timeout_s: float = Field(30.0, gt=0)
+    # a document the backend rejects is reported; more rejections than this fail the stage
+    max_rejected: int = Field(0, ge=0)
+
+
+class ThemeParams(Section):
+    text: str = Field(min_length=1)  # a word or phrase, analysed like the documents
+    weight: float = Field(1.0, gt=0)  # multiplies the theme's scores
+    synonyms: list[str] = Field(default_factory=list)  # alternatives, each analysed and OR-ed
+    top_k: int | None = Field(None, ge=1)  # None: query.top_k
+    min_score: float | None = Field(None, ge=0)  # None: query.min_score
+    match: Literal["any", "all", "phrase"] | None = None  # None: query.match
 
 
 class QueryParams(Section):
-    themes: list[str] = Field(default_factory=lambda: ["죽음", "담대하다"], min_length=1)
+    # plain strings or {text, weight, synonyms, top_k, min_score, match}
+    themes: list[ThemeParams] = Field(
+        default_factory=lambda: [ThemeParams(text="죽음"), ThemeParams(text="담대하다")], min_length=1
+    )
+    top_k: int = Field(500, ge=1)  # hits retrieved per theme
+    min_score: float = Field(0.0, ge=0)  # hits below this (weighted) score are dropped
+    # how a theme's analysed terms combine: any (OR), all (AND), phrase (in order, adjacent)
+    match: Literal["any", "all", "phrase"] = "any"
+    max_per_theme: int = Field(300, ge=1)  # balance: at most this many training passages per theme
+    val_fraction: float = Field(0.1, ge=0, lt=1)  # share of matched DOCUMENTS held out for val
+    seed: int = 1234  # document split hash seed
+    n_examples: int = Field(3, ge=0)  # example passages per theme in reports/query.json
+    n_nearest_terms: int = Field(5, ge=0)  # index terms suggested when a theme finds nothing
+
+    @field_validator("themes", mode="before")
+    @classmethod
+    def _strings_are_themes(cls, themes: object) -> object:
+        if isinstance(themes, list):
+            return [{"text": t} if isinstance(t, str) else t for t in themes]
+        return themes
+
+    @model_validator(mode="after")
+    def _unique_themes(self) -> QueryParams:
+        seen: set[str] = set()
+        for theme in self.themes:
+            if theme.text in seen:
+                raise ValueError(f"theme {theme.text!r} is listed twice")
+            seen.add(theme.text)
+        return self

@@ -7,8 +7,8 @@ for the same data; one contract test suite runs against each.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,29 @@ class Hit:
     score: float
     text: str
     highlight: str  # matched terms wrapped in <em>…</em>
+    # stored beside the text so that the app and compose can cite a passage without the passages file
+    source: str = ""
+    genre: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class ThemeQuery:
+    """A structured query: ``text`` or any of its ``synonyms`` (each analysed like the documents).
+
+    ``match``: the analysed terms of one alternative combine as any (OR), all (AND) or phrase —
+    Elasticsearch's ``match`` (operator or/and) and ``match_phrase``. ``weight`` multiplies scores.
+    A plain string passed to ``search`` means ``ThemeQuery(text)``.
+    """
+
+    text: str
+    synonyms: tuple[str, ...] = field(default_factory=tuple)
+    match: Literal["any", "all", "phrase"] = "any"
+    weight: float = 1.0
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        return (self.text, *self.synonyms)
 
 
 @runtime_checkable
@@ -37,11 +60,17 @@ class SearchBackend(Protocol):
     def index(self, passages: Iterable[dict]) -> int:
         """(Re)build the index from passage records (``passage_id, doc_id, text, …``); returns the count."""
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        """Top ``k`` passages for ``query`` (analysed like the documents), best first."""
+    def search(self, query: str | ThemeQuery, k: int) -> list[Hit]:
+        """Top ``k`` passages for ``query`` (analysed like the documents), best first.
+
+        Ties are broken by ``passage_id`` so that both backends return the same list.
+        """
 
     def count(self) -> int: ...
 
     def analyze(self, text: str) -> list[Token]: ...
+
+    def nearest_terms(self, term: str, n: int) -> list[str]:
+        """Up to ``n`` indexed terms close to ``term`` (same first character, small edit distance)."""
 
     def close(self) -> None: ...

@@ -1,0 +1,419 @@
+"""Embedded backend: real Lucene 8 with the real Nori analyzer, in process through JPype.
+
+The jars come from Debian's ``liblucene8-java`` (``/usr/share/java``) and run on the machine's JDK.
+The JVM starts lazily, once per process, the first time a backend analyses, indexes or searches;
+a JVM does not survive ``fork``, so a forked child that touches the backend gets a clear error.
+
+On disk: ``<index_dir>/lucene/`` (an FSDirectory) and ``<index_dir>/meta.json`` (backend, analysis
+settings, document count). A rebuild writes a sibling temp directory and renames it into place, so
+a crash never leaves a half-built index where a reader would find it.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from shutil import rmtree
+from types import SimpleNamespace
+from typing import Any
+
+from ..config.search import IndexParams
+from ..errors import SanchaekError
+from .analysis import describe, lucene_chain
+from .base import Hit, ThemeQuery, Token
+from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "apt-get install liblucene8-java openjdk-17-jre-headless (or `make setup`)"
+# Lucene modules the backend loads: analysis, Nori, BM25 search, highlighting, term suggestions.
+LUCENE_MODULES = (
+    "core",
+    "analyzers-common",
+    "analyzers-nori",
+    "queries",
+    "memory",
+    "highlighter",
+    "suggest",
+)
+STORED_FIELDS = ("source", "genre", "title", "author")
+INDEX_BATCH = 64  # passages a worker takes at a time
+
+
+# -- the JVM (one per process) ------------------------------------------------------------------
+
+
+@dataclass
+class _JvmState:
+    pid: int
+    java: SimpleNamespace
+
+
+# The JVM is process-wide by nature: JPype can start it once and never restart it, so the loaded
+# classes are kept here rather than per backend.
+_JVM: _JvmState | None = None
+
+
+def find_lucene_jars(jar_dir: str | Path) -> list[str]:
+    """Paths of the Lucene jars this backend needs; a clear error names any that are missing."""
+    jars, missing = [], []
+    for module in LUCENE_MODULES:
+        found = sorted(glob.glob(os.path.join(jar_dir, f"lucene-{module}-[0-9]*.jar")))
+        found = found or sorted(glob.glob(os.path.join(jar_dir, f"lucene8-{module}*.jar")))
+        if found:
+            jars.append(found[-1])
+        else:
+            missing.append(f"lucene-{module}")
+    if missing:
+        raise SanchaekError(f"Lucene jars not found in {jar_dir} ({', '.join(missing)}): {INSTALL_HINT}")
+    return jars
+
+
+def java_classes(params: IndexParams) -> SimpleNamespace:
+    """Start the JVM (first call in this process) and return the Lucene classes the backend uses."""
+    global _JVM
+    if _JVM is not None:
+        if _JVM.pid != os.getpid():
+            raise SanchaekError(
+                "the JVM was started before this process forked and does not survive a fork: "
+                "open the search backend in the child process (multiprocessing 'spawn')"
+            )
+        return _JVM.java
+    try:
+        import jpype
+        import jpype.imports  # noqa: F401  (enables `from org.apache... import ...`)
+    except ImportError as exc:
+        raise SanchaekError("the Python package JPype1 is missing: run `make setup`") from exc
+    if not jpype.isJVMStarted():
+        jars = find_lucene_jars(params.lucene_jar_dir)
+        try:
+            jvm_path = jpype.getDefaultJVMPath()
+        except Exception as exc:  # JVMNotFoundException and friends
+            raise SanchaekError(f"no Java runtime found ({exc}): {INSTALL_HINT}") from exc
+        jpype.startJVM(jvm_path, f"-Xmx{params.jvm_max_heap_mb}m", classpath=jars, convertStrings=False)
+    _JVM = _JvmState(pid=os.getpid(), java=_load_classes(jpype))
+    return _JVM.java
+
+
+def _load_classes(jpype: Any) -> SimpleNamespace:
+    names = {
+        "Paths": "java.nio.file.Paths",
+        "HashMap": "java.util.HashMap",
+        "CustomAnalyzer": "org.apache.lucene.analysis.custom.CustomAnalyzer",
+        "CharTermAttribute": "org.apache.lucene.analysis.tokenattributes.CharTermAttribute",
+        "OffsetAttribute": "org.apache.lucene.analysis.tokenattributes.OffsetAttribute",
+        "PartOfSpeechAttribute": "org.apache.lucene.analysis.ko.tokenattributes.PartOfSpeechAttribute",
+        "FSDirectory": "org.apache.lucene.store.FSDirectory",
+        "IndexWriter": "org.apache.lucene.index.IndexWriter",
+        "IndexWriterConfig": "org.apache.lucene.index.IndexWriterConfig",
+        "OpenMode": "org.apache.lucene.index.IndexWriterConfig$OpenMode",
+        "DirectoryReader": "org.apache.lucene.index.DirectoryReader",
+        "Term": "org.apache.lucene.index.Term",
+        "Document": "org.apache.lucene.document.Document",
+        "Field": "org.apache.lucene.document.Field",
+        "FieldStore": "org.apache.lucene.document.Field$Store",
+        "StringField": "org.apache.lucene.document.StringField",
+        "TextField": "org.apache.lucene.document.TextField",
+        "StoredField": "org.apache.lucene.document.StoredField",
+        "SortedDocValuesField": "org.apache.lucene.document.SortedDocValuesField",
+        "BytesRef": "org.apache.lucene.util.BytesRef",
+        "QueryBuilder": "org.apache.lucene.util.QueryBuilder",
+        "BM25Similarity": "org.apache.lucene.search.similarities.BM25Similarity",
+        "IndexSearcher": "org.apache.lucene.search.IndexSearcher",
+        "BooleanQuery": "org.apache.lucene.search.BooleanQuery",
+        "BooleanQueryBuilder": "org.apache.lucene.search.BooleanQuery$Builder",
+        "Occur": "org.apache.lucene.search.BooleanClause$Occur",
+        "BoostQuery": "org.apache.lucene.search.BoostQuery",
+        "Sort": "org.apache.lucene.search.Sort",
+        "SortField": "org.apache.lucene.search.SortField",
+        "SortFieldType": "org.apache.lucene.search.SortField$Type",
+        "Highlighter": "org.apache.lucene.search.highlight.Highlighter",
+        "QueryScorer": "org.apache.lucene.search.highlight.QueryScorer",
+        "SimpleHTMLFormatter": "org.apache.lucene.search.highlight.SimpleHTMLFormatter",
+        "SimpleSpanFragmenter": "org.apache.lucene.search.highlight.SimpleSpanFragmenter",
+        "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
+        "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
+    }
+    return SimpleNamespace(**{key: jpype.JClass(name) for key, name in names.items()})
+
+
+def build_analyzer(java: SimpleNamespace, params: IndexParams) -> Any:
+    """A Lucene CustomAnalyzer equivalent to the Elasticsearch ``sanchaek_nori`` analyzer."""
+    rules = params.analysis.nori_tokenizer.user_dictionary_rules
+    with tempfile.TemporaryDirectory(prefix="sanchaek-nori-") as tmp:
+        user_dict = None
+        if rules:
+            # The factory reads the dictionary once, while the analyzer is built.
+            Path(tmp, "userdict_ko.txt").write_text("\n".join(rules) + "\n", encoding="utf-8")
+            user_dict = "userdict_ko.txt"
+        builder = java.CustomAnalyzer.builder(java.Paths.get(tmp, []))
+        for i, (factory, args) in enumerate(lucene_chain(params.analysis, user_dict)):
+            jargs = java.HashMap()
+            for key, value in args.items():
+                jargs.put(key, value)
+            cls = _factory_class(factory)
+            builder = builder.withTokenizer(cls, jargs) if i == 0 else builder.addTokenFilter(cls, jargs)
+        try:
+            return builder.build()
+        except Exception as exc:  # a bad user dictionary rule surfaces here
+            raise SanchaekError(f"index.analysis is not accepted by Lucene Nori: {exc}") from exc
+
+
+def _factory_class(name: str) -> Any:
+    import jpype
+
+    return jpype.JClass(name)
+
+
+def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "text") -> list[Token]:
+    stream = analyzer.tokenStream(field, text)
+    term = stream.addAttribute(java.CharTermAttribute)
+    offset = stream.addAttribute(java.OffsetAttribute)
+    pos = stream.addAttribute(java.PartOfSpeechAttribute)
+    tokens = []
+    try:
+        stream.reset()
+        while stream.incrementToken():
+            left = pos.getLeftPOS()
+            tokens.append(
+                Token(
+                    term=str(term.toString()),
+                    pos=str(left.name()) if left is not None else "UNKNOWN",
+                    start=int(offset.startOffset()),
+                    end=int(offset.endOffset()),
+                )
+            )
+        stream.end()
+    finally:
+        stream.close()
+    return tokens
+
+
+# -- the backend --------------------------------------------------------------------------------
+
+
+class EmbeddedBackend:
+    """``SearchBackend`` over an on-disk Lucene index under ``index_dir``."""
+
+    name = "embedded"
+
+    def __init__(self, params: IndexParams, index_dir: str | Path):
+        self.params = params
+        self.index_dir = Path(index_dir)
+        self._java: SimpleNamespace | None = None
+        self._analyzer: Any = None
+        self._reader: Any = None
+        self._directory: Any = None
+        self._searcher: Any = None
+        self.rejected: list[dict] = []  # Lucene rejects nothing the input validation let through
+
+    # lazily started pieces
+    @property
+    def java(self) -> SimpleNamespace:
+        if self._java is None:
+            self._java = java_classes(self.params)
+        return self._java
+
+    @property
+    def analyzer(self) -> Any:
+        if self._analyzer is None:
+            self._analyzer = build_analyzer(self.java, self.params)
+        return self._analyzer
+
+    def describe(self) -> str:
+        return f"embedded Lucene + {describe(self.params.analysis)}"
+
+    # analysis
+    def analyze(self, text: str) -> list[Token]:
+        return analyze_with(self.java, self.analyzer, text)
+
+    # indexing
+    def index(self, passages: Iterable[dict]) -> int:
+        """Build a fresh index in a temp directory, then rename it over ``index_dir``."""
+        j = self.java
+        building = building_dir(self.index_dir)
+        config = j.IndexWriterConfig(self.analyzer)
+        config.setOpenMode(j.OpenMode.CREATE)
+        config.setSimilarity(j.BM25Similarity())
+        config.setRAMBufferSizeMB(float(self.params.ram_buffer_mb))
+        directory = j.FSDirectory.open(j.Paths.get(str(building / "lucene"), []))
+        writer = j.IndexWriter(directory, config)
+        try:
+            n = self._add_all(writer, passages)
+            writer.forceMerge(1)  # one segment: faster search, and one file set per build
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            directory.close()
+            rmtree(building, ignore_errors=True)
+            raise
+        writer.close()
+        directory.close()
+        write_meta(building, index_meta(self.params, self.name, n))
+        self._close_reader()
+        swap_into_place(building, self.index_dir)
+        return n
+
+    def _add_all(self, writer: Any, passages: Iterable[dict]) -> int:
+        """Feed passages to ``index_threads`` workers; Nori's analysis runs in the JVM without the GIL."""
+        source = iter(passages)
+        lock = threading.Lock()
+        counts: list[int] = []
+        errors: list[BaseException] = []
+
+        def next_batch() -> list[dict]:
+            with lock:
+                if errors:
+                    return []
+                return list(itertools.islice(source, INDEX_BATCH))
+
+        def worker() -> None:
+            try:
+                counts.append(self._add_batches(writer, next_batch))
+            except BaseException as exc:  # re-raised in the calling thread
+                with lock:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.params.index_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return sum(counts)
+
+    def _add_batches(self, writer: Any, next_batch: Callable[[], list[dict]]) -> int:
+        j = self.java
+        # One Document with reusable Field objects per thread: far fewer JVM round trips per passage.
+        doc = j.Document()
+        f_pid = j.StringField("passage_id", "", j.FieldStore.YES)
+        f_pid_sort = j.SortedDocValuesField("passage_id", j.BytesRef(""))
+        f_doc = j.StringField("doc_id", "", j.FieldStore.YES)
+        f_text = j.Field("text", "", j.TextField.TYPE_STORED)
+        stored = {name: j.StoredField(name, "") for name in STORED_FIELDS}
+        for field in (f_pid, f_pid_sort, f_doc, f_text, *stored.values()):
+            doc.add(field)
+        n = 0
+        while batch := next_batch():
+            for p in batch:
+                pid = str(p["passage_id"])
+                f_pid.setStringValue(pid)
+                f_pid_sort.setBytesValue(j.BytesRef(pid))
+                f_doc.setStringValue(str(p["doc_id"]))
+                f_text.setStringValue(p["text"])
+                for name, field in stored.items():
+                    field.setStringValue(str(p.get(name) or ""))
+                writer.addDocument(doc)
+                n += 1
+        return n
+
+    # searching
+    def _open(self) -> Any:
+        if self._searcher is not None:
+            return self._searcher
+        read_meta(self.index_dir, self.params, self.name)
+        lucene_dir = self.index_dir / "lucene"
+        if not lucene_dir.is_dir():
+            raise SanchaekError(f"{self.index_dir} has no lucene/ folder: {REBUILD_HINT}")
+        j = self.java
+        self._directory = j.FSDirectory.open(j.Paths.get(str(lucene_dir), []))
+        self._reader = j.DirectoryReader.open(self._directory)
+        self._searcher = j.IndexSearcher(self._reader)
+        self._searcher.setSimilarity(j.BM25Similarity())
+        return self._searcher
+
+    def count(self) -> int:
+        return int(self._open().getIndexReader().numDocs())
+
+    def build_query(self, query: str | ThemeQuery) -> Any:
+        """The Lucene query Elasticsearch would build for the same ``match``/``match_phrase`` request."""
+        j = self.java
+        theme = ThemeQuery(query) if isinstance(query, str) else query
+        builder = j.QueryBuilder(self.analyzer)
+        alternatives = []
+        for alt in theme.alternatives:
+            if theme.match == "phrase":
+                q = builder.createPhraseQuery("text", alt)
+            else:
+                occur = j.Occur.MUST if theme.match == "all" else j.Occur.SHOULD
+                q = builder.createBooleanQuery("text", alt, occur)
+            if q is not None:  # None: every token was a stop tag
+                alternatives.append(q)
+        if not alternatives:
+            return None
+        if len(alternatives) == 1:
+            combined = alternatives[0]
+        else:
+            bq = j.BooleanQueryBuilder()
+            for q in alternatives:
+                bq.add(q, j.Occur.SHOULD)
+            combined = bq.build()
+        return combined if theme.weight == 1.0 else j.BoostQuery(combined, float(theme.weight))
+
+    def search(self, query: str | ThemeQuery, k: int) -> list[Hit]:
+        searcher = self._open()
+        lucene_query = self.build_query(query)
+        if lucene_query is None or k <= 0:
+            return []
+        j = self.java
+        # Score first, passage_id second: ties rank the same on every run and on every backend.
+        sort = j.Sort([j.SortField.FIELD_SCORE, j.SortField("passage_id", j.SortFieldType.STRING)])
+        top = searcher.search(lucene_query, int(k), sort, True)
+        scorer = j.QueryScorer(lucene_query, "text")
+        highlighter = j.Highlighter(j.SimpleHTMLFormatter("<em>", "</em>"), scorer)
+        highlighter.setTextFragmenter(j.SimpleSpanFragmenter(scorer, self.params.highlight_fragment_chars))
+        hits = []
+        for sd in top.scoreDocs:
+            doc = searcher.doc(sd.doc)
+            text = str(doc.get("text"))
+            fragments = highlighter.getBestFragments(
+                self.analyzer, "text", text, self.params.highlight_fragments
+            )
+            highlight = " … ".join(str(f) for f in fragments) or text[: self.params.highlight_fragment_chars]
+            hits.append(
+                Hit(
+                    passage_id=str(doc.get("passage_id")),
+                    doc_id=str(doc.get("doc_id")),
+                    score=float(sd.score),
+                    text=text,
+                    highlight=highlight,
+                    source=str(doc.get("source") or ""),
+                    genre=str(doc.get("genre") or ""),
+                    title=str(doc.get("title") or ""),
+                )
+            )
+        return hits
+
+    def nearest_terms(self, term: str, n: int) -> list[str]:
+        """Lucene's DirectSpellChecker (what Elasticsearch's term suggester runs), tuned for short Korean terms."""
+        searcher = self._open()
+        if n <= 0 or not term:
+            return []
+        j = self.java
+        checker = j.DirectSpellChecker()
+        checker.setMinQueryLength(1)
+        checker.setMinPrefix(1)
+        checker.setMaxEdits(2)
+        checker.setAccuracy(0.0)
+        checker.setMaxQueryFrequency(float(2**31))
+        words = checker.suggestSimilar(
+            j.Term("text", term), int(n), searcher.getIndexReader(), j.SuggestMode.SUGGEST_ALWAYS
+        )
+        return [str(w.string) for w in words]
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._directory.close()
+        self._reader = self._directory = self._searcher = None
+
+    def close(self) -> None:
+        self._close_reader()
