@@ -1,21 +1,92 @@
-"""``model``, ``train`` and ``sweep`` params (draft: the train stage owns and extends this)."""
+"""``model``, ``train`` and ``sweep`` params: every knob of the train and sweep stages.
+
+Defaults live here and only here. The CPU defaults train ``scratch:tiny`` in about two minutes
+on two cores; a GPU run overrides size, batch and budget (see configs/accelerate/ and the README).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from .base import Section
 
 
 class ModelParams(Section):
+    # A local folder or hub id of any causal LM, or scratch:<tiny|10m|125m|350m|1b>.
     name_or_path: str = "scratch:tiny"
+    # Scratch models only: byte-level BPE vocabulary trained on the training text.
     vocab_size: int = Field(8000, ge=256, le=262144)
+    # Scratch models only: extra modern text (JSONL with "text") mixed into tokenizer training; null = none.
+    tokenizer_extra_text: str | None = "../shared/data/klue-text/sentences.jsonl"
+    # Re-compute activations in the backward pass: less memory, ~30% slower (large models).
+    gradient_checkpointing: bool = False
 
 
 class TrainParams(Section):
     seed: int = 1234
-    lr: float = Field(1e-3, gt=0, le=1)
+    # Tokens per training block; a block is seq_len + 1 tokens so every position has a target.
+    seq_len: int = Field(256, ge=8, le=131072)
+    # Blocks per device per forward pass; global batch = micro_batch_size * grad_accum_steps * processes.
+    micro_batch_size: int = Field(8, ge=1)
+    grad_accum_steps: int = Field(1, ge=1)
+    # Budget: max_steps, or max_tokens (converted to steps); max_minutes additionally stops early.
+    max_steps: int | None = Field(300, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    # AdamW (fused on CUDA) with linear warmup then cosine decay to lr * min_lr_ratio.
+    lr: float = Field(3e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.95, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    # no | bf16 | auto (bf16 where the GPU supports it, full precision on CPU).
+    mixed_precision: Literal["no", "bf16", "auto"] = "auto"
+    # torch.compile the model (GPU: faster after a warm-up of ~1 minute; CPU needs a C++ compiler).
+    compile: bool = False
+    # Allow TF32 matmuls on Ampere+ GPUs for the fp32 parts.
+    tf32: bool = True
+    # DataLoader worker processes that prefetch pinned batches (0 = in the training process).
+    num_workers: int = Field(0, ge=0)
+    # Logging, evaluation and checkpoints, in optimizer steps (0 = never, except the final step).
+    log_every: int = Field(10, ge=1)
+    eval_every: int = Field(50, ge=0)
+    eval_max_blocks: int | None = Field(64, ge=1)
+    eval_batch_size: int = Field(16, ge=1)
+    checkpoint_every: int = Field(100, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    # auto: resume from the newest matching checkpoint; never: start fresh; or a checkpoint folder.
+    resume: str = "auto"
+    # > 0 adds re_weight * KLUE-RE classification loss on the shared backbone (evaluate params drive it).
+    re_weight: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _needs_a_budget(self) -> TrainParams:
+        if self.max_steps is None and self.max_tokens is None:
+            raise ValueError(
+                "set train.max_steps or train.max_tokens (max_minutes alone cannot size the schedule)"
+            )
+        return self
 
 
 class SweepParams(Section):
-    grid: dict[str, list] = Field(default_factory=dict)
+    # Dotted params key -> values; the grid is their cartesian product, e.g. {train.lr: [1e-3, 3e-3]}.
+    grid: dict[str, list] = Field(
+        default_factory=lambda: {"train.lr": [1e-3, 3e-3], "train.warmup_steps": [10, 30]}
+    )
+    # Steps per run (overrides train.max_steps) and the early window whose val-loss area ranks runs.
+    steps: int = Field(60, ge=1)
+    early_steps: int = Field(30, ge=1)
+    eval_every: int = Field(10, ge=1)
+    # Rank by early_auc (area under the val-loss curve over early_steps), or by final val_loss.
+    rank_by: Literal["early_auc", "final_val_loss"] = "early_auc"
+
+    @model_validator(mode="after")
+    def _early_within_steps(self) -> SweepParams:
+        if self.early_steps > self.steps:
+            raise ValueError(f"sweep.early_steps ({self.early_steps}) must be <= sweep.steps ({self.steps})")
+        return self

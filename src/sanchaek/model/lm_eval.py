@@ -1,0 +1,106 @@
+"""Causal-LM loss and evaluation on packed blocks, shared by the train and evaluate stages.
+
+A block holds ``seq_len + 1`` token ids: inputs are ``block[:, :-1]``, targets ``block[:, 1:]``.
+We compute the cross-entropy ourselves (in fp32, from the logits) rather than passing ``labels``
+to the model, so that train and eval measure exactly the same thing for any causal LM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def lm_logits(model: Any, inputs: torch.Tensor) -> torch.Tensor:
+    # use_cache=False: no KV cache is wanted in training or scoring, and building one costs memory.
+    return model(input_ids=inputs, use_cache=False).logits
+
+
+def lm_loss(model: Any, blocks: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over every position of a ``(B, seq_len + 1)`` batch."""
+    inputs, targets = blocks[:, :-1], blocks[:, 1:]
+    logits = lm_logits(model, inputs)
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def _batches(
+    blocks_or_loader: Any, batch_size: int, max_blocks: int | None, rank: int, world: int
+) -> Iterable[torch.Tensor]:
+    """Batches of this process's share: index-able blocks are split ``rank::world``; loaders pass through."""
+    indexable = hasattr(blocks_or_loader, "__getitem__") and hasattr(blocks_or_loader, "__len__")
+    if indexable and len(blocks_or_loader) and np.ndim(blocks_or_loader[0]) == 1:  # a sequence of blocks
+        n = len(blocks_or_loader) if max_blocks is None else min(max_blocks, len(blocks_or_loader))
+        mine = list(range(rank, n, world))
+        for start in range(0, len(mine), batch_size):
+            chunk = [blocks_or_loader[i] for i in mine[start : start + batch_size]]
+            if isinstance(chunk[0], torch.Tensor):
+                yield torch.stack(chunk).long()
+            else:
+                yield torch.from_numpy(np.stack(chunk).astype(np.int64))
+    else:  # already batches (a list of 2-D tensors, or a loader already sharded per process)
+        yield from (torch.as_tensor(batch) for batch in blocks_or_loader)
+
+
+@torch.no_grad()
+def evaluate_lm(
+    model: Any,
+    blocks_or_loader: Any,
+    *,
+    batch_size: int = 16,
+    device: Any = None,
+    accelerator: Any = None,
+    max_blocks: int | None = None,
+) -> dict[str, float]:
+    """Val loss, token accuracy and perplexity of ``model`` on packed blocks.
+
+    ``blocks_or_loader``: ``TokenBlocks`` (or any sequence of ``seq_len + 1`` id arrays/tensors, or
+    a ``(n, seq_len + 1)`` tensor), or an iterable of ``(B, seq_len + 1)`` batches. With an
+    ``accelerator``, each process scores its share and the sums are reduced, so the result is the
+    same on 1 or N processes. Returns ``{"loss", "token_accuracy", "perplexity", "tokens"}``.
+    """
+    rank, world = (
+        (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    )
+    if accelerator is not None:
+        device = accelerator.device
+    elif device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    for batch in _batches(blocks_or_loader, batch_size, max_blocks, rank, world):
+        batch = batch.to(device, non_blocking=True)
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        if accelerator is not None:
+            with accelerator.autocast():
+                logits = lm_logits(model, inputs)
+        else:
+            logits = lm_logits(model, inputs)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
+        ).double()
+        correct += (logits.argmax(-1) == targets).sum().double()
+        count += targets.numel()
+    totals = torch.stack([loss_sum, correct, count])
+    if accelerator is not None and world > 1:
+        totals = accelerator.reduce(totals, reduction="sum")
+    loss_sum_v, correct_v, count_v = (float(x) for x in totals.tolist())
+    if was_training:
+        model.train()
+    if count_v == 0:
+        return {"loss": float("nan"), "token_accuracy": float("nan"), "perplexity": float("nan"), "tokens": 0}
+    loss = loss_sum_v / count_v
+    return {
+        "loss": loss,
+        "token_accuracy": correct_v / count_v,
+        "perplexity": math.exp(min(loss, 700.0)),
+        "tokens": int(count_v),
+    }

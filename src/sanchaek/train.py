@@ -1,0 +1,496 @@
+"""``sanchaek train``: one Accelerate loop for 1 CPU, 1 GPU or N GPUs (``accelerate launch``).
+
+Reads ``data/processed/{train,val}.jsonl`` and the ``model``/``train`` params; writes the model to
+``models/lm/`` (``save_pretrained``), checkpoints to ``models/checkpoints/step_<n>/`` and dvclive
+metrics and plots to ``reports/train/``.
+
+The loop in one breath: packed blocks (no padding) -> each process takes its slice of the global
+batch for this step -> forward under autocast -> loss / grad_accum_steps -> backward (gradients
+all-reduced only on the last micro-step) -> clip -> AdamW -> cosine lr. Losses are accumulated on
+the device; the host reads them only every ``log_every`` steps, so the GPU never waits on Python.
+Which blocks form a step's batch is a pure function of (seed, step), so a resumed run and an
+N-process run see exactly the batches of an uninterrupted 1-process run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import params_option
+from .config import Params, load_params
+from .errors import SanchaekError
+from .io import write_json
+from .paths import Layout
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step_"
+STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is incomplete
+
+# Params that do not change the trajectory: a checkpoint made under other values still resumes.
+_RESUME_NEUTRAL = {
+    "max_minutes", "compile", "num_workers", "log_every", "eval_every", "eval_max_blocks",
+    "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
+}  # fmt: skip
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int
+    final: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)  # one record per eval
+    stopped_by: str = "max_steps"
+    model_dir: Path | None = None
+
+
+# ----------------------------------------------------------------------------- setup helpers
+
+
+def run_fingerprint(params: Params, data_sha: str, world: int) -> dict[str, Any]:
+    """What must match for a checkpoint to continue this run bit for bit."""
+    train = {k: v for k, v in params.train.model_dump().items() if k not in _RESUME_NEUTRAL}
+    return {"model": params.model.model_dump(), "train": train, "data": data_sha, "processes": world}
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    if choice == "bf16" and not torch.cuda.is_available():
+        # CPU autocast to bf16 works but is slower than fp32 on most CPUs; honour the explicit ask.
+        log.warning("train.mixed_precision = bf16 on CPU: expect it to be slower than 'no'")
+    return choice
+
+
+def total_steps_for(params: Params, tokens_per_step: int) -> int:
+    steps = [s for s in (params.train.max_steps,) if s is not None]
+    if params.train.max_tokens is not None:
+        steps.append(math.ceil(params.train.max_tokens / tokens_per_step))
+    return min(steps)
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    if not ckpt_dir.exists():
+        return []
+    found = []
+    for p in ckpt_dir.iterdir():
+        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX) :].isdigit():
+            if (p / STATE_FILE).exists():
+                found.append(p)
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+
+
+def read_checkpoint_state(path: Path) -> dict[str, Any]:
+    state_file = path / STATE_FILE
+    if not path.exists():
+        raise SanchaekError(
+            f"checkpoint {path} not found: set train.resume to auto, never or an existing step_<n> folder"
+        )
+    try:
+        return json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SanchaekError(
+            f"checkpoint {path} is incomplete or corrupt ({STATE_FILE}: {exc}): delete it or set train.resume: never"
+        ) from exc
+
+
+def choose_checkpoint(resume: str, ckpt_dir: Path, fingerprint: dict[str, Any]) -> Path | None:
+    """The checkpoint to resume from: ``never`` -> none; ``auto`` -> newest that matches; else the path."""
+    if resume == "never":
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        state = read_checkpoint_state(path)
+        if state.get("fingerprint") != fingerprint:
+            log.warning("checkpoint %s was made with other params; resuming from it anyway as asked", path)
+        return path
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        if read_checkpoint_state(path).get("fingerprint") == fingerprint:
+            return path
+        log.warning("ignoring checkpoint %s: made with other params or data", path)
+    return None
+
+
+def save_checkpoint(accelerator: Any, ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    """``accelerator.save_state`` into a temp folder, then rename: a kill never leaves a half checkpoint."""
+    final = ckpt_dir / f"{CHECKPOINT_PREFIX}{step}"
+    tmp = ckpt_dir / f".{CHECKPOINT_PREFIX}{step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_json(tmp / STATE_FILE, state)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in list_checkpoints(ckpt_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator: Any, path: Path) -> dict[str, Any]:
+    state = read_checkpoint_state(path)
+    try:
+        accelerator.load_state(str(path))
+    except Exception as exc:  # safetensors, pickle, shape mismatch: all mean "this checkpoint is unusable"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SanchaekError(
+            f"checkpoint {path} is corrupt or from another model ({first}): delete it or set train.resume: never"
+        ) from exc
+    return state
+
+
+def trim_live_history(live_dir: Path, last_step: int) -> None:
+    """Drop plot rows logged after the checkpoint we resume from, so curves have no doubled steps."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        with tsv.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if not rows:
+            continue
+        kept = [r for r in rows if int(r["step"]) <= last_step]
+        with tsv.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0].keys()), delimiter="\t")
+            writer.writeheader()
+            writer.writerows(kept)
+
+
+def save_model(accelerator: Any, model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
+    """``save_pretrained`` into a temp folder beside ``out_dir``, then swap it in."""
+    state_dict = accelerator.get_state_dict(model)  # gathers FSDP shards; every process must call it
+    if accelerator.is_main_process:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+        try:
+            unwrapped = accelerator.unwrap_model(model)
+            unwrapped.config.use_cache = True  # for generation downstream
+            unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "sanchaek_train.json", meta)
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if out_dir.exists():
+                os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def oom_error(params: Params, exc: BaseException) -> SanchaekError:
+    t = params.train
+    return SanchaekError(
+        f"CUDA out of memory at train.micro_batch_size={t.micro_batch_size}, train.seq_len={t.seq_len}: "
+        f"lower train.micro_batch_size (raise train.grad_accum_steps={t.grad_accum_steps} to keep the global batch), "
+        "lower train.seq_len, or set model.gradient_checkpointing: true"
+    )
+
+
+def build_re_objective(params: Params, tokenizer: Any, model: Any) -> Any:
+    try:
+        from .klue_re import ReObjective
+    except ImportError as exc:
+        raise SanchaekError(
+            f"train.re_weight = {params.train.re_weight} needs sanchaek.klue_re.ReObjective ({exc}): "
+            "set train.re_weight: 0 or update sanchaek"
+        ) from exc
+    return ReObjective.from_params(params.evaluate, tokenizer, model.config.hidden_size, params.train.seed)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def train(
+    params: Params,
+    layout: Layout,
+    *,
+    save_final_model: bool = True,
+    checkpoints: bool = True,
+    live_dir: Path | None | bool = True,
+    stop_after_steps: int | None = None,
+) -> TrainResult:
+    """Train per ``params``; the pure core of ``sanchaek train`` and of each sweep run.
+
+    ``live_dir``: True -> ``reports/train``; a path; or None/False for no dvclive output.
+    ``stop_after_steps``: end the process's loop early at that step (tests simulate a kill with it;
+    checkpoints are written as usual, the final model is not).
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from .model.build import build_model_and_tokenizer
+    from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
+    from .model.lm_eval import evaluate_lm, lm_loss
+    from .model.optim import build_optimizer, build_scheduler
+
+    t = params.train
+    started = time.monotonic()
+    accelerator = Accelerator(
+        mixed_precision=resolve_mixed_precision(t.mixed_precision), step_scheduler_with_optimizer=False
+    )
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if t.tf32 and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    set_seed(t.seed)
+
+    # The main process tokenizes and caches first; the others then map its files.
+    with accelerator.main_process_first():
+        model, tokenizer = build_model_and_tokenizer(
+            params.model, train_path=layout.train_split, cache_dir=layout.cache_dir, seq_len=t.seq_len,
+            seed=t.seed, root=layout.root,
+        )  # fmt: skip
+        train_blocks = load_blocks(layout.train_split, tokenizer, t.seq_len, layout.cache_dir)
+        val_blocks = load_blocks(
+            layout.val_split, tokenizer, t.seq_len, layout.cache_dir, what="validation text"
+        )
+
+    global_batch = t.micro_batch_size * t.grad_accum_steps * world
+    tokens_per_step = global_batch * t.seq_len
+    total_steps = total_steps_for(params, tokens_per_step)
+    plan = GlobalBatches(len(train_blocks), global_batch, t.seed)
+    fingerprint = run_fingerprint(params, file_sha256(layout.train_split), world)
+
+    optimizer_params = list(model.parameters())
+    objective = None
+    if t.re_weight > 0:
+        objective = build_re_objective(params, tokenizer, model)
+        optimizer_params += list(objective.parameters())
+    optimizer = build_optimizer(
+        optimizer_params, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
+        fused=device.type == "cuda",
+    )  # fmt: skip
+    scheduler = build_scheduler(
+        optimizer, warmup_steps=t.warmup_steps, total_steps=total_steps, min_lr_ratio=t.min_lr_ratio
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if objective is not None:
+        # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
+        objective.to(device)
+        accelerator.register_for_checkpointing(objective)
+    if t.compile:
+        model = torch.compile(model)
+
+    # Resume.
+    start_step, tokens_seen, history = 0, 0, []
+    ckpt_dir = layout.checkpoints_dir
+    resume_from = (
+        choose_checkpoint(t.resume, ckpt_dir, fingerprint)
+        if checkpoints or t.resume not in ("auto", "never")
+        else None
+    )
+    if resume_from is not None:
+        state = load_checkpoint(accelerator, resume_from)
+        start_step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
+        accelerator.print(f"resumed from {resume_from} at step {start_step}")
+    elif checkpoints and t.resume == "never" and accelerator.is_main_process:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # a fresh run must not later resume a stale one
+
+    live = None
+    if live_dir and accelerator.is_main_process:
+        from dvclive import Live
+
+        live_path = layout.report("train") if live_dir is True else Path(live_dir)
+        if resume_from is not None:
+            trim_live_history(live_path, start_step)
+        live = Live(dir=str(live_path), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None)
+        live.log_params({"global_batch": global_batch, "tokens_per_step": tokens_per_step, "total_steps": total_steps,
+                         "processes": world, "n_params": sum(p.numel() for p in model.parameters())})  # fmt: skip
+
+    loader = torch.utils.data.DataLoader(
+        MicroBatchDataset(
+            train_blocks, plan, start_step=start_step, end_step=total_steps, grad_accum_steps=t.grad_accum_steps,
+            micro_batch_size=t.micro_batch_size, rank=rank, world=world,
+        ),
+        batch_size=None, shuffle=False, num_workers=t.num_workers, pin_memory=device.type == "cuda",
+        persistent_workers=False, prefetch_factor=4 if t.num_workers > 0 else None,
+    )  # fmt: skip
+    batches = iter(loader)
+
+    def log_metrics(step: int, values: dict[str, float]) -> None:
+        if live is not None:
+            live.step = step
+            for name, value in values.items():
+                live.log_metric(name, value)
+            live.make_summary()
+
+    def run_eval(step: int) -> dict[str, float]:
+        metrics = evaluate_lm(
+            model,
+            val_blocks,
+            batch_size=t.eval_batch_size,
+            accelerator=accelerator,
+            max_blocks=t.eval_max_blocks,
+        )
+        record = {"step": step, "tokens": tokens_seen, "val_loss": metrics["loss"],
+                  "val_token_accuracy": metrics["token_accuracy"], "val_perplexity": metrics["perplexity"]}  # fmt: skip
+        history.append(record)
+        log_metrics(step, {"val/loss": metrics["loss"], "val/token_accuracy": metrics["token_accuracy"],
+                           "val/perplexity": metrics["perplexity"]})  # fmt: skip
+        accelerator.print(f"step {step}: val loss {metrics['loss']:.4f} acc {metrics['token_accuracy']:.4f}")
+        return record
+
+    def check_finite(step: int, last_good: int) -> None:
+        if accelerator.reduce(nonfinite.float(), reduction="sum").item() > 0:
+            kept = list_checkpoints(ckpt_dir)[-1:] if checkpoints else []
+            where = f"; last good checkpoint kept: {kept[0]}" if kept else ""
+            raise SanchaekError(
+                f"training loss became NaN/inf between steps {last_good} and {step}: lower train.lr "
+                f"(now {t.lr}), keep train.grad_clip set, or use train.mixed_precision: bf16 not fp16{where}"
+            )
+
+    loss_sum = torch.zeros((), device=device)  # sum of step losses since the last log, on the device
+    re_sum = torch.zeros((), device=device)
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+    grad_norm = torch.zeros((), device=device)
+    last_checked, last_log_step, last_log_time = start_step, start_step, time.monotonic()
+    stopped_by, done, last_train_loss = "max_steps", start_step, float("nan")
+    model.train()
+    try:
+        for step in range(start_step, total_steps):
+            for micro in range(t.grad_accum_steps):
+                batch = next(batches).to(device, non_blocking=True)
+                last_micro = micro == t.grad_accum_steps - 1
+                # DDP all-reduces gradients only on the last micro-step (and never when RE syncs by hand).
+                sync = last_micro and objective is None
+                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                    with accelerator.autocast():
+                        loss = lm_loss(model, batch)
+                    accelerator.backward(loss / t.grad_accum_steps)
+                    if objective is not None:
+                        with accelerator.autocast():
+                            re_loss = objective.loss(model)
+                        accelerator.backward(t.re_weight * re_loss / t.grad_accum_steps)
+                        re_sum += re_loss.detach().float() / t.grad_accum_steps
+                loss_sum += loss.detach().float() / t.grad_accum_steps
+                nonfinite |= ~torch.isfinite(loss.detach())
+            if objective is not None and world > 1:
+                all_reduce_gradients(accelerator, [*model.parameters(), *objective.parameters()])
+            if t.grad_clip is not None:
+                grad_norm = accelerator.clip_grad_norm_(
+                    optimizer_params if objective is not None else model.parameters(), t.grad_clip
+                )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens_seen += tokens_per_step
+            done = step + 1
+
+            if done % t.log_every == 0 or done == total_steps:
+                check_finite(done, last_checked)
+                last_checked = done
+                now = time.monotonic()
+                mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / (done - last_log_step)
+                values = {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
+                          "train/grad_norm": float(grad_norm), "train/tokens": tokens_seen,
+                          "train/tokens_per_s": (done - last_log_step) * tokens_per_step / max(now - last_log_time, 1e-9)}  # fmt: skip
+                if objective is not None:
+                    values["train/re_loss"] = accelerator.reduce(re_sum, reduction="mean").item() / (
+                        done - last_log_step
+                    )
+                    re_sum.zero_()
+                log_metrics(done, values)
+                last_train_loss = mean_loss
+                accelerator.print(
+                    f"step {done}/{total_steps}: loss {mean_loss:.4f} {values['train/tokens_per_s']:.0f} tok/s"
+                )
+                loss_sum.zero_()
+                last_log_step, last_log_time = done, now
+                if t.max_minutes is not None:
+                    over = torch.tensor(float((now - started) / 60 > t.max_minutes), device=device)
+                    if accelerator.reduce(over, reduction="sum").item() > 0:
+                        stopped_by = "max_minutes"
+            if t.eval_every and done % t.eval_every == 0 and done != total_steps:
+                run_eval(done)
+            periodic = t.checkpoint_every and done % t.checkpoint_every == 0 and done != total_steps
+            if checkpoints and (periodic or (t.checkpoint_every and stopped_by == "max_minutes")):
+                check_finite(done, last_checked)
+                last_checked = done
+                state = {"step": done, "tokens": tokens_seen, "history": history, "fingerprint": fingerprint}
+                save_checkpoint(accelerator, ckpt_dir, done, state, t.keep_checkpoints)
+            if stopped_by == "max_minutes":
+                break
+            if stop_after_steps is not None and done >= stop_after_steps:
+                return TrainResult(
+                    steps=done, tokens=tokens_seen, final={}, history=history, stopped_by="stop_after_steps"
+                )
+    except torch.OutOfMemoryError as exc:
+        raise oom_error(params, exc) from exc
+
+    check_finite(done, last_checked)
+    final = run_eval(done) if history == [] or history[-1]["step"] != done else history[-1]
+    final = {**final, "train_loss": last_train_loss}
+    elapsed = time.monotonic() - started
+    summary = {"steps": done, "tokens": tokens_seen, "seconds": round(elapsed, 2), "stopped_by": stopped_by,
+               "tokens_per_s": (done - start_step) * tokens_per_step / max(elapsed, 1e-9)}  # fmt: skip
+    if live is not None:
+        log_metrics(done, {"final/" + k: v for k, v in summary.items() if k not in ("stopped_by",)})
+        live.end()
+    model_dir = None
+    if save_final_model:
+        model_dir = layout.model_dir
+        meta = {
+            **summary,
+            "final": final,
+            "model": params.model.model_dump(),
+            "train": params.train.model_dump(),
+        }
+        save_model(accelerator, model, tokenizer, model_dir, meta)
+    accelerator.end_training()
+    return TrainResult(
+        steps=done,
+        tokens=tokens_seen,
+        final=final,
+        history=history,
+        stopped_by=stopped_by,
+        model_dir=model_dir,
+    )
+
+
+def all_reduce_gradients(accelerator: Any, parameters: list[Any]) -> None:
+    """Average gradients over processes (used when an extra objective runs outside DDP's forward)."""
+    import torch
+
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = accelerator.reduce(flat, reduction="mean")
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+@click.command(
+    help="Fine-tune or train the causal LM with Accelerate (launch with `accelerate launch` for N GPUs)."
+)
+@params_option
+def command(params_path: str) -> None:
+    params = load_params(params_path)
+    result = train(params, Layout(Path(".")))
+    click.echo(
+        f"trained {result.steps} steps ({result.tokens} tokens, stopped by {result.stopped_by}): "
+        f"val loss {result.final.get('val_loss', float('nan')):.4f}, "
+        f"token accuracy {result.final.get('val_token_accuracy', float('nan')):.4f} -> {result.model_dir}"
+    )

@@ -1,0 +1,267 @@
+"""The train stage: packing, batch plan, the Accelerate loop, resume, NaN and corrupt inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import KOREAN_LINES
+
+from sanchaek.config import params_from_dict
+from sanchaek.errors import SanchaekError
+from sanchaek.paths import Layout
+
+# Placeholder prose of our own, varied enough that a tiny model has something to learn.
+DOCS = [" ".join(KOREAN_LINES[i:] + KOREAN_LINES[:i]) for i in range(len(KOREAN_LINES))] * 6
+
+
+def tiny_params(**train) -> object:
+    base = {
+        "seed": 7, "seq_len": 32, "micro_batch_size": 4, "grad_accum_steps": 1, "max_steps": 12, "lr": 3e-3,
+        "warmup_steps": 2, "log_every": 2, "eval_every": 6, "eval_max_blocks": 8, "eval_batch_size": 4,
+        "checkpoint_every": 6, "keep_checkpoints": 2, "mixed_precision": "no",
+    }  # fmt: skip
+    base.update(train)
+    return params_from_dict(
+        {
+            "model": {"name_or_path": "scratch:tiny", "vocab_size": 300, "tokenizer_extra_text": None},
+            "train": base,
+        }
+    )
+
+
+def make_project(root: Path, docs: list[str] = DOCS) -> Layout:
+    layout = Layout(root)
+    layout.processed_dir.mkdir(parents=True, exist_ok=True)
+    layout.train_split.write_text(
+        "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), "utf-8"
+    )
+    val = [
+        KOREAN_LINES[(i * 3) % len(KOREAN_LINES)] + " " + KOREAN_LINES[i % len(KOREAN_LINES)]
+        for i in range(8)
+    ]
+    layout.val_split.write_text(
+        "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in val), "utf-8"
+    )
+    return layout
+
+
+@pytest.fixture
+def project(tmp_path) -> Layout:
+    return make_project(tmp_path)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_packing_puts_eos_after_each_document_and_caches(tmp_path, tiny_lm_dir, monkeypatch):
+    from sanchaek.model import data
+    from sanchaek.model.loading import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_lm_dir))
+    src = tmp_path / "t.jsonl"
+    src.write_text(
+        "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in KOREAN_LINES[:3]), "utf-8"
+    )
+    blocks = data.load_blocks(src, tok, 8, tmp_path / "cache")
+    expected = []
+    for text in KOREAN_LINES[:3]:
+        expected += tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
+    assert blocks.stream.tolist() == expected
+    assert len(blocks) == (len(expected) - 1) // 8
+    # Consecutive blocks share one token: block i's last token is block i+1's first input.
+    assert blocks[0][-1] == blocks[1][0] and len(blocks[0]) == 9
+
+    # The second load maps the cache instead of tokenizing again.
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tokenized twice")
+
+    monkeypatch.setattr(data, "tokenize_stream", refuse)
+    again = data.load_blocks(src, tok, 8, tmp_path / "cache")
+    assert isinstance(again.stream, np.memmap) and again.stream.tolist() == expected
+    # Changed data -> a new cache key.
+    src.write_text(json.dumps({"text": KOREAN_LINES[4]}, ensure_ascii=False) + "\n", "utf-8")
+    with pytest.raises(RuntimeError, match="tokenized twice"):
+        data.load_blocks(src, tok, 4, tmp_path / "cache")
+
+
+def test_too_little_text_is_named(tmp_path, tiny_lm_dir):
+    from sanchaek.model.data import load_blocks
+    from sanchaek.model.loading import load_tokenizer
+
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"text": "짧다"}, ensure_ascii=False) + "\n", "utf-8")
+    with pytest.raises(SanchaekError, match="lower train.seq_len"):
+        load_blocks(src, load_tokenizer(str(tiny_lm_dir)), 512, tmp_path / "cache")
+
+
+def test_global_batches_split_over_processes_equals_one_process():
+    from sanchaek.model.data import GlobalBatches
+
+    plan = GlobalBatches(n_blocks=10, global_batch=4, seed=3)
+    # Every pass over the data is a permutation; passes differ.
+    first_pass = np.concatenate([plan.indices(s) for s in range(5)])[:10]
+    assert sorted(first_pass.tolist()) == list(range(10))
+    assert plan.indices(0).tolist() == GlobalBatches(10, 4, 3).indices(0).tolist()
+    # 2 processes x 1 micro-step of 2 == 1 process x 2 micro-steps of 2, for every step.
+    for step in range(6):
+        one = np.concatenate([plan.micro_indices(step, m, 0, 1, 2) for m in range(2)])
+        two = np.concatenate([plan.micro_indices(step, 0, r, 2, 2) for r in range(2)])
+        assert one.tolist() == two.tolist() == plan.indices(step).tolist()
+
+
+def test_cosine_schedule_shape():
+    from sanchaek.model.optim import cosine_with_warmup
+
+    f = [cosine_with_warmup(s, warmup_steps=4, total_steps=20, min_lr_ratio=0.1) for s in range(21)]
+    assert f[0] == pytest.approx(0.25) and f[3] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[4:], f[5:], strict=False))
+    assert f[20] == pytest.approx(0.1)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_evaluate_lm_matches_hugging_face_loss(tiny_lm_dir):
+    from sanchaek.model.lm_eval import evaluate_lm
+    from sanchaek.model.loading import load_causal_lm
+
+    model, _ = load_causal_lm(str(tiny_lm_dir))
+    torch.manual_seed(0)
+    blocks = torch.randint(0, model.config.vocab_size, (6, 17))
+    metrics = evaluate_lm(model, blocks, batch_size=4)
+    with torch.no_grad():
+        hf = model(input_ids=blocks, labels=blocks).loss.item()  # HF shifts labels inside
+    assert metrics["loss"] == pytest.approx(hf, rel=1e-5)
+    assert metrics["perplexity"] == pytest.approx(math.exp(hf), rel=1e-5)
+    assert metrics["tokens"] == 6 * 16 and 0 <= metrics["token_accuracy"] <= 1
+    # A loader of batches gives the same numbers; max_blocks limits the work.
+    assert evaluate_lm(model, [blocks[:3], blocks[3:]])["loss"] == pytest.approx(hf, rel=1e-5)
+    assert evaluate_lm(model, blocks, max_blocks=2)["tokens"] == 32
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def test_train_learns_writes_model_metrics_and_plots(project):
+    from transformers import AutoModelForCausalLM
+
+    from sanchaek.train import train
+
+    result = train(tiny_params(max_steps=24, eval_every=8), project)
+    history = [h["val_loss"] for h in result.history]
+    assert len(history) == 3 and history[-1] < history[0] - 0.3 < math.log(300) - 1  # it learns
+    assert result.final["val_token_accuracy"] > 0.1
+    model = AutoModelForCausalLM.from_pretrained(project.model_dir)  # plain HF load
+    assert model.config.model_type == "llama"
+    metrics = json.loads((project.report("train") / "metrics.json").read_text())
+    assert metrics["step"] == 24 and metrics["val"]["loss"] == pytest.approx(result.final["val_loss"])
+    assert metrics["train"]["tokens_per_s"] > 0
+    tsv = (project.report("train") / "plots" / "metrics" / "val" / "loss.tsv").read_text().splitlines()
+    assert tsv[0].split("\t")[:2] == ["timestamp", "step"] or "step" in tsv[0]
+    assert len(tsv) == 4
+    # No partial checkpoint folder is left behind; only the last K complete ones.
+    names = sorted(p.name for p in project.checkpoints_dir.iterdir())
+    assert names == ["step_12", "step_18"]
+
+
+def test_resume_reaches_the_same_loss_as_an_uninterrupted_run(tmp_path):
+    from sanchaek.train import train
+
+    whole = train(tiny_params(), make_project(tmp_path / "a"), live_dir=None)
+    layout = make_project(tmp_path / "b")
+    cut = train(
+        tiny_params(), layout, stop_after_steps=7, live_dir=None
+    )  # "killed" after the step-6 checkpoint
+    assert cut.steps == 7 and (layout.checkpoints_dir / "step_6").exists()
+    resumed = train(tiny_params(), layout, live_dir=None)
+    assert resumed.steps == 12
+    assert resumed.final["val_loss"] == pytest.approx(whole.final["val_loss"], abs=1e-5)
+    assert resumed.final["train_loss"] == pytest.approx(whole.final["train_loss"], abs=1e-5)
+
+
+def test_resume_never_starts_fresh_and_auto_ignores_other_params(tmp_path):
+    from sanchaek.train import choose_checkpoint, run_fingerprint, train
+
+    layout = make_project(tmp_path)
+    train(tiny_params(), layout, stop_after_steps=6, live_dir=None)
+    assert (layout.checkpoints_dir / "step_6").exists()
+    other = tiny_params(lr=1e-3)
+    assert choose_checkpoint("auto", layout.checkpoints_dir, run_fingerprint(other, "x", 1)) is None
+    result = train(tiny_params(resume="never"), layout, stop_after_steps=2, live_dir=None)
+    assert result.steps == 2 and not (layout.checkpoints_dir / "step_6").exists()
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(project, monkeypatch):
+    from sanchaek.model import lm_eval
+    from sanchaek.train import train
+
+    real_loss, calls = lm_eval.lm_loss, {"n": 0}
+
+    def poisoned(model, blocks):
+        calls["n"] += 1
+        loss = real_loss(model, blocks)
+        return loss * float("nan") if calls["n"] > 8 else loss
+
+    monkeypatch.setattr(lm_eval, "lm_loss", poisoned)
+    with pytest.raises(SanchaekError, match=r"NaN/inf between steps 8 and 10.*step_6"):
+        train(tiny_params(), project, live_dir=None)
+    assert (project.checkpoints_dir / "step_6").exists() and not project.model_dir.exists()
+
+
+def test_huge_lr_diverges_into_the_nan_error(project):
+    from sanchaek.train import train
+
+    with pytest.raises(SanchaekError, match="lower train.lr"):
+        train(tiny_params(lr=1e30, warmup_steps=0, grad_clip=None, max_steps=4), project, live_dir=None)
+
+
+def test_corrupt_and_missing_checkpoints_are_named(project):
+    from sanchaek.train import train
+
+    train(tiny_params(), project, stop_after_steps=6, live_dir=None)
+    ckpt = project.checkpoints_dir / "step_6"
+    (ckpt / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(SanchaekError, match=r"checkpoint .*step_6 is corrupt"):
+        train(tiny_params(), project, live_dir=None)
+    with pytest.raises(SanchaekError, match=r"checkpoint .*step_99 not found"):
+        train(tiny_params(resume=str(project.checkpoints_dir / "step_99")), project, live_dir=None)
+
+
+def test_missing_model_path_and_missing_data_are_named(tmp_path):
+    from sanchaek.train import train
+
+    layout = make_project(tmp_path)
+    params = params_from_dict(
+        {"model": {"name_or_path": str(tmp_path / "no-model")}, "train": {"max_steps": 1}}
+    )
+    with pytest.raises(SanchaekError, match="no-model not found"):
+        train(params, layout, live_dir=None)
+    layout.val_split.unlink()
+    with pytest.raises(SanchaekError, match=r"val.jsonl not found"):
+        train(tiny_params(), layout, live_dir=None)
+
+
+def test_fine_tunes_a_pretrained_model_by_path(project, tiny_lm_dir):
+    from sanchaek.train import train
+
+    params = params_from_dict(
+        {"model": {"name_or_path": str(tiny_lm_dir)},
+         "train": {"seq_len": 16, "max_steps": 4, "micro_batch_size": 2, "eval_every": 0, "checkpoint_every": 0,
+                   "mixed_precision": "no"}}
+    )  # fmt: skip
+    result = train(params, project, live_dir=None)
+    assert result.steps == 4 and math.isfinite(result.final["val_loss"])
+    saved = json.loads((project.model_dir / "tokenizer_config.json").read_text())
+    assert saved  # the fine-tuned folder carries its tokenizer
+
+
+def test_params_need_a_budget_and_reject_bad_values():
+    with pytest.raises(SanchaekError, match="max_steps or train.max_tokens"):
+        params_from_dict({"train": {"max_steps": None, "max_tokens": None}})
+    with pytest.raises(SanchaekError, match="train.mixed_precision"):
+        params_from_dict({"train": {"mixed_precision": "fp8"}})
