@@ -206,7 +206,8 @@ class EmbeddedBackend:
 
     def __init__(self, params: IndexParams, index_dir: str | Path):
         self.params = params
-        self.index_dir = Path(index_dir)
+        # Absolute: the JVM resolves relative paths against its own start directory, not os.getcwd().
+        self.index_dir = Path(index_dir).absolute()
         self._java: SimpleNamespace | None = None
         self._analyzer: Any = None
         self._reader: Any = None
@@ -243,7 +244,7 @@ class EmbeddedBackend:
         config.setOpenMode(j.OpenMode.CREATE)
         config.setSimilarity(j.BM25Similarity())
         config.setRAMBufferSizeMB(float(self.params.ram_buffer_mb))
-        directory = j.FSDirectory.open(j.Paths.get(str(building / "lucene"), []))
+        directory = j.FSDirectory.open(j.Paths.get(str((building / "lucene").resolve()), []))
         writer = j.IndexWriter(directory, config)
         try:
             n = self._add_all(writer, passages)
@@ -324,7 +325,7 @@ class EmbeddedBackend:
         if not lucene_dir.is_dir():
             raise SanchaekError(f"{self.index_dir} has no lucene/ folder: {REBUILD_HINT}")
         j = self.java
-        self._directory = j.FSDirectory.open(j.Paths.get(str(lucene_dir), []))
+        self._directory = j.FSDirectory.open(j.Paths.get(str(lucene_dir.resolve()), []))
         self._reader = j.DirectoryReader.open(self._directory)
         self._searcher = j.IndexSearcher(self._reader)
         self._searcher.setSimilarity(j.BM25Similarity())
