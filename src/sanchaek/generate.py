@@ -1,0 +1,643 @@
+"""The generate stage and ``sanchaek write``: sampling continuations of Korean prompts.
+
+Decoding is our own loop over the model's forward (left-padded batches, KV cache), so that the
+same sampling code serves two engines:
+
+- ``plain``: a growing ``DynamicCache`` and a host sync per token (stop as soon as every row ended);
+  the reference.
+- ``static``: a ``StaticCache`` allocated once for prompt + new tokens, fixed shapes every step so the
+  one-token decode step can be ``torch.compile``-d (CUDA graphs with ``reduce-overhead``), sampling
+  on the device (the exponential-race form of multinomial sampling: no ``.item()``, no
+  ``torch.multinomial`` sync), and an "all rows ended" check only every ``stop_check_every`` tokens.
+
+Both draw their randomness from a per-batch ``torch.Generator`` with one (batch, vocab) noise tensor
+per step, so for a seed they pick the same tokens; a test asserts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli import params_option
+from .config import Params, load_params
+from .config.generate import EngineParams, GenerateParams, ProxyParams, SamplingParams
+from .errors import SanchaekError
+from .io import read_jsonl, write_json, write_jsonl
+from .paths import Layout
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------- sampling (on device)
+
+
+def apply_repetition_penalty(logits: Any, seq: Any, valid: Any, penalty: float) -> Any:
+    """Divide positive (multiply negative) logits of tokens present in the text, as CTRL and HF do.
+
+    Padding is not text: only ``valid`` positions count.
+    """
+    import torch
+
+    present = torch.zeros_like(logits).scatter_add_(1, seq, valid.to(logits.dtype)) > 0
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    return torch.where(present, penalised, logits)
+
+
+def ban_repeated_ngrams(logits: Any, seq: Any, valid: Any, n: int) -> Any:
+    """Forbid any token that would complete an n-gram already in the text (HF's no_repeat_ngram_size),
+    with tensor ops only: the last n-1 tokens are compared with every earlier window."""
+    import torch
+
+    length = seq.shape[1]
+    if length < n:
+        return logits
+    windows = seq.unfold(1, n, 1)  # (B, length-n+1, n)
+    window_valid = valid.unfold(1, n, 1).all(-1)
+    prefix = seq[:, length - n + 1 :]  # the n-1 tokens the next token would extend
+    prefix_valid = valid[:, length - n + 1 :].all(-1, keepdim=True)
+    match = (windows[..., :-1] == prefix[:, None, :]).all(-1) & window_valid & prefix_valid
+    banned = torch.zeros_like(logits).scatter_add_(1, windows[..., -1], match.to(logits.dtype)) > 0
+    return logits.masked_fill(banned, float("-inf"))
+
+
+def top_k_filter(logits: Any, k: int) -> Any:
+    import torch
+
+    k = min(k, logits.shape[-1])
+    kth = torch.topk(logits, k).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: Any, p: float) -> Any:
+    """Keep the smallest set of tokens whose probability reaches ``p`` (HF's TopPLogitsWarper)."""
+    sorted_logits, sorted_idx = logits.sort(dim=-1, descending=False)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove_sorted = cumulative <= (1 - p)
+    remove_sorted[..., -1:] = False
+    remove = remove_sorted.scatter(1, sorted_idx, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+
+
+def process_logits(logits: Any, seq: Any, valid: Any, s: SamplingParams) -> Any:
+    """Penalties, then temperature, top-k and top-p — the order of Hugging Face's ``generate``."""
+    import torch
+
+    raw = logits = logits.float()
+    if s.repetition_penalty != 1.0:
+        logits = apply_repetition_penalty(logits, seq, valid, s.repetition_penalty)
+    if s.no_repeat_ngram_size > 0:
+        logits = ban_repeated_ngrams(logits, seq, valid, s.no_repeat_ngram_size)
+    # A row with every token banned would sample NaN; fall back to its raw logits (no host sync).
+    logits = torch.where(torch.isinf(logits).all(-1, keepdim=True), raw, logits)
+    if not s.do_sample:
+        return logits
+    logits = logits / s.temperature
+    if s.top_k > 0:
+        logits = top_k_filter(logits, s.top_k)
+    if s.top_p < 1.0:
+        logits = top_p_filter(logits, s.top_p)
+    return logits
+
+
+def choose_tokens(logits: Any, s: SamplingParams, generator: Any) -> Any:
+    """Sample one token per row: argmax(p / E) with E ~ Exp(1) is a draw from p (the exponential race),
+    computed on the device with an explicit generator, so no host sync and a seed fixes it."""
+    if not s.do_sample:
+        return logits.argmax(-1)
+    probs = logits.softmax(-1)
+    noise = probs.new_empty(probs.shape).exponential_(generator=generator)
+    return (probs / noise).argmax(-1)
+
+
+# ---------------------------------------------------------------------------- decoding engines
+
+
+@dataclass
+class Decoded:
+    tokens: Any  # (B, T) new token ids; pad after a row's end
+    lengths: list[int]  # new tokens per row, end-of-sequence token excluded
+
+
+def _prefill_positions(attention_mask: Any) -> Any:
+    # Left padding: the first real token of each row is position 0.
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def decode(
+    model: Any,
+    input_ids: Any,
+    attention_mask: Any,
+    sampling: SamplingParams,
+    engine: EngineParams,
+    *,
+    seed: int,
+    eos_token_id: int | None,
+    pad_token_id: int,
+    on_token: Callable[[Any], None] | None = None,
+    compiled_step: Callable | None = None,
+) -> Decoded:
+    """Sample ``sampling.max_new_tokens`` continuation tokens for a left-padded batch.
+
+    ``on_token(tokens)`` gets each step's (B,) tensor (for streaming; it forces a sync per token).
+    ``compiled_step`` is the model's compiled forward (see ``compile_decode_step``) for the static engine.
+    """
+    import torch
+    from transformers import DynamicCache, StaticCache
+
+    device = input_ids.device
+    batch, prompt_len = input_ids.shape
+    steps = sampling.max_new_tokens
+    total = prompt_len + steps
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    seq = torch.full((batch, total), pad_token_id, dtype=torch.long, device=device)
+    seq[:, :prompt_len] = input_ids
+    valid = torch.zeros((batch, total), dtype=torch.bool, device=device)
+    valid[:, :prompt_len] = attention_mask.bool()
+    unfinished = torch.ones(batch, dtype=torch.bool, device=device)
+    positions = _prefill_positions(attention_mask)
+
+    static = engine_kind(engine, device) == "static"
+    if static:
+        # Rounded up so that batches of other prompt lengths reuse the compiled step's shapes.
+        cache_len = -(-total // engine.cache_bucket) * engine.cache_bucket
+        cache: Any = StaticCache(config=model.config, max_cache_len=cache_len)
+        # One mask for the whole run: future positions are hidden by causality, not by the mask.
+        mask = torch.ones((batch, cache_len), dtype=attention_mask.dtype, device=device)
+        mask[:, :prompt_len] = attention_mask
+    else:
+        cache = DynamicCache(config=model.config)
+        mask = attention_mask
+    step_forward = compiled_step if (static and compiled_step is not None) else model
+
+    with torch.inference_mode():
+        out = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        logits = out.logits[:, -1]
+        next_position = positions[:, -1:] + 1
+        for t in range(steps):
+            cur = prompt_len + t
+            scores = process_logits(logits, seq[:, :cur], valid[:, :cur], sampling)
+            token = choose_tokens(scores, sampling, generator)
+            token = torch.where(unfinished, token, torch.full_like(token, pad_token_id))
+            seq[:, cur] = token
+            valid[:, cur] = unfinished
+            if eos_token_id is not None:
+                unfinished = unfinished & (token != eos_token_id)
+            if on_token is not None:
+                on_token(token)
+            if t == steps - 1:
+                break
+            if not static or (t + 1) % engine.stop_check_every == 0:
+                if not bool(unfinished.any()):  # the one host sync
+                    break
+            if not static:
+                mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
+            out = step_forward(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=next_position,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            logits = out.logits[:, -1]
+            next_position = next_position + 1
+
+    new = seq[:, prompt_len:]
+    keep = valid[:, prompt_len:]
+    if eos_token_id is not None:
+        keep = keep & (new != eos_token_id)
+    return Decoded(tokens=new, lengths=keep.sum(-1).tolist())
+
+
+def engine_kind(engine: EngineParams, device: Any) -> str:
+    if engine.kind != "auto":
+        return engine.kind
+    return "static" if getattr(device, "type", str(device)) == "cuda" else "plain"
+
+
+def compile_decode_step(model: Any, engine: EngineParams) -> Callable | None:
+    """The one-token forward, compiled once per process (shapes are fixed by the static cache)."""
+    if not (engine.compile and engine_kind(engine, model.device) == "static"):
+        return None
+    import torch
+
+    return torch.compile(model, mode=engine.compile_mode, dynamic=False, fullgraph=False)
+
+
+# ---------------------------------------------------------------------------- model and prompts
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    name: str
+    compiled_step: Callable | None
+    max_positions: int | None
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+
+def resolve_device_dtype(engine: EngineParams) -> tuple[Any, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if engine.device == "cuda" and not cuda:
+        raise SanchaekError(
+            "generate.engine.device = cuda but no CUDA device is visible: set it to auto or cpu"
+        )
+    device = torch.device("cuda" if engine.device == "cuda" or (engine.device == "auto" and cuda) else "cpu")
+    if engine.dtype == "auto":
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    else:
+        dtype = getattr(torch, engine.dtype)
+    return device, dtype
+
+
+def load_model(name_or_path: str, engine: EngineParams) -> LoadedModel:
+    from .model.loading import load_causal_lm
+
+    device, dtype = resolve_device_dtype(engine)
+    model, tokenizer = load_causal_lm(name_or_path, dtype=dtype, device=device)
+    tokenizer.padding_side = "left"
+    max_positions = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
+    return LoadedModel(model, tokenizer, name_or_path, compile_decode_step(model, engine), max_positions)
+
+
+def check_prompt(
+    lm: LoadedModel,
+    prompt_ids: Sequence[int],
+    max_prompt_tokens: int,
+    max_new_tokens: int,
+    what: str = "prompt",
+) -> None:
+    """One clear line for an empty or over-long prompt."""
+    if not prompt_ids:
+        raise SanchaekError(f"{what} is empty: give some text for the model to continue")
+    if len(prompt_ids) > max_prompt_tokens:
+        raise SanchaekError(
+            f"{what} is {len(prompt_ids)} tokens, more than max_prompt_tokens={max_prompt_tokens}: shorten it or raise the limit"
+        )
+    if lm.max_positions is not None and len(prompt_ids) + max_new_tokens > lm.max_positions:
+        raise SanchaekError(
+            f"{what} ({len(prompt_ids)} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's "
+            f"{lm.max_positions} positions: shorten the prompt or lower max_new_tokens"
+        )
+
+
+def encode(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=True)["input_ids"]
+
+
+_NOT_TEXT = {c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xFFFD]}
+
+
+def clean_decoded(text: str) -> str:
+    """Drop what is not text: control characters and U+FFFD (a byte-level BPE model can emit byte
+    sequences that are not UTF-8, mostly before it is trained)."""
+    return text.translate(_NOT_TEXT)
+
+
+def sample_batch(
+    lm: LoadedModel,
+    prompts: Sequence[Sequence[int]],
+    sampling: SamplingParams,
+    engine: EngineParams,
+    *,
+    seed: int,
+    on_token: Callable[[Any], None] | None = None,
+) -> list[tuple[str, int]]:
+    """Continuations (text, number of new tokens) of token-id prompts, decoded in left-padded batches.
+
+    Batch ``b`` draws from a generator seeded ``seed + b``: an engine that runs a few extra steps
+    in one batch cannot shift the randomness of the next.
+    """
+    import torch
+
+    tok = lm.tokenizer
+    results: list[tuple[str, int]] = []
+    for b, start in enumerate(range(0, len(prompts), engine.batch_size)):
+        chunk = prompts[start : start + engine.batch_size]
+        width = max(len(p) for p in chunk)
+        ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, p in enumerate(chunk):
+            ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[row, width - len(p) :] = 1
+        out = decode(
+            lm.model,
+            ids.to(lm.device),
+            mask.to(lm.device),
+            sampling,
+            engine,
+            seed=seed + b,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            on_token=on_token,
+            compiled_step=lm.compiled_step,
+        )
+        tokens = out.tokens.cpu().tolist()
+        for row, n in enumerate(out.lengths):
+            results.append((clean_decoded(tok.decode(tokens[row][:n], skip_special_tokens=True)), n))
+    return results
+
+
+# ---------------------------------------------------------------------------- search, training text
+
+
+def open_search(params: Params, layout: Layout) -> Any:
+    """The search backend over ``data/index`` (retrieval and theme relevance need it), opened now so
+    that a missing or stale index fails before the model is loaded."""
+    from .search import open_backend, resolve_backend
+
+    name, _ = resolve_backend(params.index)
+    if name == "embedded" and not layout.index_dir.exists():
+        raise SanchaekError(
+            f"index {layout.index_dir} not found: run `sanchaek index` (dvc repro index) first"
+        )
+    backend = open_backend(params.index, layout)
+    try:
+        backend.count()
+    except BaseException:
+        backend.close()
+        raise
+    return backend
+
+
+def load_training_text(layout: Layout, k: int) -> Any:
+    from .proxies import OverlapIndex
+
+    path = layout.train_split
+    texts = (
+        r.get("text", "")
+        for r in read_jsonl(path, missing_fix="run `sanchaek query` (dvc repro query) first")
+    )
+    return OverlapIndex(texts, k)
+
+
+def retrieval_context(hits: Sequence[Any], max_chars: int, separator: str) -> str:
+    """Retrieved passages, each cut to ``max_chars``, as a lorebook before the prompt."""
+    return "".join(h.text[:max_chars].strip() + separator for h in hits)
+
+
+class ThemeLexicons:
+    """One ThemeLexicon per theme, built on first use from the index."""
+
+    def __init__(self, backend: Any, proxies: ProxyParams):
+        self.backend = backend
+        self.proxies = proxies
+        self._cache: dict[str, Any] = {}
+
+    def __call__(self, theme: str) -> Any:
+        from .proxies import ThemeLexicon
+
+        if theme not in self._cache:
+            hits = (
+                self.backend.search(theme, self.proxies.lexicon_passages)
+                if self.proxies.lexicon_passages
+                else []
+            )
+            self._cache[theme] = ThemeLexicon(theme, self.backend.analyze, hits, self.proxies.lexicon_size)
+        return self._cache[theme]
+
+
+def experiment_name() -> str:
+    return os.environ.get("DVC_EXP_NAME") or "workspace"
+
+
+# ---------------------------------------------------------------------------- the stage
+
+
+@dataclass
+class PromptPlan:
+    theme: str
+    opening: str
+    prompt: str  # what the model sees: lorebook context + opening
+    context_ids: list[str]  # passage ids of the lorebook
+    ids: list[int]
+
+
+def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any) -> list[PromptPlan]:
+    plans = []
+    for i, spec in enumerate(gp.prompts):
+        hits = backend.search(spec.theme, gp.retrieval.k) if gp.retrieval.enabled else []
+        prompt = retrieval_context(hits, gp.retrieval.max_chars, gp.retrieval.separator) + spec.opening
+        ids = encode(lm.tokenizer, prompt)
+        check_prompt(lm, ids, gp.max_prompt_tokens, gp.sampling.max_new_tokens, what=f"generate.prompts[{i}]")
+        plans.append(PromptPlan(spec.theme, spec.opening, prompt, [h.passage_id for h in hits], ids))
+    return plans
+
+
+def generate_samples(
+    gp: GenerateParams, lm: LoadedModel, backend: Any, copy_index: Any, *, experiment: str
+) -> tuple[list[dict], dict]:
+    """Samples with their proxies and the aggregate metrics. Pure given the model and the index."""
+    from .proxies import all_proxies, summarise
+
+    plans = plan_prompts(gp, lm, backend)
+    jobs = [(p, j) for p in plans for j in range(gp.samples_per_prompt)]
+    started = time.perf_counter()
+    outputs = sample_batch(lm, [p.ids for p, _ in jobs], gp.sampling, gp.engine, seed=gp.seed)
+    seconds = time.perf_counter() - started
+    lexicons = ThemeLexicons(backend, gp.proxies)
+    sampling = gp.sampling.model_dump()
+    records = []
+    for n, ((plan, j), (text, n_tokens)) in enumerate(zip(jobs, outputs, strict=True)):
+        proxies = all_proxies(
+            text,
+            n_tokens=n_tokens,
+            repeat_ngram=gp.proxies.repeat_ngram,
+            copy_index=copy_index,
+            memorised_chars=gp.proxies.memorised_chars,
+            lexicon=lexicons(plan.theme),
+            analyze=backend.analyze,
+        )
+        records.append(
+            {
+                "id": f"{experiment}:{n}",
+                "theme": plan.theme,
+                # The prompt is the opening line; the lorebook passages (others' text, which must not
+                # reach git through this tracked file) are recorded by id.
+                "prompt": plan.opening,
+                "prompt_tokens": len(plan.ids),
+                "context_passage_ids": plan.context_ids,
+                "sample_index": j,
+                "seed": gp.seed,
+                "sampling": sampling,
+                "model": lm.name,
+                "experiment": experiment,
+                "text": text,
+                "proxies": proxies,
+            }
+        )
+    summary = summarise(records)
+    n_new = sum(n for _, n in outputs)
+    summary.update(
+        {
+            "new_tokens": n_new,
+            "seconds": round(seconds, 3),
+            "tokens_per_s": round(n_new / max(seconds, 1e-9), 1),
+        }
+    )
+    return records, summary
+
+
+def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
+    from .model.loading import check_model_dir
+
+    gp = params.generate
+    check_model_dir(gp.model)  # cheap checks first: a missing model or index fails in a second
+    backend = open_search(params, layout)
+    try:
+        copy_index = load_training_text(layout, gp.proxies.copy_ngram_chars)
+        lm = load_model(gp.model, gp.engine)
+        return generate_samples(gp, lm, backend, copy_index, experiment=experiment_name())
+    finally:
+        backend.close()
+
+
+@click.command("generate")
+@params_option
+def command(params_path: str) -> None:
+    """Sample texts for the theme prompts into reports/samples.jsonl, with quality proxies."""
+    params = load_params(params_path)
+    layout = Layout(Path.cwd())  # absolute: the JVM of the search backend keeps its own cwd
+    records, summary = run_generate(params, layout)
+    write_jsonl(layout.report("samples.jsonl"), records)
+    write_json(layout.report("generate.json"), summary)
+    click.echo(
+        f"{summary['n_samples']} samples, {summary['new_tokens']} tokens at {summary['tokens_per_s']} tok/s, "
+        f"{summary['memorised']} memorised -> {layout.report('samples.jsonl')}"
+    )
+
+
+# ---------------------------------------------------------------------------- sanchaek write
+
+
+class TokenPrinter:
+    """Print a single row's continuation as it is sampled: decode everything so far and print what
+    is new, holding back a trailing partial character of byte-level BPE."""
+
+    def __init__(self, tokenizer: Any, out: Callable[[str], None]):
+        self.tokenizer = tokenizer
+        self.out = out
+        self.ids: list[int] = []
+        self.shown = 0
+        self.ended = False
+
+    def __call__(self, token: Any) -> None:
+        if self.ended:
+            return
+        tid = int(token[0])
+        if tid == self.tokenizer.eos_token_id:
+            self.ended = True
+            return
+        self.ids.append(tid)
+        raw = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if raw.endswith("\ufffd"):  # maybe the first bytes of a character: wait for the rest
+            return
+        text = clean_decoded(raw)
+        self.out(text[self.shown :])
+        self.shown = len(text)
+
+
+def write_text_stream(
+    lm: LoadedModel,
+    prompt: str,
+    sampling: SamplingParams,
+    engine: EngineParams,
+    *,
+    seed: int,
+    max_prompt_tokens: int,
+    out: Callable[[str], None],
+) -> str:
+    """Stream a continuation of ``prompt`` through ``out``; returns the whole continuation."""
+    if not prompt.strip():
+        raise SanchaekError("prompt is empty: give some text for the model to continue")
+    ids = encode(lm.tokenizer, prompt)
+    check_prompt(lm, ids, max_prompt_tokens, sampling.max_new_tokens)
+    printer = TokenPrinter(lm.tokenizer, out)
+    [(text, _)] = sample_batch(
+        lm, [ids], sampling, engine.model_copy(update={"batch_size": 1}), seed=seed, on_token=printer
+    )
+    return text
+
+
+def _override(model: Any, **values: Any) -> Any:
+    set_values = {k: v for k, v in values.items() if v is not None}
+    return type(model).model_validate({**model.model_dump(), **set_values})
+
+
+@click.command("write")
+@click.argument("prompt")
+@params_option
+@click.option("--model", "model_name", help="model folder or hub id [generate.model]")
+@click.option("--temperature", type=float, help="[generate.sampling.temperature]")
+@click.option("--top-p", type=float, help="[generate.sampling.top_p]")
+@click.option("--top-k", type=int, help="[generate.sampling.top_k]")
+@click.option("--repetition-penalty", type=float, help="[generate.sampling.repetition_penalty]")
+@click.option("--no-repeat-ngram-size", type=int, help="[generate.sampling.no_repeat_ngram_size]")
+@click.option("--max-new-tokens", type=int, help="[generate.sampling.max_new_tokens]")
+@click.option("--greedy", is_flag=True, default=None, help="argmax decoding instead of sampling")
+@click.option("--seed", type=int, help="[generate.seed]")
+@click.option("--engine", type=click.Choice(["auto", "plain", "static"]), help="[generate.engine.kind]")
+def write_command(
+    prompt: str,
+    params_path: str,
+    model_name: str | None,
+    seed: int | None,
+    engine: str | None,
+    greedy: bool | None,
+    **sampling_flags: Any,
+) -> None:
+    """Stream a continuation of PROMPT to the terminal, token by token."""
+    from pydantic import ValidationError
+
+    from .config import format_validation_error
+
+    gp = load_params(params_path).generate if Path(params_path).exists() else GenerateParams()
+    try:
+        sampling = _override(gp.sampling, do_sample=False if greedy else None, **sampling_flags)
+        engine_params = _override(gp.engine, kind=engine)
+    except ValidationError as exc:
+        raise SanchaekError(format_validation_error(exc, "write flags", SamplingParams)) from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the terminal shows the text, not a loading bar
+    lm = load_model(model_name or gp.model, engine_params)
+
+    def out(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    out(prompt)
+    write_text_stream(
+        lm,
+        prompt,
+        sampling,
+        engine_params,
+        seed=gp.seed if seed is None else seed,
+        max_prompt_tokens=gp.max_prompt_tokens,
+        out=out,
+    )
+    out("\n")

@@ -1,0 +1,330 @@
+"""The generate stage and `sanchaek write` on a tiny locally built model and a real Nori index."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from test_generate_support import PASSAGES, make_project
+
+from sanchaek.cli import cli
+from sanchaek.config import params_from_dict
+from sanchaek.config.generate import EngineParams, SamplingParams
+from sanchaek.errors import SanchaekError
+from sanchaek.generate import (
+    apply_repetition_penalty,
+    ban_repeated_ngrams,
+    clean_decoded,
+    encode,
+    load_model,
+    process_logits,
+    run_generate,
+    sample_batch,
+    top_k_filter,
+    top_p_filter,
+    write_text_stream,
+)
+from sanchaek.io import read_jsonl
+from sanchaek.paths import Layout
+
+PROMPTS = ["오늘 엄마가", "나는 강가를 따라 천천히 걸었다.", "다리", "어머니의 손은 따뜻했다. 나는", "골목"]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_lm_dir):
+    return load_model(str(tiny_lm_dir), EngineParams(device="cpu"))
+
+
+def _ids(lm, texts=PROMPTS):
+    return [encode(lm.tokenizer, t) for t in texts]
+
+
+# ---------------------------------------------------------------------------- sampling = Hugging Face's
+
+
+def test_logit_processing_matches_hugging_face():
+    from transformers import (
+        LogitsProcessorList,
+        NoRepeatNGramLogitsProcessor,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    seq = torch.randint(0, 6, (4, 15), generator=g)  # a small alphabet: many repeated n-grams
+    valid = torch.ones_like(seq, dtype=torch.bool)
+    logits = torch.randn(4, 40, generator=g) * 3
+    assert torch.equal(
+        apply_repetition_penalty(logits, seq, valid, 1.3),
+        RepetitionPenaltyLogitsProcessor(1.3)(seq, logits.clone()),
+    )
+    for n in (2, 3):
+        ours = ban_repeated_ngrams(logits, seq, valid, n)
+        assert torch.equal(ours, NoRepeatNGramLogitsProcessor(n)(seq, logits.clone()))
+        assert torch.isinf(ours).any()  # the case is not vacuous
+    assert torch.equal(top_k_filter(logits, 7), TopKLogitsWarper(7)(seq, logits.clone()))
+    assert torch.equal(top_p_filter(logits, 0.8), TopPLogitsWarper(0.8)(seq, logits.clone()))
+    s = SamplingParams(temperature=0.7, top_k=9, top_p=0.9, repetition_penalty=1.3, no_repeat_ngram_size=2)
+    hf = LogitsProcessorList(
+        [
+            RepetitionPenaltyLogitsProcessor(1.3),
+            NoRepeatNGramLogitsProcessor(2),
+            TemperatureLogitsWarper(0.7),
+            TopKLogitsWarper(9),
+            TopPLogitsWarper(0.9),
+        ]
+    )
+    assert torch.allclose(process_logits(logits, seq, valid, s), hf(seq, logits.clone()))
+
+
+def test_padding_is_not_text_for_the_penalties():
+    seq = torch.tensor([[0, 0, 5, 6]])
+    valid = torch.tensor([[False, False, True, True]])
+    logits = torch.ones(1, 8)
+    out = apply_repetition_penalty(logits, seq, valid, 2.0)
+    assert out[0, 0] == 1.0 and out[0, 5] == 0.5 and out[0, 6] == 0.5
+    # [0 0] at the pads would ban 0 after a 0 if pads counted; it must not
+    seq = torch.tensor([[0, 0, 0]])
+    assert not torch.isinf(ban_repeated_ngrams(logits, seq, torch.tensor([[False, False, True]]), 2)).any()
+
+
+@pytest.mark.parametrize("kind", ["plain", "static"])
+def test_greedy_decoding_matches_model_generate(lm, kind):
+    same_length = [encode(lm.tokenizer, t) for t in ("오늘 엄마가", "다리 위에서")]
+    same_length = [p[: min(map(len, same_length))] for p in same_length]
+    s = SamplingParams(do_sample=False, repetition_penalty=1.3, no_repeat_ngram_size=2, max_new_tokens=12)
+    ours = sample_batch(lm, same_length, s, EngineParams(kind=kind, device="cpu"), seed=0)
+    hf = lm.model.generate(
+        input_ids=torch.tensor(same_length),
+        attention_mask=torch.ones(len(same_length), len(same_length[0]), dtype=torch.long),
+        do_sample=False,
+        repetition_penalty=1.3,
+        no_repeat_ngram_size=2,
+        max_new_tokens=12,
+        pad_token_id=lm.tokenizer.pad_token_id,
+    )
+    for (text, n), row in zip(ours, hf[:, len(same_length[0]) :].tolist(), strict=True):
+        ids = [t for t in row if t not in (lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id)]
+        assert n == len(ids)
+        assert text == clean_decoded(lm.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def test_left_padded_batch_equals_one_prompt_at_a_time(lm):
+    s = SamplingParams(do_sample=False, max_new_tokens=10)
+    engine = EngineParams(kind="plain", device="cpu", batch_size=8)
+    batched = sample_batch(lm, _ids(lm), s, engine, seed=0)
+    alone = [sample_batch(lm, [p], s, engine, seed=0)[0] for p in _ids(lm)]
+    assert batched == alone
+
+
+# ---------------------------------------------------------------------------- the fast path
+
+
+def test_static_engine_samples_exactly_like_the_plain_loop(lm):
+    s = SamplingParams(
+        temperature=1.3,
+        top_k=80,
+        top_p=0.97,
+        repetition_penalty=1.2,
+        no_repeat_ngram_size=3,
+        max_new_tokens=24,
+    )
+    for seed in (0, 1):
+        plain = sample_batch(
+            lm, _ids(lm), s, EngineParams(kind="plain", device="cpu", batch_size=3), seed=seed
+        )
+        fast = sample_batch(
+            lm,
+            _ids(lm),
+            s,
+            EngineParams(kind="static", device="cpu", batch_size=3, stop_check_every=5, cache_bucket=16),
+            seed=seed,
+        )
+        assert plain == fast
+        assert len({t for t, _ in plain}) > 1
+
+
+def test_compiled_decode_step_samples_like_the_plain_loop(lm):
+    """The static engine's decode step traced by torch.compile (the eager backend keeps this fast on
+    CPU; GPU runs use inductor with CUDA graphs) gives the same tokens."""
+    from sanchaek.generate import LoadedModel
+
+    torch._dynamo.reset()
+    compiled = LoadedModel(
+        lm.model,
+        lm.tokenizer,
+        lm.name,
+        torch.compile(lm.model, backend="eager", dynamic=False),
+        lm.max_positions,
+    )
+    s = SamplingParams(max_new_tokens=16)
+    plain = sample_batch(lm, _ids(lm)[:3], s, EngineParams(kind="plain", device="cpu"), seed=5)
+    fast = sample_batch(compiled, _ids(lm)[:3], s, EngineParams(kind="static", device="cpu"), seed=5)
+    assert plain == fast
+
+
+def test_same_seed_same_samples_other_seed_other_samples(lm):
+    s = SamplingParams(max_new_tokens=16)
+    engine = EngineParams(device="cpu")
+    a = sample_batch(lm, _ids(lm), s, engine, seed=11)
+    assert a == sample_batch(lm, _ids(lm), s, engine, seed=11)
+    assert a != sample_batch(lm, _ids(lm), s, engine, seed=12)
+
+
+# ---------------------------------------------------------------------------- sanchaek write
+
+
+def test_write_streams_token_by_token(lm):
+    pieces: list[str] = []
+    s = SamplingParams(max_new_tokens=20)
+    text = write_text_stream(
+        lm, "오늘 엄마가", s, EngineParams(device="cpu"), seed=3, max_prompt_tokens=64, out=pieces.append
+    )
+    assert len(pieces) > 3  # many pieces, not one
+    assert "".join(pieces) == text
+
+
+def test_write_command_prints_prompt_and_continuation(tiny_lm_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no params.yaml here: defaults apply
+    args = [
+        "write",
+        "나는 골목을",
+        "--model",
+        str(tiny_lm_dir),
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "4",
+        "--temperature",
+        "0.8",
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("나는 골목을") and len(first.stdout) > len("나는 골목을\n")
+    assert first.stdout == CliRunner().invoke(cli, args).stdout  # the seed fixes the stream
+
+
+def test_write_rejects_bad_input(tiny_lm_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    empty = runner.invoke(cli, ["write", "  ", "--model", str(tiny_lm_dir)])
+    assert isinstance(empty.exception, SanchaekError) and "prompt is empty" in str(empty.exception)
+    bad = runner.invoke(cli, ["write", "골목", "--model", str(tiny_lm_dir), "--temperature", "-1"])
+    assert isinstance(bad.exception, SanchaekError) and "temperature" in str(bad.exception)
+    missing = runner.invoke(cli, ["write", "골목", "--model", str(tmp_path / "nope")])
+    assert isinstance(missing.exception, SanchaekError) and "not found" in str(missing.exception)
+
+
+def test_over_long_prompt_is_one_clear_line(lm):
+    with pytest.raises(SanchaekError, match=r"tokens, more than max_prompt_tokens=4: shorten it") as err:
+        write_text_stream(
+            lm,
+            "나는 강가를 따라 천천히 걸었다. 바람이 차가웠다.",
+            SamplingParams(),
+            EngineParams(device="cpu"),
+            seed=0,
+            max_prompt_tokens=4,
+            out=print,
+        )
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------- the stage
+
+
+def test_generate_stage_is_deterministic_and_flags_memorised_samples(tiny_lm_dir, tmp_path, monkeypatch):
+    make_project(
+        tmp_path,
+        tiny_lm_dir,
+        generate={
+            "samples_per_prompt": 2,
+            "prompts": [
+                {"theme": "죽음", "opening": "오늘 엄마가"},
+                {"theme": "담대하다", "opening": "그는 문을 열었다."},
+            ],
+            "sampling": {"max_new_tokens": 40},
+            "proxies": {"memorised_chars": 20},
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["generate"]).exit_code == 0
+    first = (tmp_path / "reports/samples.jsonl").read_bytes()
+    assert runner.invoke(cli, ["generate"]).exit_code == 0
+    assert (tmp_path / "reports/samples.jsonl").read_bytes() == first  # byte-identical for a seed
+
+    samples = list(read_jsonl(tmp_path / "reports/samples.jsonl"))
+    assert [(s["theme"], s["sample_index"]) for s in samples] == [
+        ("죽음", 0),
+        ("죽음", 1),
+        ("담대하다", 0),
+        ("담대하다", 1),
+    ]
+    one = samples[0]
+    assert (
+        one["prompt"] == "오늘 엄마가"
+        and one["experiment"] == "workspace"
+        and one["model"] == str(tiny_lm_dir)
+    )
+    assert one["sampling"]["max_new_tokens"] == 40 and one["seed"] == 1234
+    assert one["context_passage_ids"] and all(pid.startswith("p") for pid in one["context_passage_ids"])
+    assert set(one["proxies"]) >= {
+        "n_tokens",
+        "distinct_1",
+        "distinct_2",
+        "repeated_ngram_rate",
+        "copy_rate",
+        "memorised",
+        "theme_relevance",
+    }
+    metrics = json.loads((tmp_path / "reports/generate.json").read_text())
+    assert metrics["n_samples"] == 4 and metrics["memorised"] == 0
+
+    # plant one generated text in the training split: that sample, and only texts sharing it, are flagged
+    longest = max(samples, key=lambda s: len(s["text"]))
+    assert len(longest["text"]) >= 20
+    (tmp_path / "data/processed/train.jsonl").write_text(
+        "".join(
+            json.dumps({"text": t}, ensure_ascii=False) + "\n"
+            for t in [*PASSAGES[:6], "앞 " + longest["text"] + " 뒤"]
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-planted")
+    assert runner.invoke(cli, ["generate"]).exit_code == 0
+    again = {s["id"].split(":")[1]: s for s in read_jsonl(tmp_path / "reports/samples.jsonl")}
+    flagged = [s for s in again.values() if s["proxies"]["memorised"]]
+    assert longest["text"] in [s["text"] for s in flagged]
+    planted = next(s for s in flagged if s["text"] == longest["text"])
+    assert (
+        planted["proxies"]["copy_longest_chars"] == len(longest["text"])
+        and planted["proxies"]["copy_rate"] == 1.0
+    )
+    assert planted["experiment"] == "exp-planted"
+
+
+def test_missing_index_model_or_training_text_fail_with_one_line(tiny_lm_dir, tmp_path):
+    params = params_from_dict({"index": {"backend": "embedded"}, "generate": {"model": str(tiny_lm_dir)}})
+    with pytest.raises(SanchaekError, match=r"index .*data/index not found: run `sanchaek index`"):
+        run_generate(params, Layout(tmp_path))
+    params = make_project(tmp_path, tmp_path / "no-model")
+    with pytest.raises(SanchaekError, match=r"no-model not found"):
+        run_generate(params, Layout(tmp_path))
+    (tmp_path / "data/processed/train.jsonl").unlink()
+    params = params_from_dict({"index": {"backend": "embedded"}, "generate": {"model": str(tiny_lm_dir)}})
+    with pytest.raises(SanchaekError, match=r"train.jsonl not found: run `sanchaek query`"):
+        run_generate(params, Layout(tmp_path))
+
+
+def test_params_reject_bad_sampling_values():
+    with pytest.raises(SanchaekError, match=r"generate.sampling.top_p = 1.5 is invalid"):
+        params_from_dict({"generate": {"sampling": {"top_p": 1.5}}})
+    with pytest.raises(SanchaekError, match=r"unknown key 'generate.sampling.topp'"):
+        params_from_dict({"generate": {"sampling": {"topp": 0.9}}})
+    with pytest.raises(SanchaekError, match=r"generate.prompts.0.opening"):
+        params_from_dict({"generate": {"prompts": [{"theme": "죽음", "opening": ""}]}})
