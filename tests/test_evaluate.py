@@ -16,7 +16,15 @@ from sanchaek.cli import cli
 from sanchaek.errors import SanchaekError
 from sanchaek.evaluate import RE_KEYS, resolve_model_path
 
-NUMERIC_KEYS = ["val_loss", "perplexity", "token_accuracy", "re_micro_f1", "re_auprc", "re_accuracy", "re_dev_loss"]
+NUMERIC_KEYS = [
+    "val_loss",
+    "perplexity",
+    "token_accuracy",
+    "re_micro_f1",
+    "re_auprc",
+    "re_accuracy",
+    "re_dev_loss",
+]
 
 
 def make_project(root: Path, tiny_lm_dir: Path, shared_dir: Path, **evaluate) -> Path:
@@ -69,7 +77,9 @@ def test_evaluate_command_writes_every_metric(tmp_path, tiny_lm_dir, shared_dir,
 
 
 def test_evaluate_lm_only_and_model_path_override(tmp_path, tiny_lm_dir, shared_dir, monkeypatch):
-    root = make_project(tmp_path, tiny_lm_dir, shared_dir, re_enabled=False, model_path="models/other", lm_seq_len=16)
+    root = make_project(
+        tmp_path, tiny_lm_dir, shared_dir, re_enabled=False, model_path="models/other", lm_seq_len=16
+    )
     shutil.move(root / "models" / "lm", root / "models" / "other")
     result = run_evaluate(root, monkeypatch)
     assert result.exit_code == 0, result.output + repr(result.exception)
