@@ -1,0 +1,1 @@
+"""Pure text functions for the preprocess stage: normalize, split, PII, filters, dedup, passages."""
