@@ -54,10 +54,10 @@ def test_index_definition_is_explicit():
     )
     m = mappings()
     assert m["dynamic"] == "strict"
-    assert m["properties"]["text"] == {"type": "text", "analyzer": "sanchaek_nori"}
+    assert m["properties"]["text"] == {"type": "text", "analyzer": "sanchaek_nori", "index_options": "offsets"}
     assert m["properties"]["passage_id"]["type"] == "keyword"
     hl = highlight_request(params)["fields"]["text"]
-    assert hl["type"] == "plain" and hl["fragment_size"] == 80
+    assert hl["type"] == "unified" and hl["fragment_size"] == 80
 
 
 def test_bulk_actions_carry_id_and_stored_fields():

@@ -33,7 +33,7 @@ def mappings() -> dict:
     properties: dict[str, dict] = {
         "passage_id": {"type": "keyword"},
         "doc_id": {"type": "keyword"},
-        "text": {"type": "text", "analyzer": ANALYZER_NAME},
+        "text": {"type": "text", "analyzer": ANALYZER_NAME, "index_options": "offsets"},
     }
     for name in STORED_FIELDS:
         properties[name] = {"type": "keyword", "index": False}
@@ -63,14 +63,14 @@ def theme_query(query: str | ThemeQuery) -> dict:
 
 
 def highlight_request(params: IndexParams) -> dict:
-    # The plain highlighter is Lucene's Highlighter with the span fragmenter: what the embedded one runs.
+    # The unified highlighter over postings offsets: what the embedded backend runs.
     return {
         "pre_tags": ["<em>"],
         "post_tags": ["</em>"],
         "fields": {
             "text": {
-                "type": "plain",
-                "fragmenter": "span",
+                "type": "unified",
+                "boundary_scanner": "sentence",
                 "fragment_size": params.highlight_fragment_chars,
                 "number_of_fragments": params.highlight_fragments,
                 "no_match_size": params.highlight_fragment_chars,

@@ -134,10 +134,13 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "Sort": "org.apache.lucene.search.Sort",
         "SortField": "org.apache.lucene.search.SortField",
         "SortFieldType": "org.apache.lucene.search.SortField$Type",
-        "Highlighter": "org.apache.lucene.search.highlight.Highlighter",
-        "QueryScorer": "org.apache.lucene.search.highlight.QueryScorer",
-        "SimpleHTMLFormatter": "org.apache.lucene.search.highlight.SimpleHTMLFormatter",
-        "SimpleSpanFragmenter": "org.apache.lucene.search.highlight.SimpleSpanFragmenter",
+        "FieldType": "org.apache.lucene.document.FieldType",
+        "IndexOptions": "org.apache.lucene.index.IndexOptions",
+        "UnifiedHighlighter": "org.apache.lucene.search.uhighlight.UnifiedHighlighter",
+        "DefaultPassageFormatter": "org.apache.lucene.search.uhighlight.DefaultPassageFormatter",
+        "LengthGoalBreakIterator": "org.apache.lucene.search.uhighlight.LengthGoalBreakIterator",
+        "BreakIterator": "java.text.BreakIterator",
+        "Locale": "java.util.Locale",
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
     }
@@ -170,6 +173,14 @@ def _factory_class(name: str) -> Any:
     import jpype
 
     return jpype.JClass(name)
+
+
+def text_field_type(java: SimpleNamespace) -> Any:
+    """Stored, tokenized, with offsets in the postings so that highlighting needs no re-analysis."""
+    field_type = java.FieldType(java.TextField.TYPE_STORED)
+    field_type.setIndexOptions(java.IndexOptions.DOCS_AND_FREQS_AND_POSITIONS_AND_OFFSETS)
+    field_type.freeze()
+    return field_type
 
 
 def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "text") -> list[Token]:
@@ -298,7 +309,7 @@ class EmbeddedBackend:
         f_pid = j.StringField("passage_id", "", j.FieldStore.YES)
         f_pid_sort = j.SortedDocValuesField("passage_id", j.BytesRef(""))
         f_doc = j.StringField("doc_id", "", j.FieldStore.YES)
-        f_text = j.Field("text", "", j.TextField.TYPE_STORED)
+        f_text = j.Field("text", "", text_field_type(j))
         stored = {name: j.StoredField(name, "") for name in STORED_FIELDS}
         for field in (f_pid, f_pid_sort, f_doc, f_text, *stored.values()):
             doc.add(field)
@@ -368,17 +379,16 @@ class EmbeddedBackend:
         # Score first, passage_id second: ties rank the same on every run and on every backend.
         sort = j.Sort([j.SortField.FIELD_SCORE, j.SortField("passage_id", j.SortFieldType.STRING)])
         top = searcher.search(lucene_query, int(k), sort, True)
-        scorer = j.QueryScorer(lucene_query, "text")
-        highlighter = j.Highlighter(j.SimpleHTMLFormatter("<em>", "</em>"), scorer)
-        highlighter.setTextFragmenter(j.SimpleSpanFragmenter(scorer, self.params.highlight_fragment_chars))
+        highlights = self._highlighter(searcher).highlight(
+            "text", lucene_query, top, self.params.highlight_fragments
+        )
         hits = []
-        for sd in top.scoreDocs:
+        for sd, highlight in zip(top.scoreDocs, highlights, strict=True):
             doc = searcher.doc(sd.doc)
             text = str(doc.get("text"))
-            fragments = highlighter.getBestFragments(
-                self.analyzer, "text", text, self.params.highlight_fragments
+            highlight = (
+                str(highlight) if highlight is not None else text[: self.params.highlight_fragment_chars]
             )
-            highlight = " … ".join(str(f) for f in fragments) or text[: self.params.highlight_fragment_chars]
             hits.append(
                 Hit(
                     passage_id=str(doc.get("passage_id")),
@@ -392,6 +402,19 @@ class EmbeddedBackend:
                 )
             )
         return hits
+
+    def _highlighter(self, searcher: Any) -> Any:
+        """Lucene's UnifiedHighlighter over offsets stored in the postings (Elasticsearch's default
+        highlighter with ``index_options: offsets``): no re-analysis of the hits' text."""
+        j = self.java
+        highlighter = j.UnifiedHighlighter(searcher, self.analyzer)
+        highlighter.setFormatter(j.DefaultPassageFormatter("<em>", "</em>", " … ", False))
+        size = self.params.highlight_fragment_chars
+        sentences = j.BreakIterator.getSentenceInstance(j.Locale.ROOT)
+        highlighter.setBreakIterator(
+            lambda: j.LengthGoalBreakIterator.createClosestToLength(sentences.clone(), size)
+        )
+        return highlighter
 
     def nearest_terms(self, term: str, n: int) -> list[str]:
         """Lucene's DirectSpellChecker (what Elasticsearch's term suggester runs), tuned for short Korean terms."""
