@@ -32,7 +32,7 @@ from .paths import Layout
 from .text import style
 from .text.dedup import ExactDeduper, NearDeduper
 from .text.filters import QualityRules, SentenceFilter, list_line_share, repeated_line_share
-from .text.normalize import Normalizer, NormalizeOptions, hanja_to_hangul
+from .text.normalize import NormalizeOptions, Normalizer, hanja_to_hangul
 from .text.passages import Sentence, build_passages, passage_id
 from .text.pii import PiiScrubber
 from .text.sentences import SentenceSplitter
@@ -146,7 +146,11 @@ class Tally:
             "out": sum(self.n_out.values()),
             "dropped": dict(sorted(total.items())),
             "per_source": {
-                s: {"in": self.n_in[s], "out": self.n_out[s], "dropped": dict(sorted(self.dropped[s].items()))}
+                s: {
+                    "in": self.n_in[s],
+                    "out": self.n_out[s],
+                    "dropped": dict(sorted(self.dropped[s].items())),
+                }
                 for s in sorted(self.n_in)
             },
         }
@@ -198,7 +202,9 @@ class PreprocessResult:
     sources: dict
 
 
-def preprocess(files: list[Path], p: PreprocessParams, *, timings: dict[str, float] | None = None) -> PreprocessResult:
+def preprocess(
+    files: list[Path], p: PreprocessParams, *, timings: dict[str, float] | None = None
+) -> PreprocessResult:
     """Run the whole stage on raw JSONL files; ``timings`` (if given) receives seconds per step."""
     timings = timings if timings is not None else {}
     clock = _Clock(timings)
@@ -453,7 +459,11 @@ def _rules(p: PreprocessParams) -> QualityRules:
 
 def _filter_sentences(doc, sentence_filter, lexicon, p, sents_t, counts) -> list[Sentence]:
     t = p.toxicity
-    limits = {"hate": t.hate_max_per_sentence, "profanity": t.profanity_max_per_sentence, "sexual": t.sexual_max_per_sentence}
+    limits = {
+        "hate": t.hate_max_per_sentence,
+        "profanity": t.profanity_max_per_sentence,
+        "sexual": t.sexual_max_per_sentence,
+    }
     out = []
     for sentence in doc.sentences:
         hits = lexicon.hits(sentence.text)
@@ -591,7 +601,9 @@ def _sources_report(stats: dict[tuple[str, str], GroupStats], p: PreprocessParam
     for kind in ("source", "genre", "layout", "origin"):
         groups = {name: s for (k, name), s in sorted(stats.items()) if k == kind}
         if groups:
-            out[f"per_{kind}"] = {name: _criteria(s, reference["mean_sentence_chars"]) for name, s in groups.items()}
+            out[f"per_{kind}"] = {
+                name: _criteria(s, reference["mean_sentence_chars"]) for name, s in groups.items()
+            }
     return out
 
 
@@ -599,7 +611,10 @@ def _modern_reference(stats: dict[tuple[str, str], GroupStats]) -> dict:
     """Modern literary reference: the corpus's own modern-spelling layout (sentence_per_line)."""
     s = stats.get(("layout", SENTENCE_PER_LINE))
     if s is None or not s.sentence_lengths:
-        return {"definition": "no sentence_per_line (modern spelling) documents in this run", "mean_sentence_chars": None}
+        return {
+            "definition": "no sentence_per_line (modern spelling) documents in this run",
+            "mean_sentence_chars": None,
+        }
     return {
         "definition": "kept sentences of sentence_per_line documents (KoCoNovel, modern spelling)",
         "mean_sentence_chars": round(statistics.fmean(s.sentence_lengths), 2),

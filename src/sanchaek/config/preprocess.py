@@ -6,9 +6,10 @@ Grouped like the stage runs: normalize -> hanja/modernity -> split -> pii -> tox
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
@@ -31,6 +32,16 @@ class NormalizeParams(Section):
     corner_quotes: Literal["ascii", "keep"] = "ascii"  # 『』 -> "…", 「」 -> '…' (modern dialogue style)
     boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
     broken_chars: Literal["drop_sentence", "keep"] = "drop_sentence"  # U+FFFD and private-use old hangul
+
+    @field_validator("boilerplate")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"boilerplate regex {pattern!r} does not compile: {exc}") from None
+        return patterns
 
 
 class SplitParams(Section):

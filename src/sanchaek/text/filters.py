@@ -14,7 +14,6 @@ _HANGUL = re.compile(r"[가-힣\u1100-\u11ff\u3130-\u318f]")
 _HANJA = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
-_SPACE_OR_PUNCT = re.compile(r"[\s.,!?…'\"()\[\]{}<>~:;·\-—]")
 _PII_TAG = re.compile(r"<(?:EMAIL|URL|PHONE|RRN|CARD|ACCOUNT|HANDLE)>")
 # bullets, numbered items, table rows and bare number runs: lines that are not prose
 _LIST_LINE = re.compile(
@@ -39,7 +38,7 @@ class QualityRules:
 class SentenceFilter:
     def __init__(self, rules: QualityRules):
         self.rules = rules
-        self._repeat = re.compile(r"(.)\1{%d,}" % rules.max_char_repeat)
+        self._repeat = re.compile(r"(.)\1{" + str(rules.max_char_repeat) + ",}")
         self._broken = re.compile(r"[\ufffd\ue000-\uf8ff]")
 
     def reason(self, sentence: str) -> str | None:

@@ -31,7 +31,9 @@ _MANY_NEWLINES = re.compile(r"\n{3,}")
 # 2+ dots, the ellipsis, the two-dot leader and ideographic full stops in a row all mean "…"
 _ELLIPSIS = re.compile(r"(?:\.{2,}|…+|‥+|。{2,}|·{3,})")
 _DASHES = re.compile(r"[―—–]{1,}")
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "‘": "'", "’": "'", "‚": "'", "′": "'"})
+_QUOTES = str.maketrans(
+    {"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "‘": "'", "’": "'", "‚": "'", "′": "'"}
+)
 _CORNER_QUOTES = str.maketrans({"『": '"', "』": '"', "「": "'", "」": "'"})
 # full-width ASCII (！ → !, Ａ → A) folds to ASCII; hangul and CJK are left alone (NFKC would also
 # rewrite compatibility jamo and hanja variants, which we want to keep).

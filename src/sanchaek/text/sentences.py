@@ -142,7 +142,9 @@ class SentenceSplitter:
     def _hybrid_spans(self, units: Sequence[str]) -> list[list[Span]]:
         first = [regex_spans(u) for u in units]
         if self.quote_aware:
-            first = [refine_with_quotes(u, sp, self.max_quote_chars) for u, sp in zip(units, first, strict=True)]
+            first = [
+                refine_with_quotes(u, sp, self.max_quote_chars) for u, sp in zip(units, first, strict=True)
+            ]
         long = [(i, s, e) for i, sp in enumerate(first) for s, e in sp if e - s >= self.kiwi_min_chars]
         if not long:
             return first

@@ -38,7 +38,9 @@ class Lexicon:
 def load_lexicon(path: str | Path | None = None) -> Lexicon:
     path = Path(path) if path else DEFAULT_LEXICON
     if not path.exists():
-        raise SanchaekError(f"toxicity lexicon {path} not found: fix preprocess.toxicity.lexicon or set it to null")
+        raise SanchaekError(
+            f"toxicity lexicon {path} not found: fix preprocess.toxicity.lexicon or set it to null"
+        )
     by_category: dict[str, list[str]] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
