@@ -159,6 +159,15 @@ def _free_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _quoted_if_ambiguous(value: Any) -> Any:
+    """Strings that a YAML 1.1 reader would turn into something else ('no', '1e-3') get quotes."""
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, str) and pyyaml.safe_load(value) != value:
+        return SingleQuotedScalarString(value)
+    return value
+
+
 def apply_best_run(report: dict[str, Any], params_path: Path) -> dict[str, Any]:
     """Write the best run's values into ``params.yaml`` (comments and layout kept) and validate it."""
     from ruamel.yaml import YAML
@@ -167,6 +176,7 @@ def apply_best_run(report: dict[str, Any], params_path: Path) -> dict[str, Any]:
     if best.get("overrides") is None:
         raise SanchaekError("reports/sweep.json has no best run: rerun `sanchaek sweep`")
     yaml = YAML()  # round-trip mode keeps the file's comments and order
+    yaml.preserve_quotes = True  # 'no' must stay quoted: YAML 1.1 readers (PyYAML, DVC) take no as false
     data = yaml.load(params_path.read_text(encoding="utf-8"))
     for dotted, value in best["overrides"].items():
         node = data
@@ -175,7 +185,7 @@ def apply_best_run(report: dict[str, Any], params_path: Path) -> dict[str, Any]:
             if part not in node or node[part] is None:
                 node[part] = {}
             node = node[part]
-        node[leaf] = value
+        node[leaf] = _quoted_if_ambiguous(value)
     # Validate before writing: a params.yaml that no stage can load is worse than none applied.
     buffer = io.StringIO()
     yaml.dump(data, buffer)

@@ -323,7 +323,9 @@ def train(
             micro_batch_size=t.micro_batch_size, rank=rank, world=world,
         ),
         batch_size=None, shuffle=False, num_workers=t.num_workers, pin_memory=device.type == "cuda",
-        persistent_workers=False, prefetch_factor=4 if t.num_workers > 0 else None,
+        persistent_workers=False,
+        # Its own generator: iter() must not draw from the global RNG, or a resumed run's dropout differs.
+        generator=torch.Generator().manual_seed(t.seed), prefetch_factor=4 if t.num_workers > 0 else None,
     )  # fmt: skip
     batches = iter(loader)
 

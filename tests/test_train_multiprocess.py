@@ -1,0 +1,58 @@
+"""Two CPU processes (gloo, torchrun) train exactly like one with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from test_train import make_project
+
+TRAIN = {
+    "seed": 7, "seq_len": 32, "max_steps": 8, "lr": 3e-3, "warmup_steps": 2, "log_every": 4, "eval_every": 4,
+    "eval_max_blocks": 8, "eval_batch_size": 4, "checkpoint_every": 0, "mixed_precision": "no",
+}  # fmt: skip
+MODEL = {"name_or_path": "scratch:tiny", "vocab_size": 300, "tokenizer_extra_text": None}
+
+
+def run_stage(root: Path, processes: int, micro: int, accum: int) -> dict:
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(
+            {"model": MODEL, "train": {**TRAIN, "micro_batch_size": micro, "grad_accum_steps": accum}}
+        ),
+        "utf-8",
+    )
+    bin_dir = Path(sys.executable).parent
+    if processes == 1:
+        cmd = [sys.executable, "-m", "sanchaek.cli", "train"]
+    else:
+        # `accelerate launch --cpu` runs N CPU processes only through mpirun; torchrun is the same
+        # rendezvous (env://, gloo on CPU) that `accelerate launch --multi_gpu` uses on GPUs.
+        cmd = [str(bin_dir / "torchrun"), "--standalone", "--nproc_per_node", str(processes),
+               "-m", "sanchaek.cli", "train"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads((root / "reports" / "train" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_for_the_same_global_batch(tmp_path):
+    one = run_stage(make_project(tmp_path / "one").root, processes=1, micro=2, accum=2)
+    two = run_stage(make_project(tmp_path / "two").root, processes=2, micro=2, accum=1)
+    assert two["step"] == one["step"] == 8
+    assert two["final"]["tokens"] == one["final"]["tokens"] == 8 * 4 * 32  # really 2 x (2 blocks) per step
+    print(
+        "1 vs 2 processes:",
+        one["train"]["loss"],
+        two["train"]["loss"],
+        one["val"]["loss"],
+        two["val"]["loss"],
+    )
+    assert two["train"]["loss"] == pytest.approx(one["train"]["loss"], abs=1e-5)
+    assert two["val"]["loss"] == pytest.approx(one["val"]["loss"], abs=1e-5)
+    assert two["val"]["token_accuracy"] == pytest.approx(one["val"]["token_accuracy"], abs=1e-3)
