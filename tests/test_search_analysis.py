@@ -142,3 +142,20 @@ def test_bad_analysis_params_fail_with_one_line(index, fragment):
     with pytest.raises(SanchaekError, match=fragment.replace(".", r"\.")) as err:
         params_from_dict({"index": index})
     assert "\n" not in str(err.value)
+
+
+def test_highlight_fragments_from_offsets():
+    from sanchaek.search.highlight import highlight, utf16_to_str_offsets
+
+    text = "가" * 50 + "죽음" + "나" * 50 + "죽었다" + "다" * 10
+    assert highlight(text, [(50, 51), (51, 52)], 20, 1).count("<em>") == 2
+    two = highlight(text, [(50, 51), (102, 103)], 20, 2)
+    assert two.count("<em>") == 2 and " … " in two
+    assert highlight(text, [], 10, 1) == "가" * 10
+    assert utf16_to_str_offsets("가나") is None
+    assert utf16_to_str_offsets("😀가") == [0, 0, 1, 2]  # the emoji takes two UTF-16 units
+
+
+def test_offsets_survive_characters_outside_the_bmp(tmp_path):
+    tokens = analyze(IndexParams(), "😀 엄마가 죽었다", tmp_path)
+    assert ("엄마", "NNG", 2, 4) in tokens

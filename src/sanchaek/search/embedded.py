@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import logging
 import os
 import tempfile
@@ -28,6 +29,8 @@ from ..config.search import IndexParams
 from ..errors import SanchaekError
 from .analysis import describe, lucene_chain
 from .base import Hit, ThemeQuery, Token
+from .highlight import highlight as highlight_text
+from .highlight import utf16_to_str_offsets
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ LUCENE_MODULES = (
     "suggest",
 )
 STORED_FIELDS = ("source", "genre", "title", "author")
+SOURCE_FIELD = "_source"
 INDEX_BATCH = 64  # passages a worker takes at a time
 
 
@@ -136,11 +140,7 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "SortFieldType": "org.apache.lucene.search.SortField$Type",
         "FieldType": "org.apache.lucene.document.FieldType",
         "IndexOptions": "org.apache.lucene.index.IndexOptions",
-        "UnifiedHighlighter": "org.apache.lucene.search.uhighlight.UnifiedHighlighter",
-        "DefaultPassageFormatter": "org.apache.lucene.search.uhighlight.DefaultPassageFormatter",
-        "LengthGoalBreakIterator": "org.apache.lucene.search.uhighlight.LengthGoalBreakIterator",
-        "BreakIterator": "java.text.BreakIterator",
-        "Locale": "java.util.Locale",
+        "PostingsEnum": "org.apache.lucene.index.PostingsEnum",
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
     }
@@ -175,9 +175,18 @@ def _factory_class(name: str) -> Any:
     return jpype.JClass(name)
 
 
+def _to_str_offsets(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    mapping = utf16_to_str_offsets(text)
+    return spans if mapping is None else [(mapping[s], mapping[e]) for s, e in spans]
+
+
+def _index(mapping: list[int] | None, utf16_offset: int) -> int:
+    return utf16_offset if mapping is None else mapping[utf16_offset]
+
+
 def text_field_type(java: SimpleNamespace) -> Any:
-    """Stored, tokenized, with offsets in the postings so that highlighting needs no re-analysis."""
-    field_type = java.FieldType(java.TextField.TYPE_STORED)
+    """Tokenized, with offsets in the postings so that highlighting needs no re-analysis."""
+    field_type = java.FieldType(java.TextField.TYPE_NOT_STORED)
     field_type.setIndexOptions(java.IndexOptions.DOCS_AND_FREQS_AND_POSITIONS_AND_OFFSETS)
     field_type.freeze()
     return field_type
@@ -189,6 +198,7 @@ def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "
     offset = stream.addAttribute(java.OffsetAttribute)
     pos = stream.addAttribute(java.PartOfSpeechAttribute)
     tokens = []
+    mapping = utf16_to_str_offsets(text)
     try:
         stream.reset()
         while stream.incrementToken():
@@ -197,8 +207,8 @@ def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "
                 Token(
                     term=str(term.toString()),
                     pos=str(left.name()) if left is not None else "UNKNOWN",
-                    start=int(offset.startOffset()),
-                    end=int(offset.endOffset()),
+                    start=_index(mapping, int(offset.startOffset())),
+                    end=_index(mapping, int(offset.endOffset())),
                 )
             )
         stream.end()
@@ -306,23 +316,24 @@ class EmbeddedBackend:
         j = self.java
         # One Document with reusable Field objects per thread: far fewer JVM round trips per passage.
         doc = j.Document()
-        f_pid = j.StringField("passage_id", "", j.FieldStore.YES)
+        f_pid = j.StringField("passage_id", "", j.FieldStore.NO)
         f_pid_sort = j.SortedDocValuesField("passage_id", j.BytesRef(""))
-        f_doc = j.StringField("doc_id", "", j.FieldStore.YES)
+        f_doc = j.StringField("doc_id", "", j.FieldStore.NO)
         f_text = j.Field("text", "", text_field_type(j))
-        stored = {name: j.StoredField(name, "") for name in STORED_FIELDS}
-        for field in (f_pid, f_pid_sort, f_doc, f_text, *stored.values()):
+        # Every stored value in one JSON field, like Elasticsearch's _source: one fetch per hit.
+        f_source = j.StoredField(SOURCE_FIELD, "")
+        for field in (f_pid, f_pid_sort, f_doc, f_text, f_source):
             doc.add(field)
         n = 0
         while batch := next_batch():
             for p in batch:
-                pid = str(p["passage_id"])
-                f_pid.setStringValue(pid)
-                f_pid_sort.setBytesValue(j.BytesRef(pid))
-                f_doc.setStringValue(str(p["doc_id"]))
-                f_text.setStringValue(p["text"])
-                for name, field in stored.items():
-                    field.setStringValue(str(p.get(name) or ""))
+                source = {"passage_id": str(p["passage_id"]), "doc_id": str(p["doc_id"]), "text": p["text"]}
+                source.update({name: str(p.get(name) or "") for name in STORED_FIELDS})
+                f_pid.setStringValue(source["passage_id"])
+                f_pid_sort.setBytesValue(j.BytesRef(source["passage_id"]))
+                f_doc.setStringValue(source["doc_id"])
+                f_text.setStringValue(source["text"])
+                f_source.setStringValue(json.dumps(source, ensure_ascii=False))
                 writer.addDocument(doc)
                 n += 1
         return n
@@ -379,42 +390,60 @@ class EmbeddedBackend:
         # Score first, passage_id second: ties rank the same on every run and on every backend.
         sort = j.Sort([j.SortField.FIELD_SCORE, j.SortField("passage_id", j.SortFieldType.STRING)])
         top = searcher.search(lucene_query, int(k), sort, True)
-        highlights = self._highlighter(searcher).highlight(
-            "text", lucene_query, top, self.params.highlight_fragments
-        )
+        score_docs = list(top.scoreDocs)
+        spans = self._match_spans(searcher, self._query_terms(query), [int(sd.doc) for sd in score_docs])
         hits = []
-        for sd, highlight in zip(top.scoreDocs, highlights, strict=True):
-            doc = searcher.doc(sd.doc)
-            text = str(doc.get("text"))
-            highlight = (
-                str(highlight) if highlight is not None else text[: self.params.highlight_fragment_chars]
+        for sd in score_docs:
+            src = json.loads(str(searcher.doc(sd.doc).get(SOURCE_FIELD)))
+            highlight = highlight_text(
+                src["text"],
+                _to_str_offsets(src["text"], spans.get(int(sd.doc), [])),
+                self.params.highlight_fragment_chars,
+                self.params.highlight_fragments,
             )
             hits.append(
                 Hit(
-                    passage_id=str(doc.get("passage_id")),
-                    doc_id=str(doc.get("doc_id")),
+                    passage_id=src["passage_id"],
+                    doc_id=src["doc_id"],
                     score=float(sd.score),
-                    text=text,
+                    text=src["text"],
                     highlight=highlight,
-                    source=str(doc.get("source") or ""),
-                    genre=str(doc.get("genre") or ""),
-                    title=str(doc.get("title") or ""),
+                    source=src["source"],
+                    genre=src["genre"],
+                    title=src["title"],
                 )
             )
         return hits
 
-    def _highlighter(self, searcher: Any) -> Any:
-        """Lucene's UnifiedHighlighter over offsets stored in the postings (Elasticsearch's default
-        highlighter with ``index_options: offsets``): no re-analysis of the hits' text."""
+    def _query_terms(self, query: str | ThemeQuery) -> list[str]:
+        theme = ThemeQuery(query) if isinstance(query, str) else query
+        return sorted({t.term for alt in theme.alternatives for t in self.analyze(alt)})
+
+    def _match_spans(
+        self, searcher: Any, terms: list[str], docs: list[int]
+    ) -> dict[int, list[tuple[int, int]]]:
+        """Character offsets of ``terms`` in each of ``docs``, read from the postings (no re-analysis)."""
         j = self.java
-        highlighter = j.UnifiedHighlighter(searcher, self.analyzer)
-        highlighter.setFormatter(j.DefaultPassageFormatter("<em>", "</em>", " … ", False))
-        size = self.params.highlight_fragment_chars
-        sentences = j.BreakIterator.getSentenceInstance(j.Locale.ROOT)
-        highlighter.setBreakIterator(
-            lambda: j.LengthGoalBreakIterator.createClosestToLength(sentences.clone(), size)
-        )
-        return highlighter
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for leaf in searcher.getIndexReader().leaves():
+            base, max_doc = int(leaf.docBase), int(leaf.reader().maxDoc())
+            local = sorted(d - base for d in docs if base <= d < base + max_doc)
+            field_terms = leaf.reader().terms("text") if local else None
+            if field_terms is None:
+                continue
+            for term in terms:
+                terms_enum = field_terms.iterator()
+                if not terms_enum.seekExact(j.BytesRef(term)):
+                    continue
+                postings = terms_enum.postings(None, j.PostingsEnum.OFFSETS)
+                for d in local:  # ascending, as postings advance
+                    if postings.docID() > d or postings.advance(d) != d:
+                        continue
+                    found = spans.setdefault(base + d, [])
+                    for _ in range(int(postings.freq())):
+                        postings.nextPosition()
+                        found.append((int(postings.startOffset()), int(postings.endOffset())))
+        return spans
 
     def nearest_terms(self, term: str, n: int) -> list[str]:
         """Lucene's DirectSpellChecker (what Elasticsearch's term suggester runs), tuned for short Korean terms."""
