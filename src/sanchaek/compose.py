@@ -436,7 +436,8 @@ def run_compose(params: Params, layout: Layout) -> dict:
     check_model_dir(gp.model)
     backend = open_search(params, layout)
     try:
-        copy_index = load_training_text(layout, gp.proxies.copy_ngram_chars)
+        # k no longer than the copy limit, or a copied span between the two would go unseen
+        copy_index = load_training_text(layout, min(gp.proxies.copy_ngram_chars, cp.max_copy_chars))
         ratings = load_rating_predictor(layout, cp.rating_neighbours)
         lm = load_model(gp.model, gp.engine)
         return compose_work(cp, gp, lm, backend, copy_index, ratings, experiment=experiment_name())
