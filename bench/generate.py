@@ -13,7 +13,6 @@ Tokens/s counts the continuation tokens actually produced (up to and excluding a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -64,7 +63,9 @@ def count_new_tokens(rows: list[list[int]], eos: int, pad: int) -> int:
     return total
 
 
-def hf_one_at_a_time(lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, seed: int) -> tuple[int, float]:
+def hf_one_at_a_time(
+    lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, seed: int
+) -> tuple[int, float]:
     torch.manual_seed(seed)
     tok = lm.tokenizer
     kwargs = hf_kwargs(s, tok)
@@ -78,7 +79,9 @@ def hf_one_at_a_time(lm: Any, prompts: list[list[int]], s: SamplingParams, sampl
     return produced, time.perf_counter() - start
 
 
-def hf_batched(lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, batch_size: int, seed: int) -> tuple[int, float]:
+def hf_batched(
+    lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, batch_size: int, seed: int
+) -> tuple[int, float]:
     """``model.generate`` on left-padded batches (for reference: what batching alone buys)."""
     torch.manual_seed(seed)
     tok = lm.tokenizer
@@ -89,7 +92,9 @@ def hf_batched(lm: Any, prompts: list[list[int]], s: SamplingParams, samples: in
     for i in range(0, len(jobs), batch_size):
         enc = tok.pad({"input_ids": jobs[i : i + batch_size]}, return_tensors="pt", padding=True)
         out = lm.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **kwargs)
-        produced += count_new_tokens(out[:, enc["input_ids"].shape[1] :].tolist(), tok.eos_token_id, tok.pad_token_id)
+        produced += count_new_tokens(
+            out[:, enc["input_ids"].shape[1] :].tolist(), tok.eos_token_id, tok.pad_token_id
+        )
     return produced, time.perf_counter() - start
 
 
@@ -106,7 +111,9 @@ def hf_kwargs(s: SamplingParams, tok: Any) -> dict:
     }
 
 
-def ours(lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, engine: EngineParams, seed: int) -> tuple[int, float]:
+def ours(
+    lm: Any, prompts: list[list[int]], s: SamplingParams, samples: int, engine: EngineParams, seed: int
+) -> tuple[int, float]:
     jobs = [p for p in prompts for _ in range(samples)]
     start = time.perf_counter()
     out = sample_batch(lm, jobs, s, engine, seed=seed)
@@ -137,14 +144,36 @@ def main() -> None:
 
         results: dict[str, dict] = {}
         runs = {
-            "hf_generate_one_prompt_at_a_time": lambda: hf_one_at_a_time(lm, prompts, sampling, args.samples, args.seed),
-            "hf_generate_batched": lambda: hf_batched(lm, prompts, sampling, args.samples, args.batch_size, args.seed),
-            "sanchaek_plain": lambda: ours(lm, prompts, sampling, args.samples, EngineParams(kind="plain", device="cpu", batch_size=args.batch_size), args.seed),
-            "sanchaek_static": lambda: ours(lm, prompts, sampling, args.samples, EngineParams(kind="static", device="cpu", batch_size=args.batch_size), args.seed),
+            "hf_generate_one_prompt_at_a_time": lambda: hf_one_at_a_time(
+                lm, prompts, sampling, args.samples, args.seed
+            ),
+            "hf_generate_batched": lambda: hf_batched(
+                lm, prompts, sampling, args.samples, args.batch_size, args.seed
+            ),
+            "sanchaek_plain": lambda: ours(
+                lm,
+                prompts,
+                sampling,
+                args.samples,
+                EngineParams(kind="plain", device="cpu", batch_size=args.batch_size),
+                args.seed,
+            ),
+            "sanchaek_static": lambda: ours(
+                lm,
+                prompts,
+                sampling,
+                args.samples,
+                EngineParams(kind="static", device="cpu", batch_size=args.batch_size),
+                args.seed,
+            ),
         }
         for name, run in runs.items():
             tokens, seconds = run()
-            results[name] = {"new_tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1)}
+            results[name] = {
+                "new_tokens": tokens,
+                "seconds": round(seconds, 3),
+                "tokens_per_s": round(tokens / seconds, 1),
+            }
             print(f"{name:36s} {tokens:6d} tokens {seconds:8.2f} s {tokens / seconds:9.1f} tok/s", flush=True)
 
     baseline = results["hf_generate_one_prompt_at_a_time"]["tokens_per_s"]
@@ -156,14 +185,20 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "model": {"preset": "scratch:10m (untrained)", "parameters": n_params, "vocab_size": len(lm.tokenizer)},
+        "model": {
+            "preset": "scratch:10m (untrained)",
+            "parameters": n_params,
+            "vocab_size": len(lm.tokenizer),
+        },
         "prompts": len(prompts),
         "samples_per_prompt": args.samples,
         "batch_size": args.batch_size,
         "sampling": sampling.model_dump(),
         "results": results,
         "speedup_vs_generate": round(results[default_engine]["tokens_per_s"] / baseline, 2),
-        "speedup_vs_generate_by_engine": {k: round(v["tokens_per_s"] / baseline, 2) for k, v in results.items()},
+        "speedup_vs_generate_by_engine": {
+            k: round(v["tokens_per_s"] / baseline, 2) for k, v in results.items()
+        },
         "ours": default_engine,
         "baseline": "hf_generate_one_prompt_at_a_time",
     }

@@ -29,15 +29,39 @@ from sanchaek.proxies import OverlapIndex
 from sanchaek.ratings import sample_id
 
 PLAN = [
-    {"type": "event", "theme": "죽음", "length": 14, "prompt": "아침에 전화가 왔다. 어머니가 돌아가셨다고 했다."},
+    {
+        "type": "event",
+        "theme": "죽음",
+        "length": 14,
+        "prompt": "아침에 전화가 왔다. 어머니가 돌아가셨다고 했다.",
+    },
     {"type": "walk", "theme": "산책", "place": "골목", "length": 14, "prompt": "{place}으로 나섰다."},
-    {"type": "recollection", "theme": "죽음", "place": "골목", "length": 14, "prompt": "이 {place}에서 어머니는 웃었다."},
-    {"type": "repetition", "theme": "죽음", "length": 14, "prompt": "{echo} 나는 다시 생각했다.", "echo_from": 0},
+    {
+        "type": "recollection",
+        "theme": "죽음",
+        "place": "골목",
+        "length": 14,
+        "prompt": "이 {place}에서 어머니는 웃었다.",
+    },
+    {
+        "type": "repetition",
+        "theme": "죽음",
+        "length": 14,
+        "prompt": "{echo} 나는 다시 생각했다.",
+        "echo_from": 0,
+    },
 ]
 
 
 def compose_params(**extra):
-    return {"candidates": 3, "context_tokens": 48, "retrieval_k": 2, "lorebook_chars": 40, "plan": PLAN, **extra}
+    return {
+        "candidates": 3,
+        "context_tokens": 48,
+        "retrieval_k": 2,
+        "lorebook_chars": 40,
+        "plan": PLAN,
+        **extra,
+    }
 
 
 @pytest.fixture()
@@ -62,11 +86,24 @@ def test_plan_followed_beat_by_beat_and_same_seed_same_work(project):
 
     beats = work["beats"]
     assert [b["type"] for b in beats] == ["event", "walk", "recollection", "repetition"]
-    assert [b["cue"] for b in beats[:3]] == [PLAN[0]["prompt"], "골목으로 나섰다.", "이 골목에서 어머니는 웃었다."]
+    assert [b["cue"] for b in beats[:3]] == [
+        PLAN[0]["prompt"],
+        "골목으로 나섰다.",
+        "이 골목에서 어머니는 웃었다.",
+    ]
     # the repetition beat brings back the first sentence of beat 0, with repetition allowed
-    assert beats[3]["echo"] == "아침에 전화가 왔다." and beats[3]["cue"] == "아침에 전화가 왔다. 나는 다시 생각했다."
-    assert beats[3]["sampling"]["repetition_penalty"] == 1.0 and beats[3]["sampling"]["no_repeat_ngram_size"] == 0
-    assert beats[0]["sampling"]["repetition_penalty"] == 1.2 and beats[0]["sampling"]["no_repeat_ngram_size"] == 3
+    assert (
+        beats[3]["echo"] == "아침에 전화가 왔다."
+        and beats[3]["cue"] == "아침에 전화가 왔다. 나는 다시 생각했다."
+    )
+    assert (
+        beats[3]["sampling"]["repetition_penalty"] == 1.0
+        and beats[3]["sampling"]["no_repeat_ngram_size"] == 0
+    )
+    assert (
+        beats[0]["sampling"]["repetition_penalty"] == 1.2
+        and beats[0]["sampling"]["no_repeat_ngram_size"] == 3
+    )
     assert beats[3]["weights"]["echo"] == 1.0 and beats[3]["weights"]["repeated_ngram_rate"] == 0.0
     assert beats[0]["weights"]["reuse"] < 0
     assert len({b["seed"] for b in beats}) == 4
@@ -104,7 +141,12 @@ def test_candidate_copying_training_text_is_disqualified(project, tiny_lm_dir):
     winner = beat["candidates"][beat["chosen"]]
     assert len(winner["text"]) >= 8 and not winner["disqualified"]
     # plant the winner in the training split: the same candidates come back, the winner may not win
-    make_project(project, tiny_lm_dir, train_texts=[*PASSAGES[:6], "앞에 " + winner["text"] + " 뒤에"], compose=compose_params(max_copy_chars=8))
+    make_project(
+        project,
+        tiny_lm_dir,
+        train_texts=[*PASSAGES[:6], "앞에 " + winner["text"] + " 뒤에"],
+        compose=compose_params(max_copy_chars=8),
+    )
     again = _run(project)["beats"][0]
     assert [c["text"] for c in again["candidates"]] == [c["text"] for c in beat["candidates"]]
     planted = again["candidates"][beat["chosen"]]
@@ -120,7 +162,9 @@ def test_copy_guard_pieces():
     assert cut_copies(text, [index], 10) == "나는 걸었다. 바람이 불었다."
     assert cut_copies("전혀 다른 이야기.", [index], 10) == "전혀 다른 이야기."
     cands = [
-        Candidate("a", 1, {}, score=5.0, disqualified="shares 40 characters with a source passage (limit 30)"),
+        Candidate(
+            "a", 1, {}, score=5.0, disqualified="shares 40 characters with a source passage (limit 30)"
+        ),
         Candidate("b", 1, {}, score=1.0),
         Candidate("c", 1, {}, score=1.0),
     ]
@@ -151,7 +195,12 @@ def test_rated_texts_and_predictor_exact():
     ratings = {
         "score_max": 5,
         "samples": {
-            sample_id("workspace", "p", "골목은 조용했다"): {"scores": {"fluency": 5, "literariness": 4, "theme_fit": None}, "wins": 2, "losses": 0, "ties": 0},
+            sample_id("workspace", "p", "골목은 조용했다"): {
+                "scores": {"fluency": 5, "literariness": 4, "theme_fit": None},
+                "wins": 2,
+                "losses": 0,
+                "ties": 0,
+            },
             sample_id("exp-1", "p", "시장은 시끄러웠다"): {"scores": {}, "wins": 1, "losses": 2, "ties": 1},
             "0000000000000000": {"scores": {"fluency": 1}},  # a sample whose text we do not have
         },
@@ -169,7 +218,10 @@ def test_human_ratings_steer_the_choice(project, tiny_lm_dir):
     liked, disliked = beat["candidates"][loser]["text"], beat["candidates"][beat["chosen"]]["text"]
     assert liked and disliked and liked != disliked
     (project / "reports/samples.jsonl").write_text(
-        "".join(json.dumps({"experiment": "workspace", "prompt": "q", "text": t}, ensure_ascii=False) + "\n" for t in (liked, disliked)),
+        "".join(
+            json.dumps({"experiment": "workspace", "prompt": "q", "text": t}, ensure_ascii=False) + "\n"
+            for t in (liked, disliked)
+        ),
         encoding="utf-8",
     )
     (project / "reports/ratings.json").write_text(
@@ -189,7 +241,10 @@ def test_human_ratings_steer_the_choice(project, tiny_lm_dir):
     assert work["ratings_used"] == 2
     steered = work["beats"][1]
     assert steered["candidates"][steered["chosen"]]["text"] == liked
-    assert steered["candidates"][steered["chosen"]]["features"]["rating"] > steered["candidates"][beat["chosen"]]["features"]["rating"]
+    assert (
+        steered["candidates"][steered["chosen"]]["features"]["rating"]
+        > steered["candidates"][beat["chosen"]]["features"]["rating"]
+    )
 
 
 def test_markdown_without_headings_uses_breaks():
@@ -208,15 +263,25 @@ def test_markdown_without_headings_uses_breaks():
 
 
 def test_bad_plans_fail_with_one_line():
-    with pytest.raises(SanchaekError, match=r"compose.plan.0.type = 'dream' is invalid: allowed: 'event', 'narration'") as err:
+    with pytest.raises(
+        SanchaekError, match=r"compose.plan.0.type = 'dream' is invalid: allowed: 'event', 'narration'"
+    ) as err:
         params_from_dict({"compose": {"plan": [{"type": "dream", "theme": "꿈", "prompt": "꿈을 꾸었다."}]}})
     assert "\n" not in str(err.value)
     with pytest.raises(SanchaekError, match=r"unknown template field \{city\}; allowed: place, theme, echo"):
-        params_from_dict({"compose": {"plan": [{"type": "walk", "theme": "산책", "prompt": "{city}를 걸었다."}]}})
+        params_from_dict(
+            {"compose": {"plan": [{"type": "walk", "theme": "산책", "prompt": "{city}를 걸었다."}]}}
+        )
     with pytest.raises(SanchaekError, match=r"uses \{echo\} but echo_from is not set"):
         params_from_dict({"compose": {"plan": [{"type": "repetition", "theme": "죽음", "prompt": "{echo}"}]}})
     with pytest.raises(SanchaekError, match=r"echo_from = 0 must name an earlier beat"):
-        params_from_dict({"compose": {"plan": [{"type": "repetition", "theme": "죽음", "prompt": "{echo}", "echo_from": 0}]}})
+        params_from_dict(
+            {
+                "compose": {
+                    "plan": [{"type": "repetition", "theme": "죽음", "prompt": "{echo}", "echo_from": 0}]
+                }
+            }
+        )
 
 
 def test_missing_index_or_model_fail_with_one_line(tiny_lm_dir, tmp_path):
