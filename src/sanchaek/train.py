@@ -55,6 +55,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one record per eval
     stopped_by: str = "max_steps"
     model_dir: Path | None = None
+    loop_seconds: float = 0.0  # wall time of the optimizer steps (with periodic evals/checkpoints), no setup
 
 
 # ----------------------------------------------------------------------------- setup helpers
@@ -274,6 +275,11 @@ def train(
     optimizer_params = list(model.parameters())
     objective = None
     if t.re_weight > 0:
+        if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+            raise SanchaekError(
+                f"train.re_weight > 0 is not supported under {accelerator.distributed_type.name}: "
+                "use DDP (configs/accelerate/multi_gpu.yaml) or set train.re_weight: 0"
+            )
         objective = build_re_objective(params, tokenizer, model)
         optimizer_params += list(objective.parameters())
     optimizer = build_optimizer(
@@ -368,6 +374,7 @@ def train(
     last_checked, last_log_step, last_log_time = start_step, start_step, time.monotonic()
     stopped_by, done, last_train_loss = "max_steps", start_step, float("nan")
     model.train()
+    loop_started = time.monotonic()
     try:
         for step in range(start_step, total_steps):
             for micro in range(t.grad_accum_steps):
@@ -440,11 +447,13 @@ def train(
         raise oom_error(params, exc) from exc
 
     check_finite(done, last_checked)
+    loop_seconds = time.monotonic() - loop_started
     final = run_eval(done) if history == [] or history[-1]["step"] != done else history[-1]
     final = {**final, "train_loss": last_train_loss}
     elapsed = time.monotonic() - started
     summary = {"steps": done, "tokens": tokens_seen, "seconds": round(elapsed, 2), "stopped_by": stopped_by,
-               "tokens_per_s": (done - start_step) * tokens_per_step / max(elapsed, 1e-9)}  # fmt: skip
+               "loop_seconds": round(loop_seconds, 2),
+               "tokens_per_s": (done - start_step) * tokens_per_step / max(loop_seconds, 1e-9)}  # fmt: skip
     if live is not None:
         log_metrics(done, {"final/" + k: v for k, v in summary.items() if k not in ("stopped_by",)})
         live.end()
@@ -466,6 +475,7 @@ def train(
         history=history,
         stopped_by=stopped_by,
         model_dir=model_dir,
+        loop_seconds=loop_seconds,
     )
 
 
