@@ -265,3 +265,25 @@ def test_params_need_a_budget_and_reject_bad_values():
         params_from_dict({"train": {"max_steps": None, "max_tokens": None}})
     with pytest.raises(SanchaekError, match="train.mixed_precision"):
         params_from_dict({"train": {"mixed_precision": "fp8"}})
+
+
+def test_max_minutes_stops_early_with_a_checkpoint_and_a_model(project):
+    from sanchaek.train import train
+
+    result = train(tiny_params(max_minutes=1e-6, max_steps=50), project, live_dir=None)
+    assert result.stopped_by == "max_minutes" and result.steps == 2  # the first log step checks the clock
+    assert (project.checkpoints_dir / "step_2").exists() and (project.model_dir / "config.json").exists()
+
+
+def test_cuda_oom_names_the_knobs_to_turn(project, monkeypatch):
+    from sanchaek.model import lm_eval
+    from sanchaek.train import train
+
+    def out_of_memory(model, blocks):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(lm_eval, "lm_loss", out_of_memory)
+    with pytest.raises(SanchaekError) as err:
+        train(tiny_params(), project, live_dir=None)
+    for knob in ("train.micro_batch_size", "train.grad_accum_steps", "train.seq_len"):
+        assert knob in str(err.value)
