@@ -134,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_model(Path(args.corpus), Path(tmp) / "lm", n_texts=200, vocab_size=8000)
         lm = load_model(str(model_dir), EngineParams(device="cpu"))
-        prompts = [encode(lm.tokenizer, t) for t in OPENINGS]
+        prompts = [encode(lm, t) for t in OPENINGS]
         n_params = sum(p.numel() for p in lm.model.parameters())
 
         warm = SamplingParams(max_new_tokens=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -38,7 +39,7 @@ def lm(tiny_lm_dir):
 
 
 def _ids(lm, texts=PROMPTS):
-    return [encode(lm.tokenizer, t) for t in texts]
+    return [encode(lm, t) for t in texts]
 
 
 # ---------------------------------------------------------------------------- sampling = Hugging Face's
@@ -94,7 +95,7 @@ def test_padding_is_not_text_for_the_penalties():
 
 @pytest.mark.parametrize("kind", ["plain", "static"])
 def test_greedy_decoding_matches_model_generate(lm, kind):
-    same_length = [encode(lm.tokenizer, t) for t in ("오늘 엄마가", "다리 위에서")]
+    same_length = [encode(lm, t) for t in ("오늘 엄마가", "다리 위에서")]
     same_length = [p[: min(map(len, same_length))] for p in same_length]
     s = SamplingParams(do_sample=False, repetition_penalty=1.3, no_repeat_ngram_size=2, max_new_tokens=12)
     ours = sample_batch(lm, same_length, s, EngineParams(kind=kind, device="cpu"), seed=0)
@@ -151,16 +152,8 @@ def test_static_engine_samples_exactly_like_the_plain_loop(lm):
 def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     """The static engine's decode step traced by torch.compile (the eager backend keeps this fast on
     CPU; GPU runs use inductor with CUDA graphs) gives the same tokens."""
-    from sanchaek.generate import LoadedModel
-
     torch._dynamo.reset()
-    compiled = LoadedModel(
-        lm.model,
-        lm.tokenizer,
-        lm.name,
-        torch.compile(lm.model, backend="eager", dynamic=False),
-        lm.max_positions,
-    )
+    compiled = dataclasses.replace(lm, compiled_step=torch.compile(lm.model, backend="eager", dynamic=False))
     s = SamplingParams(max_new_tokens=16)
     plain = sample_batch(lm, _ids(lm)[:3], s, EngineParams(kind="plain", device="cpu"), seed=5)
     fast = sample_batch(compiled, _ids(lm)[:3], s, EngineParams(kind="static", device="cpu"), seed=5)

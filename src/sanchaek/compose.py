@@ -65,14 +65,32 @@ def render_cue(beat: Beat, echo: str) -> str:
     return beat.prompt.format(place=beat.place, theme=beat.theme, echo=echo).strip()
 
 
-def window_text(tokenizer: Any, text: str, n_tokens: int) -> str:
-    """The last ``n_tokens`` tokens of the work so far, as text."""
-    if n_tokens == 0 or not text:
-        return ""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"][-n_tokens:]
-    from .generate import clean_decoded
+def beat_prompt(
+    lm: Any,
+    work_text: str,
+    cue: str,
+    lorebook: str,
+    context_tokens: int,
+    max_prompt_tokens: int,
+    max_new_tokens: int,
+    *,
+    what: str,
+) -> tuple[list[int], str]:
+    """Token ids the model continues — lorebook, the last ``context_tokens`` of the work, the cue —
+    and the readable part of them (window + cue; the lorebook is recorded by passage id).
 
-    return clean_decoded(tokenizer.decode(ids, skip_special_tokens=True))
+    The cue must fit; the window gives way next, then the lorebook, when the budget is short.
+    """
+    from .generate import check_prompt, clean_decoded, fit_prompt, prompt_budget, tokens
+
+    budget = prompt_budget(lm, max_prompt_tokens, max_new_tokens)
+    cue_ids = tokens(lm.tokenizer, ("\n\n" if work_text else "") + cue)
+    check_prompt(lm.prefix + cue_ids, len(lm.prefix), budget, max_prompt_tokens, what=what)
+    room = min(context_tokens, budget - len(lm.prefix) - len(cue_ids))
+    window = tokens(lm.tokenizer, work_text)[-room:] if room > 0 else []
+    ids = fit_prompt(lm, lorebook=lorebook, body=window + cue_ids, budget=budget)
+    shown = clean_decoded(lm.tokenizer.decode(window + cue_ids, skip_special_tokens=True)).strip()
+    return ids, shown
 
 
 def cut_copies(text: str, indexes: Sequence[OverlapIndex], max_chars: int) -> str:
@@ -276,7 +294,7 @@ def compose_work(
     experiment: str,
 ) -> dict:
     """The whole work as a dict (work.json); pure given the model, the index and the ratings."""
-    from .generate import ThemeLexicons, check_prompt, encode, sample_batch
+    from .generate import ThemeLexicons, sample_batch
 
     lexicons = ThemeLexicons(backend, gp.proxies)
     beats: list[BeatResult] = []
@@ -294,19 +312,19 @@ def compose_work(
             else ""
         )
         cue = render_cue(beat, echo)
-        window = window_text(lm.tokenizer, work_text, cp.context_tokens)
-        shown_prompt = (window + "\n\n" if window else "") + cue
+        sampling = resolve_sampling(cp.sampling, cp.by_type.get(beat.type), max_new_tokens=beat.length)
         lorebook = (
             "".join(h.text[: cp.lorebook_chars].strip() + "\n\n" for h in hits) if cp.lorebook_chars else ""
         )
-        ids = encode(lm.tokenizer, lorebook + shown_prompt)
-        sampling = resolve_sampling(cp.sampling, cp.by_type.get(beat.type), max_new_tokens=beat.length)
-        check_prompt(
+        ids, shown_prompt = beat_prompt(
             lm,
-            ids,
+            work_text,
+            cue,
+            lorebook,
+            cp.context_tokens,
             gp.max_prompt_tokens,
             sampling.max_new_tokens,
-            what=f"compose.plan[{i}] prompt (lorebook + window + cue)",
+            what=f"compose.plan[{i}].prompt",
         )
         weights = resolve_weights(cp.scoring, cp.scoring_by_type.get(beat.type))
         seed = cp.seed + i * _BEAT_SEED_STRIDE

@@ -250,6 +250,7 @@ class LoadedModel:
     name: str
     compiled_step: Callable | None
     max_positions: int | None
+    prefix: list[int]  # special tokens before every prompt (see special_prefix)
 
     @property
     def device(self) -> Any:
@@ -273,40 +274,89 @@ def resolve_device_dtype(engine: EngineParams) -> tuple[Any, Any]:
 
 
 def load_model(name_or_path: str, engine: EngineParams) -> LoadedModel:
+    import torch
+
     from .model.loading import load_causal_lm
 
     device, dtype = resolve_device_dtype(engine)
+    if device.type == "cpu" and engine.cpu_threads > 0:
+        torch.set_num_threads(engine.cpu_threads)
     model, tokenizer = load_causal_lm(name_or_path, dtype=dtype, device=device)
     tokenizer.padding_side = "left"
     max_positions = getattr(model.config, "max_position_embeddings", None) or getattr(
         model.config, "n_positions", None
     )
-    return LoadedModel(model, tokenizer, name_or_path, compile_decode_step(model, engine), max_positions)
+    return LoadedModel(
+        model,
+        tokenizer,
+        name_or_path,
+        compile_decode_step(model, engine),
+        max_positions,
+        special_prefix(tokenizer),
+    )
+
+
+def special_prefix(tokenizer: Any) -> list[int]:
+    """The special tokens the tokenizer puts before a text (BOS for Llama-style ones, none for GPT-2).
+
+    Prompts are assembled from pieces in token space, so the prefix is added once, by hand. Special
+    tokens a tokenizer appends (an EOS) are left out: the model is to continue the text, not end it.
+    """
+    probe = "가"
+    with_special = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    for i in range(len(with_special) - len(bare) + 1):
+        if with_special[i : i + len(bare)] == bare:
+            return with_special[:i]
+    return []
+
+
+def tokens(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` without special tokens."""
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def encode(lm: LoadedModel, text: str) -> list[int]:
+    """A whole prompt: the special prefix, then the text."""
+    return lm.prefix + tokens(lm.tokenizer, text)
+
+
+def prompt_budget(lm: LoadedModel, max_prompt_tokens: int, max_new_tokens: int) -> int:
+    """Tokens a prompt (special prefix included) may take: max_prompt_tokens, and room for the new
+    tokens within the model's positions."""
+    budget = max_prompt_tokens
+    if lm.max_positions is not None:
+        budget = min(budget, lm.max_positions - max_new_tokens)
+        if budget < 1:
+            raise SanchaekError(
+                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's "
+                f"{lm.max_positions} positions: lower max_new_tokens"
+            )
+    return budget
 
 
 def check_prompt(
-    lm: LoadedModel,
-    prompt_ids: Sequence[int],
-    max_prompt_tokens: int,
-    max_new_tokens: int,
-    what: str = "prompt",
+    prompt_ids: Sequence[int], n_prefix: int, budget: int, max_prompt_tokens: int, what: str = "prompt"
 ) -> None:
     """One clear line for an empty or over-long prompt."""
-    if not prompt_ids:
+    if len(prompt_ids) <= n_prefix:
         raise SanchaekError(f"{what} is empty: give some text for the model to continue")
-    if len(prompt_ids) > max_prompt_tokens:
-        raise SanchaekError(
-            f"{what} is {len(prompt_ids)} tokens, more than max_prompt_tokens={max_prompt_tokens}: shorten it or raise the limit"
+    if len(prompt_ids) > budget:
+        limit = (
+            f"max_prompt_tokens={max_prompt_tokens}"
+            if budget == max_prompt_tokens
+            else f"the {budget} tokens the model's positions leave beside max_new_tokens"
         )
-    if lm.max_positions is not None and len(prompt_ids) + max_new_tokens > lm.max_positions:
         raise SanchaekError(
-            f"{what} ({len(prompt_ids)} tokens) + max_new_tokens ({max_new_tokens}) exceeds the model's "
-            f"{lm.max_positions} positions: shorten the prompt or lower max_new_tokens"
+            f"{what} is {len(prompt_ids)} tokens, more than {limit}: shorten it or raise the limit"
         )
 
 
-def encode(tokenizer: Any, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=True)["input_ids"]
+def fit_prompt(lm: LoadedModel, *, lorebook: str, body: list[int], budget: int) -> list[int]:
+    """prefix + lorebook + body, the lorebook cut (from its end) to what the budget leaves."""
+    room = budget - len(lm.prefix) - len(body)
+    lore = tokens(lm.tokenizer, lorebook)[: max(room, 0)]
+    return lm.prefix + lore + body
 
 
 _NOT_TEXT = {c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0xFFFD]}
@@ -432,19 +482,27 @@ def experiment_name() -> str:
 class PromptPlan:
     theme: str
     opening: str
-    prompt: str  # what the model sees: lorebook context + opening
     context_ids: list[str]  # passage ids of the lorebook
     ids: list[int]
 
 
 def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any) -> list[PromptPlan]:
+    """Each opening, after the passages retrieved for its theme (cut to fit the prompt budget)."""
+    budget = prompt_budget(lm, gp.max_prompt_tokens, gp.sampling.max_new_tokens)
     plans = []
     for i, spec in enumerate(gp.prompts):
+        opening = tokens(lm.tokenizer, spec.opening)
+        check_prompt(
+            lm.prefix + opening,
+            len(lm.prefix),
+            budget,
+            gp.max_prompt_tokens,
+            what=f"generate.prompts[{i}].opening",
+        )
         hits = backend.search(spec.theme, gp.retrieval.k) if gp.retrieval.enabled else []
-        prompt = retrieval_context(hits, gp.retrieval.max_chars, gp.retrieval.separator) + spec.opening
-        ids = encode(lm.tokenizer, prompt)
-        check_prompt(lm, ids, gp.max_prompt_tokens, gp.sampling.max_new_tokens, what=f"generate.prompts[{i}]")
-        plans.append(PromptPlan(spec.theme, spec.opening, prompt, [h.passage_id for h in hits], ids))
+        lorebook = retrieval_context(hits, gp.retrieval.max_chars, gp.retrieval.separator)
+        ids = fit_prompt(lm, lorebook=lorebook, body=opening, budget=budget)
+        plans.append(PromptPlan(spec.theme, spec.opening, [h.passage_id for h in hits], ids))
     return plans
 
 
@@ -574,8 +632,10 @@ def write_text_stream(
     """Stream a continuation of ``prompt`` through ``out``; returns the whole continuation."""
     if not prompt.strip():
         raise SanchaekError("prompt is empty: give some text for the model to continue")
-    ids = encode(lm.tokenizer, prompt)
-    check_prompt(lm, ids, max_prompt_tokens, sampling.max_new_tokens)
+    ids = encode(lm, prompt)
+    check_prompt(
+        ids, len(lm.prefix), prompt_budget(lm, max_prompt_tokens, sampling.max_new_tokens), max_prompt_tokens
+    )
     printer = TokenPrinter(lm.tokenizer, out)
     [(text, _)] = sample_batch(
         lm, [ids], sampling, engine.model_copy(update={"batch_size": 1}), seed=seed, on_token=printer

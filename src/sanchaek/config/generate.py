@@ -70,6 +70,9 @@ class EngineParams(Section):
         "auto"  # auto: float32 on CPU, bfloat16 on CUDA
     )
     batch_size: int = Field(16, ge=1, le=4096)  # sequences decoded together (left padding)
+    cpu_threads: int = Field(
+        0, ge=0, le=1024
+    )  # CPU: torch threads (0: torch's default); 1 is best on a busy machine
 
 
 class ProxyParams(Section):
