@@ -104,6 +104,12 @@ def test_highlight_wraps_matched_surface_forms(backend):
     assert hit.highlight.replace("<em>", "").replace("</em>", "") in hit.text
 
 
+def test_every_hit_is_highlighted(backend):
+    # many hits sharing a term: each one's highlight must mark it (postings are read in doc order)
+    hits = backend.search(ThemeQuery("걸었다 내렸다 없었다 죽음 담대"), 20)
+    assert len(hits) >= 8 and all("<em>" in h.highlight for h in hits)
+
+
 def test_theme_all_requires_every_term(backend):
     any_hits = set(ids(backend.search(ThemeQuery("비가 친구"), 10)))
     all_hits = set(ids(backend.search(ThemeQuery("비가 친구", match="all"), 10)))

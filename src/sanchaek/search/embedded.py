@@ -437,7 +437,10 @@ class EmbeddedBackend:
                     continue
                 postings = terms_enum.postings(None, j.PostingsEnum.OFFSETS)
                 for d in local:  # ascending, as postings advance
-                    if postings.docID() > d or postings.advance(d) != d:
+                    current = int(postings.docID())
+                    if current < d:  # advance() only moves forward, to the first doc >= d
+                        current = int(postings.advance(d))
+                    if current != d:
                         continue
                     found = spans.setdefault(base + d, [])
                     for _ in range(int(postings.freq())):
