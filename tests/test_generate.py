@@ -18,8 +18,10 @@ from sanchaek.generate import (
     apply_repetition_penalty,
     ban_repeated_ngrams,
     clean_decoded,
+    compile_steps,
     encode,
     load_model,
+    make_next_token,
     process_logits,
     run_generate,
     sample_batch,
@@ -63,8 +65,9 @@ def test_logit_processing_matches_hugging_face():
         apply_repetition_penalty(logits, seq, valid, 1.3),
         RepetitionPenaltyLogitsProcessor(1.3)(seq, logits.clone()),
     )
+    cur = torch.tensor(seq.shape[1])
     for n in (2, 3):
-        ours = ban_repeated_ngrams(logits, seq, valid, n)
+        ours = ban_repeated_ngrams(logits, seq, valid, cur, n)
         assert torch.equal(ours, NoRepeatNGramLogitsProcessor(n)(seq, logits.clone()))
         assert torch.isinf(ours).any()  # the case is not vacuous
     assert torch.equal(top_k_filter(logits, 7), TopKLogitsWarper(7)(seq, logits.clone()))
@@ -79,7 +82,21 @@ def test_logit_processing_matches_hugging_face():
             TopPLogitsWarper(0.9),
         ]
     )
-    assert torch.allclose(process_logits(logits, seq, valid, s), hf(seq, logits.clone()))
+    assert torch.allclose(process_logits(logits, seq, valid, cur, s), hf(seq, logits.clone()))
+
+
+def test_fixed_shape_processing_equals_processing_the_written_prefix():
+    """The engines process the whole run buffer with a write position; what lies at or after it
+    (not written yet) must not matter."""
+    g = torch.Generator().manual_seed(1)
+    written = torch.randint(0, 5, (3, 9), generator=g)
+    logits = torch.randn(3, 30, generator=g)
+    s = SamplingParams(temperature=0.8, top_k=10, top_p=0.9, repetition_penalty=1.5, no_repeat_ngram_size=2)
+    exact = process_logits(logits, written, torch.ones_like(written, dtype=torch.bool), torch.tensor(9), s)
+    buffer = torch.cat([written, torch.randint(0, 30, (3, 7), generator=g)], dim=1)
+    valid = torch.zeros_like(buffer, dtype=torch.bool)
+    valid[:, :9] = True
+    assert torch.equal(process_logits(logits, buffer, valid, torch.tensor(9), s), exact)
 
 
 def test_padding_is_not_text_for_the_penalties():
@@ -90,7 +107,8 @@ def test_padding_is_not_text_for_the_penalties():
     assert out[0, 0] == 1.0 and out[0, 5] == 0.5 and out[0, 6] == 0.5
     # [0 0] at the pads would ban 0 after a 0 if pads counted; it must not
     seq = torch.tensor([[0, 0, 0]])
-    assert not torch.isinf(ban_repeated_ngrams(logits, seq, torch.tensor([[False, False, True]]), 2)).any()
+    pads = torch.tensor([[False, False, True]])
+    assert not torch.isinf(ban_repeated_ngrams(logits, seq, pads, torch.tensor(3), 2)).any()
 
 
 @pytest.mark.parametrize("kind", ["plain", "static"])
@@ -153,11 +171,23 @@ def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     """The static engine's decode step traced by torch.compile (the eager backend keeps this fast on
     CPU; GPU runs use inductor with CUDA graphs) gives the same tokens."""
     torch._dynamo.reset()
-    compiled = dataclasses.replace(lm, compiled_step=torch.compile(lm.model, backend="eager", dynamic=False))
+    engine = EngineParams(kind="static", device="cpu", compile=True)
+    compiled = dataclasses.replace(lm, compiled=compile_steps(lm.model, engine, backend="eager"))
     s = SamplingParams(max_new_tokens=16)
     plain = sample_batch(lm, _ids(lm)[:3], s, EngineParams(kind="plain", device="cpu"), seed=5)
-    fast = sample_batch(compiled, _ids(lm)[:3], s, EngineParams(kind="static", device="cpu"), seed=5)
+    fast = sample_batch(compiled, _ids(lm)[:3], s, engine, seed=5)
     assert plain == fast
+
+
+def test_sampling_step_is_one_graph_without_host_syncs():
+    """A host sync (.item(), a Python branch on a tensor) would break the graph; there is none."""
+    torch._dynamo.reset()
+    s = SamplingParams(temperature=0.8, top_k=20, top_p=0.9, repetition_penalty=1.3, no_repeat_ngram_size=3)
+    seq = torch.randint(0, 50, (2, 24))
+    valid = torch.ones_like(seq, dtype=torch.bool)
+    logits, noise = torch.randn(2, 50), torch.empty(2, 50).exponential_()
+    explanation = torch._dynamo.explain(make_next_token(s))(logits, seq, valid, torch.tensor(20), noise)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
 
 
 def test_same_seed_same_samples_other_seed_other_samples(lm):

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,11 @@ from .paths import Layout
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------- sampling (on device)
+#
+# Every function here works on the whole (B, prompt + new tokens) buffer of the run with ``valid``
+# marking written, non-padding positions, and takes the write position ``cur`` as a 0-d tensor: the
+# shapes never change during a run, nothing reads a value back to the host, and the step can be
+# compiled once. Positions at or after ``cur`` are not valid yet, so they never count.
 
 
 def apply_repetition_penalty(logits: Any, seq: Any, valid: Any, penalty: float) -> Any:
@@ -51,18 +56,18 @@ def apply_repetition_penalty(logits: Any, seq: Any, valid: Any, penalty: float) 
     return torch.where(present, penalised, logits)
 
 
-def ban_repeated_ngrams(logits: Any, seq: Any, valid: Any, n: int) -> Any:
-    """Forbid any token that would complete an n-gram already in the text (HF's no_repeat_ngram_size),
-    with tensor ops only: the last n-1 tokens are compared with every earlier window."""
+def ban_repeated_ngrams(logits: Any, seq: Any, valid: Any, cur: Any, n: int) -> Any:
+    """Forbid any token that would complete an n-gram already in the text (HF's no_repeat_ngram_size):
+    the n-1 tokens before ``cur`` are compared with the first n-1 tokens of every written window."""
     import torch
 
-    length = seq.shape[1]
-    if length < n:
+    if seq.shape[1] < n:
         return logits
-    windows = seq.unfold(1, n, 1)  # (B, length-n+1, n)
+    windows = seq.unfold(1, n, 1)  # (B, L-n+1, n)
     window_valid = valid.unfold(1, n, 1).all(-1)
-    prefix = seq[:, length - n + 1 :]  # the n-1 tokens the next token would extend
-    prefix_valid = valid[:, length - n + 1 :].all(-1, keepdim=True)
+    idx = (cur - (n - 1) + torch.arange(n - 1, device=seq.device)).clamp(min=0)
+    prefix = seq.index_select(1, idx)  # the n-1 tokens the next token would extend
+    prefix_valid = valid.index_select(1, idx).all(-1, keepdim=True) & (cur >= n - 1)
     match = (windows[..., :-1] == prefix[:, None, :]).all(-1) & window_valid & prefix_valid
     banned = torch.zeros_like(logits).scatter_add_(1, windows[..., -1], match.to(logits.dtype)) > 0
     return logits.masked_fill(banned, float("-inf"))
@@ -86,7 +91,7 @@ def top_p_filter(logits: Any, p: float) -> Any:
     return logits.masked_fill(remove, float("-inf"))
 
 
-def process_logits(logits: Any, seq: Any, valid: Any, s: SamplingParams) -> Any:
+def process_logits(logits: Any, seq: Any, valid: Any, cur: Any, s: SamplingParams) -> Any:
     """Penalties, then temperature, top-k and top-p — the order of Hugging Face's ``generate``."""
     import torch
 
@@ -94,7 +99,7 @@ def process_logits(logits: Any, seq: Any, valid: Any, s: SamplingParams) -> Any:
     if s.repetition_penalty != 1.0:
         logits = apply_repetition_penalty(logits, seq, valid, s.repetition_penalty)
     if s.no_repeat_ngram_size > 0:
-        logits = ban_repeated_ngrams(logits, seq, valid, s.no_repeat_ngram_size)
+        logits = ban_repeated_ngrams(logits, seq, valid, cur, s.no_repeat_ngram_size)
     # A row with every token banned would sample NaN; fall back to its raw logits (no host sync).
     logits = torch.where(torch.isinf(logits).all(-1, keepdim=True), raw, logits)
     if not s.do_sample:
@@ -107,14 +112,22 @@ def process_logits(logits: Any, seq: Any, valid: Any, s: SamplingParams) -> Any:
     return logits
 
 
-def choose_tokens(logits: Any, s: SamplingParams, generator: Any) -> Any:
-    """Sample one token per row: argmax(p / E) with E ~ Exp(1) is a draw from p (the exponential race),
-    computed on the device with an explicit generator, so no host sync and a seed fixes it."""
-    if not s.do_sample:
+def choose_tokens(logits: Any, noise: Any | None) -> Any:
+    """One token per row. Sampling is argmax(p / E) with E ~ Exp(1) noise — the exponential race, a
+    draw from p — so it runs on the device without ``torch.multinomial``'s checks; no noise: greedy."""
+    if noise is None:
         return logits.argmax(-1)
-    probs = logits.softmax(-1)
-    noise = probs.new_empty(probs.shape).exponential_(generator=generator)
-    return (probs / noise).argmax(-1)
+    return (logits.softmax(-1) / noise).argmax(-1)
+
+
+def make_next_token(s: SamplingParams) -> Callable[..., Any]:
+    """``next_token(logits, seq, valid, cur, noise) -> tokens``: the whole sampling step as one pure
+    function of tensors (the settings are closed over), ready for ``torch.compile``."""
+
+    def next_token(logits: Any, seq: Any, valid: Any, cur: Any, noise: Any | None) -> Any:
+        return choose_tokens(process_logits(logits, seq, valid, cur, s), noise)
+
+    return next_token
 
 
 # ---------------------------------------------------------------------------- decoding engines
@@ -142,12 +155,12 @@ def decode(
     eos_token_id: int | None,
     pad_token_id: int,
     on_token: Callable[[Any], None] | None = None,
-    compiled_step: Callable | None = None,
+    compiled: CompiledSteps | None = None,
 ) -> Decoded:
     """Sample ``sampling.max_new_tokens`` continuation tokens for a left-padded batch.
 
     ``on_token(tokens)`` gets each step's (B,) tensor (for streaming; it forces a sync per token).
-    ``compiled_step`` is the model's compiled forward (see ``compile_decode_step``) for the static engine.
+    ``compiled`` holds the compiled forward and sampling step (see ``compile_steps``) for the static engine.
     """
     import torch
     from transformers import DynamicCache, StaticCache
@@ -163,6 +176,7 @@ def decode(
     valid = torch.zeros((batch, total), dtype=torch.bool, device=device)
     valid[:, :prompt_len] = attention_mask.bool()
     unfinished = torch.ones(batch, dtype=torch.bool, device=device)
+    cur = torch.tensor(prompt_len, device=device)  # the write position, kept on the device
     positions = _prefill_positions(attention_mask)
 
     static = engine_kind(engine, device) == "static"
@@ -176,7 +190,9 @@ def decode(
     else:
         cache = DynamicCache(config=model.config)
         mask = attention_mask
-    step_forward = compiled_step if (static and compiled_step is not None) else model
+    forward, next_token = model, make_next_token(sampling)
+    if static and compiled is not None:
+        forward, next_token = compiled.forward, compiled.next_token(sampling)
 
     with torch.inference_mode():
         out = model(
@@ -190,12 +206,17 @@ def decode(
         logits = out.logits[:, -1]
         next_position = positions[:, -1:] + 1
         for t in range(steps):
-            cur = prompt_len + t
-            scores = process_logits(logits, seq[:, :cur], valid[:, :cur], sampling)
-            token = choose_tokens(scores, sampling, generator)
+            # The noise is drawn outside any compiled region: one kernel, the generator stays eager.
+            noise = (
+                torch.empty(logits.shape, device=device).exponential_(generator=generator)
+                if sampling.do_sample
+                else None
+            )
+            token = next_token(logits, seq, valid, cur, noise)
             token = torch.where(unfinished, token, torch.full_like(token, pad_token_id))
-            seq[:, cur] = token
-            valid[:, cur] = unfinished
+            seq.index_copy_(1, cur.view(1), token[:, None])
+            valid.index_copy_(1, cur.view(1), unfinished[:, None])
+            cur += 1
             if eos_token_id is not None:
                 unfinished = unfinished & (token != eos_token_id)
             if on_token is not None:
@@ -207,7 +228,7 @@ def decode(
                     break
             if not static:
                 mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
-            out = step_forward(
+            out = forward(
                 input_ids=token[:, None],
                 attention_mask=mask,
                 position_ids=next_position,
@@ -231,13 +252,32 @@ def engine_kind(engine: EngineParams, device: Any) -> str:
     return "static" if getattr(device, "type", str(device)) == "cuda" else "plain"
 
 
-def compile_decode_step(model: Any, engine: EngineParams) -> Callable | None:
-    """The one-token forward, compiled once per process (shapes are fixed by the static cache)."""
+@dataclass
+class CompiledSteps:
+    """The static engine's two hot paths, each compiled once per process: the one-token forward
+    (CUDA graphs with ``reduce-overhead``) and the sampling step (one per sampling setting)."""
+
+    forward: Callable
+    compile: Callable[[Callable], Callable]
+    _samplers: dict = field(default_factory=dict)
+
+    def next_token(self, s: SamplingParams) -> Callable:
+        if s not in self._samplers:
+            self._samplers[s] = self.compile(make_next_token(s))
+        return self._samplers[s]
+
+
+def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor") -> CompiledSteps | None:
     if not (engine.compile and engine_kind(engine, model.device) == "static"):
         return None
     import torch
 
-    return torch.compile(model, mode=engine.compile_mode, dynamic=False, fullgraph=False)
+    def compile(fn: Callable) -> Callable:
+        if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
+            return torch.compile(fn, backend=backend, dynamic=False)
+        return torch.compile(fn, mode=engine.compile_mode, dynamic=False)
+
+    return CompiledSteps(forward=compile(model), compile=compile)
 
 
 # ---------------------------------------------------------------------------- model and prompts
@@ -248,7 +288,7 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     name: str
-    compiled_step: Callable | None
+    compiled: CompiledSteps | None
     max_positions: int | None
     prefix: list[int]  # special tokens before every prompt (see special_prefix)
 
@@ -290,7 +330,7 @@ def load_model(name_or_path: str, engine: EngineParams) -> LoadedModel:
         model,
         tokenizer,
         name_or_path,
-        compile_decode_step(model, engine),
+        compile_steps(model, engine),
         max_positions,
         special_prefix(tokenizer),
     )
@@ -404,7 +444,7 @@ def sample_batch(
             eos_token_id=tok.eos_token_id,
             pad_token_id=tok.pad_token_id,
             on_token=on_token,
-            compiled_step=lm.compiled_step,
+            compiled=lm.compiled,
         )
         tokens = out.tokens.cpu().tolist()
         for row, n in enumerate(out.lengths):
