@@ -113,7 +113,7 @@ def per_source_rows(report: Any) -> list[dict[str, Any]]:
         return []
     body = report
     if isinstance(report, dict):
-        for key in ("sources", "per_source", "by_source"):
+        for key in PER_SOURCE_KEYS:
             if isinstance(report.get(key), (dict, list)):
                 body = report[key]
                 break
@@ -141,21 +141,36 @@ def _flat_without(d: dict, drop: str) -> dict[str, Any]:
     }
 
 
-def drop_counts(report: Any) -> dict[str, float]:
-    """Drops per filter reason: a top-level reason -> count mapping, else the per-source ones summed."""
+def drop_rows(report: Any) -> list[dict[str, Any]]:
+    """Drops per filter reason as rows ``{level, reason, dropped}``.
+
+    Reads a top-level ``dropped`` mapping (level ``all``) and/or one per counting level
+    (``documents``/``sentences``/``passages``: ``{in, out, dropped: {reason: n}}``); failing both,
+    sums the per-source ``dropped`` mappings.
+    """
     if not isinstance(report, dict):
-        return {}
-    for key in ("dropped", "drops", "drop_reasons", "drop_counts", "by_reason", "dropped_by_reason"):
-        found = _reason_map(report.get(key))
-        if found:
-            return found
+        return []
+    rows: list[dict[str, Any]] = []
+    for key in DROP_KEYS:
+        rows += [{"level": "all", "reason": r, "dropped": n} for r, n in _reason_map(report.get(key)).items()]
+    for level, body in report.items():
+        if isinstance(body, dict) and level not in PER_SOURCE_KEYS:
+            for key in DROP_KEYS:
+                rows += [
+                    {"level": level, "reason": r, "dropped": n} for r, n in _reason_map(body.get(key)).items()
+                ]
+    if rows:
+        return rows
     total: dict[str, float] = {}
     for row in _source_dicts(report):
-        for key, value in row.items():
-            if "drop" in str(key) or "reason" in str(key):
-                for reason, n in _reason_map(value).items():
-                    total[reason] = total.get(reason, 0) + n
-    return total
+        for key in DROP_KEYS:
+            for reason, n in _reason_map(row.get(key)).items():
+                total[reason] = total.get(reason, 0) + n
+    return [{"level": "all", "reason": r, "dropped": n} for r, n in total.items()]
+
+
+DROP_KEYS = ("dropped", "drops", "drop_reasons", "drop_counts", "dropped_by_reason")
+PER_SOURCE_KEYS = ("sources", "per_source", "by_source")
 
 
 def _reason_map(value: Any) -> dict[str, float]:
@@ -166,13 +181,28 @@ def _reason_map(value: Any) -> dict[str, float]:
 
 
 def _source_dicts(report: dict) -> list[dict]:
-    for key in ("sources", "per_source", "by_source"):
+    for key in PER_SOURCE_KEYS:
         body = report.get(key)
         if isinstance(body, dict):
             return [v for v in body.values() if isinstance(v, dict)]
         if isinstance(body, list):
             return [v for v in body if isinstance(v, dict)]
-    return [v for v in report.values() if isinstance(v, dict)]
+    return []
+
+
+def per_source_counts(report: Any) -> list[dict[str, Any]]:
+    """Per-source counts of a report: its own per-source section, or each level's (``documents.in``…)."""
+    rows = per_source_rows(report) if any(k in (report or {}) for k in PER_SOURCE_KEYS) else []
+    if rows or not isinstance(report, dict):
+        return rows
+    by_source: dict[str, dict[str, Any]] = {}
+    for level, body in report.items():
+        if not isinstance(body, dict):
+            continue
+        for row in per_source_rows({"per_source": body.get("per_source") or body.get("sources") or {}}):
+            merged = by_source.setdefault(row["source"], {"source": row["source"]})
+            merged.update({f"{level}.{k}": v for k, v in row.items() if k != "source"})
+    return list(by_source.values())
 
 
 def passage_lengths(path: Path) -> list[int]:

@@ -22,11 +22,21 @@ def render(project: proj.Project) -> None:
 def _sources(project: proj.Project) -> None:
     st.subheader("출처별 기준 · Sources by quality, fit, quantity")
     st.caption("문장의 질(quality) · 목표 글과의 적합성(fit) · 양(quantity): 자료를 고르는 세 기준")
-    rows = proj.per_source_rows(common.report(project, "sources"))
+    report = common.report(project, "sources")
+    rows = proj.per_source_rows(report)
     if not rows:
         common.how_to_run("출처 보고서(reports/sources.json)가", "preprocess")
     else:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    genres = proj.per_source_rows({"sources": proj.pick(report, "per_genre", "genres", default={})})
+    if genres:
+        st.markdown("**장르별 · per genre**")
+        st.dataframe(
+            pd.DataFrame(genres).rename(columns={"source": "genre"}), hide_index=True, width="stretch"
+        )
+    criteria = proj.pick(report, "criteria")
+    if isinstance(criteria, dict):
+        st.caption(" · ".join(f"**{k}**: {v}" for k, v in criteria.items()))
     crawl = common.report(project, "crawl")
     if crawl is not None:
         with st.expander("수집 보고서 · crawl report"):
@@ -39,16 +49,14 @@ def _drops(project: proj.Project) -> None:
     if report is None:
         common.how_to_run("전처리 보고서(reports/preprocess.json)가", "preprocess")
         return
-    drops = proj.drop_counts(report)
+    drops = proj.drop_rows(report)
     if drops:
-        table = pd.DataFrame({"reason": list(drops), "dropped": list(drops.values())}).sort_values(
-            "dropped", ascending=False
-        )
-        st.bar_chart(table, x="reason", y="dropped", horizontal=True)
+        table = pd.DataFrame(drops).sort_values(["level", "dropped"], ascending=[True, False])
+        st.bar_chart(table, x="reason", y="dropped", color="level", horizontal=True)
         st.dataframe(table, hide_index=True)
     else:
         st.caption("제거된 항목이 없습니다 · nothing was dropped")
-    per_source = proj.per_source_rows(report)
+    per_source = proj.per_source_counts(report)
     if per_source:
         st.markdown("**출처별 수 · counts per source**")
         st.dataframe(pd.DataFrame(per_source), hide_index=True, width="stretch")

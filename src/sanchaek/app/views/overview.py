@@ -8,8 +8,10 @@ import streamlit as st
 from .. import project as proj
 from . import common
 
-# (report, key candidates, label) in the order a reader cares about.
+# (report, dotted key candidates, label) in the order a reader cares about.
 HEADLINES = [
+    ("preprocess", ("passages.out", "passages", "n_passages"), "문단 passages"),
+    ("preprocess", ("characters_out", "characters"), "글자 characters"),
     ("eval", ("perplexity", "val_perplexity"), "퍼플렉서티 perplexity"),
     ("eval", ("loss", "val_loss"), "검증 손실 val loss"),
     ("eval", ("token_accuracy", "accuracy"), "토큰 정확도 token acc."),
@@ -19,6 +21,8 @@ HEADLINES = [
     ("query", ("coverage",), "주제 커버리지 coverage"),
     ("ratings", ("n_votes",), "투표 수 votes"),
 ]
+
+STATUS_LABELS = {None: "알 수 없음 unknown", True: "최신 up to date", False: "변경됨 changed"}
 
 HOW_TO_RUN = """
 아직 파이프라인 결과가 없습니다. 프로젝트 폴더에서 다음을 실행하세요:
@@ -57,9 +61,7 @@ def _status(project: proj.Project) -> None:
         [
             {
                 "단계 stage": r.stage,
-                "상태 status": "❔ 알 수 없음"
-                if r.up_to_date is None
-                else ("✅ 최신" if r.up_to_date else "🔄 변경됨"),
+                "상태 status": STATUS_LABELS[r.up_to_date],
                 "변경 내용 changes": r.changes,
             }
             for r in rows
@@ -72,8 +74,9 @@ def _headlines(project: proj.Project) -> None:
     st.subheader("주요 지표 · Headline metrics")
     shown = []
     for name, keys, label in HEADLINES:
-        value = proj.pick(common.report(project, name), *keys)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        flat = proj.numbers(common.report(project, name))
+        value = next((flat[k] for k in keys if k in flat), None)
+        if value is not None:
             shown.append((label, value))
     ratings = common.report(project, "ratings")
     best = proj.pick(ratings, "best_experiment")

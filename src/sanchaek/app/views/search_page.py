@@ -6,6 +6,7 @@ st.cache_resource, never at import time, so only the server process that serves 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ def _backend(root: str, index_params_json: str, _index_params: Any) -> Any:
     from ...search import open_backend
 
     return open_backend(_index_params, Layout(Path(root)))
+
+
+def release_jvm_thread() -> None:
+    """Detach this script thread from the JVM (if one runs here).
+
+    Streamlit runs the script in worker threads. With JPype, a thread that started or used the JVM
+    and ends attached makes the JVM's shutdown at process exit wait forever (the server would
+    hang on Ctrl-C); a detached thread is re-attached automatically on its next Java call.
+    """
+    jpype = sys.modules.get("jpype")
+    if jpype is not None and jpype.isJVMStarted():
+        jpype.java.lang.Thread.detach()
 
 
 def theme_words(project: proj.Project) -> list[str]:
@@ -70,6 +83,8 @@ def render(project: proj.Project) -> None:
     except SanchaekError as exc:
         st.error(str(exc))
         return
+    finally:
+        release_jvm_thread()
     st.subheader("Nori 토큰 · tokens")
     if tokens:
         st.dataframe(

@@ -8,6 +8,8 @@ import streamlit as st
 from .. import project as proj
 from . import common, promote_box
 
+MAX_OVERLAY = 6  # curves drawn by default; more stay selectable
+
 
 def render(project: proj.Project) -> None:
     st.title("학습 · Training")

@@ -1,0 +1,269 @@
+"""Streamlit AppTest of every page: on a small finished project and in the empty state.
+
+The finished project (tests/test_app_project.py) is a real git + DVC repo with two DVC
+experiments; votes go to a real SQLite file; promote runs a real `dvc exp apply`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app_project import PASSAGES, copy_project, has_search_backend, template_project
+
+from sanchaek.app.main import PAGES
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def project(tmp_path_factory, tmp_path, monkeypatch) -> Path:
+    root = copy_project(template_project(tmp_path_factory), tmp_path / "proj")
+    monkeypatch.setenv("SANCHAEK_ROOT", str(root))
+    return root
+
+
+def open_page(slug: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["page"] = slug
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything a reader sees as text on the page (markdown, captions, alerts, titles, metrics)."""
+    parts = []
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "success",
+        "error",
+    ):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("slug", list(PAGES))
+def test_every_page_has_an_empty_state(slug, tmp_path, monkeypatch):
+    monkeypatch.setenv("SANCHAEK_ROOT", str(tmp_path))
+    at = open_page(slug)
+    shown = texts(at)
+    expected_title = "산책" if slug == "overview" else PAGES[slug][0].split(" · ")[0]
+    assert at.title[0].value.startswith(expected_title)
+    if slug == "overview":
+        assert "make run" in shown and "not a DVC repository" in shown
+    elif slug == "search":
+        assert at.info  # no backend in this build, or no index yet: a hint, not a traceback
+    else:
+        assert "dvc repro" in shown
+
+
+def test_broken_params_fall_back_to_defaults_with_a_warning(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text("ratings: {confidence: 2}\n")
+    monkeypatch.setenv("SANCHAEK_ROOT", str(tmp_path))
+    at = open_page("overview")
+    assert "ratings.confidence" in at.warning[0].value
+
+
+def test_sidebar_switches_pages(project):
+    at = open_page("overview")
+    at.sidebar.radio(key="page").set_value("work").run()
+    assert at.title[0].value.startswith("작품")
+    assert at.query_params["page"] == ["work"] or at.query_params["page"] == "work"
+
+
+def test_overview_shows_stage_status_and_headline_metrics(project):
+    at = open_page("overview")
+    status = at.dataframe[0].value
+    assert list(status["단계 stage"]) == ["fake_train"]
+    assert status["상태 status"].iloc[0] == "최신 up to date"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["KLUE-RE micro-F1"] == "0.42"
+    assert metrics["색인 문단 indexed"] == "4"
+    assert metrics["문단 passages"] == "4" and metrics["글자 characters"] == "141"
+    assert "make run" not in texts(at)  # outputs exist: no how-to-run block
+
+
+def test_overview_marks_a_changed_stage(project):
+    (project / "gen.py").write_text((project / "gen.py").read_text() + "\n# edited\n")
+    at = open_page("overview")
+    row = at.dataframe[0].value.iloc[0]
+    assert row["상태 status"] == "변경됨 changed" and "gen.py" in row["변경 내용 changes"]
+
+
+def test_data_page_shows_criteria_drops_and_lengths(project):
+    at = open_page("data")
+    sources = at.dataframe[0].value
+    assert list(sources["source"]) == ["corpus", "klue"]
+    assert {"quality.lexical_diversity", "fit.modern_share", "quantity.documents"} <= set(sources.columns)
+    drops = at.dataframe[1].value
+    assert sorted(zip(drops["level"], drops["reason"], drops["dropped"], strict=True)) == [
+        ("documents", "near_duplicate", 1),
+        ("documents", "not_modern", 2),
+        ("sentences", "too_short", 3),
+        ("sentences", "toxic", 1),
+    ]
+    per_source = at.dataframe[2].value
+    assert list(per_source["source"]) == ["corpus", "klue"] and list(per_source["sentences.out"]) == [9, 1]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["문단 passages"] == str(len(PASSAGES))
+    assert at.get("vega_lite_chart")  # drop bars + length histogram
+
+
+def test_training_page_overlays_experiments_and_filters_params(project):
+    at = open_page("training")
+    exps = at.multiselect(key="curve_exps")
+    assert {"workspace", "main", "fast", "slow"} <= set(exps.options)
+    exps.set_value(["fast", "slow"]).run()
+    assert not at.exception
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2  # the two default loss metrics, each overlaying both experiments
+    spec = json.dumps(charts[0].proto.spec if hasattr(charts[0], "proto") else "", ensure_ascii=False)
+    assert spec  # rendered
+    table = at.dataframe[-1].value
+    assert "fixture.yaml:lr" in table.columns and set(table["experiment"]) >= {"fast", "slow"}
+    at.toggle(key="exp_only_diff").set_value(False).run()
+    assert "fixture.yaml:lr" in at.dataframe[-1].value.columns
+
+
+def test_training_page_promotes_an_experiment(project):
+    at = open_page("training")
+    at.selectbox(key="promote_exp_training").set_value("fast").run()
+    at.button(key="promote_btn_training").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert "promoted 'fast'" in at.success[0].value
+    assert "lr: 0.01" in (project / "fixture.yaml").read_text()
+
+
+def test_samples_page_puts_experiments_side_by_side_with_proxies(project):
+    at = open_page("samples")
+    headers = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert {"#### fast", "#### slow"} <= set(headers)
+    shown = texts(at)
+    assert "빠른 산책" in shown and "느린 산책" in shown
+    proxies = at.dataframe[-1].value
+    assert "distinct_2" in set(proxies["proxy"])
+
+
+def _vote_once(at: AppTest, winner: str, rater: str = "민지") -> AppTest:
+    at.text_input(key="rater").input(rater).run()
+    radios = [r for r in at.radio if r.key and r.key.startswith("score_")]
+    assert len(radios) == 6  # three criteria for each side
+    a_fluency = next(r for r in radios if r.key.endswith("_a_fluency"))
+    a_fluency.set_value(4).run()
+    at.button(key=f"vote_{winner}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def _db_votes(project: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(project / "data/ratings.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM votes").fetchall()
+    finally:
+        conn.close()
+
+
+def test_rate_page_is_blind_until_the_vote_then_stores_and_reveals(project):
+    at = open_page("rate")
+    for name in ("fast", "slow", "main"):
+        assert f"`{name}`" not in texts(at)  # names hidden before the vote
+    assert at.button(key="vote_a").disabled  # no rater name yet
+    _vote_once(at, "a")
+    rows = _db_votes(project)
+    assert len(rows) == 1 and rows[0]["rater"] == "민지" and rows[0]["winner"] == "a"
+    assert rows[0]["exp_a"] != rows[0]["exp_b"]
+    shown = texts(at)
+    assert f"`{rows[0]['exp_a']}`" in shown and f"B = {rows[0]['exp_b']}" in shown  # revealed
+    conn = sqlite3.connect(project / "data/ratings.sqlite")
+    scores = conn.execute("SELECT side, criterion, score FROM scores").fetchall()
+    conn.close()
+    assert scores == [("a", "fluency", 4)]
+    snapshot = [json.loads(line) for line in (project / "ratings/votes.jsonl").read_text().splitlines()]
+    assert len(snapshot) == 1 and snapshot[0]["a"]["scores"] == {"fluency": 4}
+    assert at.button(key="vote_b").disabled  # one vote per pair
+    summary = at.dataframe[-1].value
+    assert set(summary["실험 experiment"]) == {rows[0]["exp_a"], rows[0]["exp_b"]}
+
+
+def test_rate_page_next_pair_and_undo(project):
+    at = _vote_once(open_page("rate"), "b")
+    first = _db_votes(project)[0]
+    at.button(key="next_pair").click().run()
+    assert not at.button(key="vote_a").disabled
+    at.button(key="undo_vote").click().run()
+    assert _db_votes(project) == []
+    assert (project / "ratings/votes.jsonl").read_text() == ""
+    assert "취소" in texts(at)
+    # the undone pair is shown again so that it can be judged again
+    shown = texts(at)
+    assert first["text_a"] in shown and first["text_b"] in shown
+
+
+def test_rate_page_undo_touches_only_my_votes(project):
+    at = _vote_once(open_page("rate"), "a", rater="다른 사람")
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other.query_params["page"] = "rate"
+    other.run()
+    other.text_input(key="rater").input("민지").run()
+    assert other.button(key="undo_vote").disabled  # 민지 has no vote to undo
+    assert len(_db_votes(project)) == 1
+    del at
+
+
+def test_rate_page_pairs_within_one_experiment(tmp_path, monkeypatch):
+    (tmp_path / "reports").mkdir()
+    lines = [
+        {
+            "prompt": "비가 내렸다",
+            "theme": "비",
+            "text": f"비가 내렸다. 그날 {i}번째 생각.",
+            "experiment": "only",
+        }
+        for i in range(2)
+    ]
+    (tmp_path / "reports/samples.jsonl").write_text(
+        "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
+    )
+    monkeypatch.setenv("SANCHAEK_ROOT", str(tmp_path))
+    _vote_once(open_page("rate"), "tie")
+    rows = _db_votes(tmp_path)
+    assert len(rows) == 1 and rows[0]["exp_a"] == rows[0]["exp_b"] == "only" and rows[0]["winner"] == "tie"
+    assert rows[0]["sample_a"] != rows[0]["sample_b"]
+
+
+def test_work_page_shows_beats_with_provenance(project):
+    at = open_page("work")
+    subheaders = [s.value for s in at.subheader]
+    assert subheaders == ["1. event · 죽음", "2. walk · 담대하다"]
+    shown = texts(at)
+    assert "`p1` · 강가에서" in shown and "`p3` · 골목" in shown
+    assert "오늘 엄마가 죽었다는 전보를 받았다." in shown
+    assert "후보 2개" in shown
+
+
+def test_search_page_shows_nori_tokens_and_highlighted_passages(project):
+    if not has_search_backend():
+        pytest.skip("sanchaek.search.open_backend is not in this build yet")
+    at = open_page("search")
+    at.text_input(key="search_query").input("담대하다").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tokens = at.dataframe[0].value
+    assert list(tokens["term"]) == ["담대"]  # 담대하다 -> 담대 (+ the dropped ending)
+    shown = texts(at)
+    assert "<mark>담대</mark>" in shown
+    assert "`p3`" in shown and "`p4`" in shown and "`p1`" not in shown
+    at.text_input(key="search_query").input("죽음").run()
+    assert "`p1`" in texts(at)  # 죽음 -> 죽 + 음 finds 죽었다

@@ -1,0 +1,395 @@
+"""Ratings: SQLite store (WAL, migrations, concurrent raters), aggregation, export stage, promote."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sanchaek.config import RatingsParams, params_from_dict
+from sanchaek.errors import SanchaekError
+from sanchaek.ratings import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    NewVote,
+    RatingsStore,
+    Sample,
+    aggregate,
+    bradley_terry,
+    candidate_pairs,
+    choose_pair,
+    export,
+    preference_pairs,
+    promote,
+    sample_id,
+    wilson_interval,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def make_sample(experiment: str, text: str, prompt: str = "오늘 엄마가", theme: str = "죽음") -> Sample:
+    return Sample(sample_id(experiment, prompt, text), experiment, prompt, theme, text)
+
+
+def make_store(tmp_path: Path, **overrides) -> RatingsStore:
+    params = RatingsParams(**overrides)
+    return RatingsStore(tmp_path / "data/ratings.sqlite", tmp_path / "ratings/votes.jsonl", params)
+
+
+A1 = make_sample("fast", "오늘 엄마가 죽었다. 나는 걸었다.")
+B1 = make_sample("slow", "오늘 엄마가 죽었다고 들었다. 강이 흘렀다.")
+A2 = make_sample("fast", "오늘 엄마가 전화를 했다.")
+
+
+# ---- store ----------------------------------------------------------------------------------------
+
+
+def test_new_database_is_wal_and_at_latest_schema(tmp_path):
+    store = make_store(tmp_path)
+    assert store.votes() == []
+    conn = sqlite3.connect(store.db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+    conn.close()
+
+
+def test_migration_from_version_1_keeps_votes(tmp_path):
+    db = tmp_path / "data/ratings.sqlite"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    MIGRATIONS[0](conn)  # a database written by the first release: votes, no scores table
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO votes (created_at, rater, prompt, theme, sample_a, exp_a, text_a, sample_b, exp_b, text_b, winner)"
+        " VALUES ('2026-01-01T00:00:00Z', '지은', ?, '죽음', ?, 'fast', ?, ?, 'slow', ?, 'a')",
+        (A1.prompt, A1.sample_id, A1.text, B1.sample_id, B1.text),
+    )
+    conn.commit()
+    conn.close()
+    store = make_store(tmp_path)
+    votes = store.votes()
+    assert len(votes) == 1 and votes[0]["rater"] == "지은" and votes[0]["a"]["scores"] == {}
+    store.record(NewVote("지은", A1, B1, "b", {"a": {"fluency": 2}}))  # the v2 table works
+    assert store.votes()[1]["a"]["scores"] == {"fluency": 2}
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_newer_schema_is_refused_with_one_line(tmp_path):
+    db = tmp_path / "data/ratings.sqlite"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SanchaekError, match="newer than this sanchaek"):
+        make_store(tmp_path).votes()
+
+
+def test_record_validates_input(tmp_path):
+    store = make_store(tmp_path, allow_ties=False)
+    cases = [
+        (NewVote("  ", A1, B1, "a"), "rater name is empty"),
+        (NewVote("x" * 65, A1, B1, "a"), "longer than"),
+        (NewVote("민지", A1, B1, "tie"), "winner 'tie' is not allowed"),
+        (NewVote("민지", A1, A1, "a"), "cannot be compared with itself"),
+        (NewVote("민지", A1, make_sample("slow", "x", prompt="다른"), "a"), "different prompts"),
+        (NewVote("민지", A1, B1, "a", {"a": {"fluency": 6}}), "out of range"),
+        (NewVote("민지", A1, B1, "a", {"a": {"beauty": 3}}), "criterion 'beauty' is unknown"),
+        (NewVote("민지", A1, B1, "a", {"c": {"fluency": 3}}), "side 'c'"),
+    ]
+    for vote, message in cases:
+        with pytest.raises(SanchaekError, match=message):
+            store.record(vote)
+    assert store.votes() == []
+
+
+def test_snapshot_follows_every_write_and_undo_is_per_rater(tmp_path):
+    store = make_store(tmp_path)
+    first = store.record(NewVote("민지", A1, B1, "a", {"a": {"fluency": 5}, "b": {"theme_fit": 2}}))
+    store.record(NewVote("지은", B1, A1, "b"))
+    store.record(NewVote("민지", A2, B1, "tie"))
+    lines = (tmp_path / "ratings/votes.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [first, first + 1, first + 2]
+    assert json.loads(lines[0])["b"]["scores"] == {"theme_fit": 2}
+    undone = store.undo_last("민지")
+    assert undone["winner"] == "tie" and undone["a"]["sample_id"] == A2.sample_id
+    assert store.last_vote("민지")["id"] == first
+    assert [v["rater"] for v in store.votes()] == ["민지", "지은"]
+    assert len((tmp_path / "ratings/votes.jsonl").read_text().splitlines()) == 2
+    assert store.undo_last("아무개") is None
+
+
+def test_new_database_imports_the_committed_snapshot(tmp_path):
+    store = make_store(tmp_path)
+    store.record(NewVote("민지", A1, B1, "a", {"a": {"literariness": 4}}))
+    snapshot = (tmp_path / "ratings/votes.jsonl").read_text()
+    for f in (tmp_path / "data").iterdir():
+        f.unlink()  # a fresh clone: the database is gone, the snapshot is committed
+    again = make_store(tmp_path)
+    assert again.votes() == make_store(tmp_path).votes()
+    assert again.votes()[0]["a"]["scores"] == {"literariness": 4}
+    again.record(NewVote("지은", A1, B1, "b"))  # new votes continue after the imported ones
+    lines = (tmp_path / "ratings/votes.jsonl").read_text().splitlines()
+    assert lines[0] == snapshot.splitlines()[0] and len(lines) == 2
+
+
+def _rater_process(root: str, rater: str, n: int, start: multiprocessing.synchronize.Event) -> None:
+    store = make_store(Path(root), busy_timeout_s=30)
+    start.wait()
+    for i in range(n):
+        a = make_sample("fast", f"{rater} {i} 가")
+        b = make_sample("slow", f"{rater} {i} 나")
+        store.record(NewVote(rater, a, b, "a" if i % 2 else "b", {"a": {"fluency": 1 + i % 5}}))
+
+
+def test_no_vote_is_lost_under_concurrent_raters(tmp_path):
+    # spawn, not fork: a test process may host a JVM (search tests), which does not survive fork.
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    n, raters = 30, ["민지", "지은", "서준"]
+    procs = [ctx.Process(target=_rater_process, args=(str(tmp_path), r, n, start)) for r in raters]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    votes = make_store(tmp_path).votes()
+    assert len(votes) == n * len(raters)
+    assert {v["rater"] for v in votes} == set(raters)
+    snapshot = [json.loads(x) for x in (tmp_path / "ratings/votes.jsonl").read_text().splitlines()]
+    assert snapshot == votes  # the last writer's snapshot holds every vote
+
+
+# ---- statistics ------------------------------------------------------------------------------------
+
+
+def test_wilson_interval_hand_values():
+    low, high = wilson_interval(8, 10, 0.95)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 0, 0.95) == (0.0, 1.0)
+    low, high = wilson_interval(0, 5, 0.95)
+    assert low == 0.0 and 0 < high < 0.5
+
+
+def test_bradley_terry_two_players_closed_form():
+    # MLE: p_A / p_B = wins_A / wins_B
+    assert bradley_terry({("A", "B"): 3, ("B", "A"): 1}, 0, 10_000, 1e-12) == pytest.approx(
+        {"A": 0.75, "B": 0.25}
+    )
+    # prior 0.5 = half a win each way: (3.25, 1.25)
+    assert bradley_terry({("A", "B"): 3, ("B", "A"): 1}, 0.5, 10_000, 1e-12)["A"] == pytest.approx(3.25 / 4.5)
+
+
+def test_bradley_terry_satisfies_the_likelihood_equations():
+    wins = {("A", "B"): 2, ("B", "A"): 1, ("B", "C"): 2, ("C", "B"): 1, ("C", "A"): 1, ("A", "C"): 1}
+    p = bradley_terry(wins, 0, 100_000, 1e-14)
+    assert sum(p.values()) == pytest.approx(1)
+    for i in "ABC":
+        won = sum(w for (x, _), w in wins.items() if x == i)
+        expected = sum(
+            (wins.get((i, j), 0) + wins.get((j, i), 0)) * p[i] / (p[i] + p[j]) for j in "ABC" if j != i
+        )
+        assert won == pytest.approx(expected, rel=1e-8)
+    assert p["A"] > p["C"] and p["B"] > p["C"]
+
+
+def test_bradley_terry_prior_keeps_an_unbeaten_player_finite():
+    p = bradley_terry({("A", "B"): 5}, 0.5, 10_000, 1e-12)
+    assert 0 < p["B"] < p["A"] < 1 and all(math.isfinite(v) for v in p.values())
+    assert bradley_terry({}, 0.5, 10, 1e-6) == {}
+
+
+def _vote(i, a: Sample, b: Sample, winner: str, rater="민지", scores=None) -> dict:
+    return {
+        "id": i,
+        "created_at": "t",
+        "rater": rater,
+        "prompt": a.prompt,
+        "theme": a.theme,
+        "a": {
+            "sample_id": a.sample_id,
+            "experiment": a.experiment,
+            "text": a.text,
+            "scores": (scores or {}).get("a", {}),
+        },
+        "b": {
+            "sample_id": b.sample_id,
+            "experiment": b.experiment,
+            "text": b.text,
+            "scores": (scores or {}).get("b", {}),
+        },
+        "winner": winner,
+    }
+
+
+def test_aggregate_hand_case():
+    params = RatingsParams(bt_prior=0, min_comparisons=4)
+    votes = [
+        _vote(1, A1, B1, "a", scores={"a": {"fluency": 5, "theme_fit": 4}, "b": {"fluency": 3}}),
+        _vote(2, B1, A1, "b", rater="지은", scores={"b": {"fluency": 4}}),
+        _vote(3, A2, B1, "a"),
+        _vote(4, A1, B1, "tie"),
+        _vote(5, A1, A2, "a"),  # within one experiment: a preference pair, not a comparison of experiments
+    ]
+    out = aggregate(votes, params)
+    fast, slow = out["experiments"]["fast"], out["experiments"]["slow"]
+    assert (fast["wins"], fast["losses"], fast["ties"], fast["comparisons"]) == (3, 0, 1, 4)
+    assert fast["win_rate"] == pytest.approx(3.5 / 4) and slow["win_rate"] == pytest.approx(0.5 / 4)
+    low, high = wilson_interval(3.5, 4, 0.95)
+    assert fast["win_rate_low"] == pytest.approx(low, abs=1e-4) and fast["win_rate_high"] == pytest.approx(
+        high, abs=1e-4
+    )
+    assert fast["bt_strength"] == pytest.approx(3.5 / 4, abs=1e-5)  # two players: ratio of (half-tie) wins
+    assert fast["scores"] == {"fluency": 4.5, "literariness": None, "theme_fit": 4.0}
+    assert fast["score_counts"]["fluency"] == 2
+    assert out["ranking"] == ["fast", "slow"] and out["best_experiment"] == "fast"
+    assert (out["n_votes"], out["n_raters"], out["n_prompts"]) == (5, 2, 1)
+    assert out["samples"][A1.sample_id]["wins"] == 3  # votes 1, 2 and 5
+    assert aggregate(votes, RatingsParams(min_comparisons=5))["best_experiment"] is None
+
+
+def test_preference_pairs_skip_ties():
+    votes = [_vote(1, A1, B1, "b"), _vote(2, A1, B1, "tie"), _vote(3, A2, A1, "a")]
+    pairs = preference_pairs(votes)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [(B1.text, A1.text), (A2.text, A1.text)]
+    assert pairs[0]["prompt"] == A1.prompt and pairs[0]["chosen_experiment"] == "slow"
+
+
+def test_pairs_prefer_other_experiments_then_unrated_pairs():
+    import random
+
+    c = make_sample("fast", "혼자 다른 프롬프트", prompt="다른 프롬프트")
+    d = make_sample("fast", "또 다른 글", prompt="다른 프롬프트")
+    pairs = candidate_pairs([A1, A2, B1, c, d], within_experiment=True)
+    as_sets = {frozenset((x.sample_id, y.sample_id)) for x, y in pairs}
+    # prompt 1 has two experiments: only cross pairs; prompt 2 has one: its two samples
+    assert as_sets == {
+        frozenset((A1.sample_id, B1.sample_id)),
+        frozenset((A2.sample_id, B1.sample_id)),
+        frozenset((c.sample_id, d.sample_id)),
+    }
+    assert len(candidate_pairs([A1, A2, B1, c, d], within_experiment=False)) == 2
+    done = as_sets - {frozenset((c.sample_id, d.sample_id))}
+    rng = random.Random(0)
+    sides = set()
+    for _ in range(40):
+        left, right = choose_pair(pairs, done, rng)
+        assert {left.sample_id, right.sample_id} == {c.sample_id, d.sample_id}
+        sides.add(left.sample_id)
+    assert len(sides) == 2  # order is randomised
+    assert choose_pair([], set(), rng) is None
+
+
+# ---- export stage and CLI ---------------------------------------------------------------------------
+
+
+def test_export_with_no_database_and_no_snapshot(tmp_path):
+    report = export(tmp_path, RatingsParams())
+    assert report["n_votes"] == 0 and report["best_experiment"] is None and report["experiments"] == {}
+    assert json.loads((tmp_path / "reports/ratings.json").read_text())["preference_pairs"] == 0
+    assert (tmp_path / "data/processed/preferences.jsonl").read_text() == ""
+
+
+def test_export_refuses_when_snapshot_is_lost_but_votes_exist(tmp_path):
+    store = make_store(tmp_path)
+    store.record(NewVote("민지", A1, B1, "a"))
+    (tmp_path / "ratings/votes.jsonl").unlink()
+    with pytest.raises(SanchaekError, match="sanchaek ratings snapshot"):
+        export(tmp_path, RatingsParams())
+
+
+def test_cli_export_and_snapshot(tmp_path, monkeypatch):
+    from sanchaek.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("ratings:\n  min_comparisons: 1\n")
+    store = make_store(tmp_path)
+    store.record(NewVote("민지", A1, B1, "a"))
+    (tmp_path / "ratings/votes.jsonl").unlink()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["ratings", "snapshot"])
+    assert result.exit_code == 0, result.output
+    assert "1 votes" in result.output
+    result = runner.invoke(cli, ["ratings", "export"])
+    assert result.exit_code == 0, result.output
+    assert "best experiment: fast" in result.output
+    pairs = [json.loads(x) for x in (tmp_path / "data/processed/preferences.jsonl").read_text().splitlines()]
+    assert pairs[0]["chosen"] == A1.text and pairs[0]["rejected"] == B1.text
+
+
+def _sh(args, cwd, **kw):
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", DVC_NO_ANALYTICS="1")
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env, timeout=120, **kw)
+
+
+def test_dvc_stage_runs_on_a_fresh_clone_and_only_reruns_when_votes_change(tmp_path):
+    """The repo's own `ratings` stage block, in a scratch DVC repo: no DB yet, then a vote."""
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["ratings"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())["ratings"]
+    params_from_dict({"ratings": params})  # the repo's section is valid
+    (tmp_path / "src/sanchaek").mkdir(parents=True)
+    shutil.copy(REPO / "src/sanchaek/ratings.py", tmp_path / "src/sanchaek/ratings.py")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ratings": params}, allow_unicode=True))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"ratings": stage}}, allow_unicode=True))
+    snap = tmp_path / params["snapshot_path"]
+    snap.parent.mkdir(parents=True)
+    snap.write_text("")  # as committed: empty
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        assert _sh(cmd, tmp_path).returncode == 0
+    first = _sh(["dvc", "repro"], tmp_path)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert json.loads((tmp_path / "reports/ratings.json").read_text())["n_votes"] == 0
+    second = _sh(["dvc", "repro"], tmp_path)
+    assert (
+        second.returncode == 0 and "didn't change" in second.stdout and "Running stage" not in second.stdout
+    )
+    store = RatingsStore.from_params(tmp_path, RatingsParams(**params))
+    store.record(NewVote("민지", A1, B1, "b"))
+    status = json.loads(_sh(["dvc", "status", "--json"], tmp_path).stdout)
+    assert "ratings" in status
+    third = _sh(["dvc", "repro"], tmp_path)
+    assert third.returncode == 0 and "Running stage 'ratings'" in third.stdout
+    assert json.loads((tmp_path / "reports/ratings.json").read_text())["experiments"]["slow"]["wins"] == 1
+
+
+def test_promote_errors_are_one_clear_line(tmp_path):
+    with pytest.raises(SanchaekError, match="ratings report .* not found"):
+        promote(tmp_path, None, RatingsParams())
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/ratings.json").write_text(json.dumps({"best_experiment": None}))
+    with pytest.raises(SanchaekError, match="names no best experiment"):
+        promote(tmp_path, None, RatingsParams())
+    with pytest.raises(SanchaekError, match=r"experiment 'nope' not found \(known: none\)"):
+        promote(tmp_path, "nope", RatingsParams())
+
+
+def test_promote_applies_the_best_experiment_and_keeps_the_snapshot(tmp_path_factory, tmp_path):
+    from test_app_project import copy_project, template_project
+
+    root = copy_project(template_project(tmp_path_factory), tmp_path / "proj")
+    params = RatingsParams(min_comparisons=1)
+    store = RatingsStore.from_params(root, params)
+    fast = make_sample("fast", "빠른 글")
+    slow = make_sample("slow", "느린 글")
+    store.record(NewVote("민지", fast, slow, "a"))
+    export(root, params)
+    message = promote(root, None, params)
+    assert "promoted 'fast'" in message
+    assert "lr: 0.01" in (root / "fixture.yaml").read_text()
+    assert len((root / "ratings/votes.jsonl").read_text().splitlines()) == 1  # not reverted to the exp's copy
+    with pytest.raises(SanchaekError, match=r"known: fast, slow"):
+        promote(root, "fastest", params)
