@@ -227,7 +227,7 @@ def preprocess(
     # 1. read + normalize + document filters + document dedup
     kept: list[Doc] = []
     for source, record in iter_raw(files, bad):
-        with clock("normalize"):
+        with clock("normalize+style+hanja"):
             doc = _prepare(source, record, normalizer, p, docs_t, stats, counts)
         if doc is None:
             continue
@@ -323,6 +323,10 @@ def _prepare(source, record, normalizer, p, docs_t, stats, counts) -> Doc | None
     if not text:
         docs_t.drop(source, "empty_after_cleaning")
         return None
+    return _measure_style(source, record, text, groups, p, stats, counts)
+
+
+def _measure_style(source, record, text, groups, p, stats, counts) -> Doc:
     # style is measured on the normalized text, before hanja are read as hangul
     hanja = style.hanja_count(text)
     hangul = style.hangul_count(text)

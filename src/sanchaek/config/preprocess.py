@@ -48,7 +48,7 @@ class SplitParams(Section):
     # hybrid: punctuation + quotes first, Kiwi on pieces >= kiwi_min_chars (best F1 on both gold
     # sets at about half Kiwi's cost, see bench/preprocess.py); kiwi: Kiwi everywhere; regex: no Kiwi
     splitter: Literal["hybrid", "kiwi", "regex"] = "hybrid"
-    kiwi_min_chars: int = Field(60, ge=1)
+    kiwi_min_chars: int = Field(120, ge=1)
     quote_aware: bool = True  # never split inside a quotation; split before an opening quote
     max_quote_chars: int = Field(500, ge=10)  # longer "quotations" are unbalanced marks: ignored
     workers: int = Field(0, ge=0, le=256)  # Kiwi threads; 0 = all cores
