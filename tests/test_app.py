@@ -247,7 +247,7 @@ def test_rate_page_pairs_within_one_experiment(tmp_path, monkeypatch):
 def test_work_page_shows_beats_with_provenance(project):
     at = open_page("work")
     subheaders = [s.value for s in at.subheader]
-    assert subheaders == ["1. event · 죽음", "2. walk · 담대하다"]
+    assert subheaders == ["1. event · 죽음 · 강둑", "2. walk · 담대하다"]
     shown = texts(at)
     assert "`p1` · 강가에서" in shown and "`p3` · 골목" in shown
     assert "오늘 엄마가 죽었다는 전보를 받았다." in shown

@@ -47,7 +47,8 @@ with open("reports/samples.jsonl", "w") as f:
     for theme, prompt in prompts:
         for k in range(2):
             text = f"{prompt} {tag} 산책 {k}번째: 나는 강둑을 따라 걸으며 그날을 다시 생각했다."
-            f.write(json.dumps({"prompt": prompt, "theme": theme, "text": text, "model": "models/lm",
+            exp = os.environ.get("DVC_EXP_NAME") or "workspace"  # as the generate stage records it
+            f.write(json.dumps({"prompt": prompt, "theme": theme, "text": text, "model": "models/lm", "experiment": exp,
                                 "params": {"temperature": 0.9, "top_p": 0.95, "seed": k},
                                 "proxies": {"distinct_2": 0.8 + k / 100, "repetition": 0.05, "copy_rate": 0.0,
                                             "theme_relevance": 0.5}}, ensure_ascii=False) + "\n")
@@ -171,9 +172,11 @@ STATIC_REPORTS = {
                 "theme": "죽음",
                 "prompt": "오늘 엄마가",
                 "text": "오늘 엄마가 죽었다는 전보를 받았다.",
+                "place": "강둑",
                 "passage_ids": ["p1", "p2"],
                 "candidates": [{"text": "a"}, {"text": "b"}],
-                "why": "theme_relevance 최고",
+                "chosen": 1,
+                "reason": "theme_relevance 최고",
             },
             {
                 "type": "walk",

@@ -393,3 +393,23 @@ def test_promote_applies_the_best_experiment_and_keeps_the_snapshot(tmp_path_fac
     assert len((root / "ratings/votes.jsonl").read_text().splitlines()) == 1  # not reverted to the exp's copy
     with pytest.raises(SanchaekError, match=r"known: fast, slow"):
         promote(root, "fastest", params)
+
+
+def test_collect_samples_pools_experiments_with_ids_joinable_from_the_records(tmp_path_factory, tmp_path):
+    from test_app_project import copy_project, template_project
+
+    from sanchaek.ratings import collect_samples
+
+    root = copy_project(template_project(tmp_path_factory), tmp_path / "proj")
+    samples = collect_samples(root, RatingsParams())
+    by_exp = {}
+    for s in samples:
+        by_exp.setdefault(s.experiment, []).append(s)
+        # what compose does: recompute the id from the samples.jsonl record alone
+        assert s.sample_id == sample_id(
+            s.record.get("experiment") or "workspace", s.record["prompt"], s.record["text"]
+        )
+    assert sorted(by_exp) == ["fast", "slow", "workspace"]  # baseline (HEAD) ran outside an experiment
+    assert all(len(v) == 4 for v in by_exp.values())  # 2 prompts x 2 samples, workspace copy deduplicated
+    assert len({(s.prompt, s.text) for s in samples}) == len(samples)
+    assert collect_samples(root, RatingsParams(include_experiment_samples=False)) == by_exp["slow"]

@@ -77,7 +77,14 @@ def sample_from_record(record: dict, experiment: str) -> Sample | None:
     )
 
 
-def parse_samples_jsonl(content: str, experiment: str) -> list[Sample]:
+def experiment_label(record: dict, fallback: str) -> str:
+    """The experiment a sample belongs to: the name the generate stage recorded (DVC_EXP_NAME or
+    'workspace'), else where it was found (experiment ref, branch, workspace)."""
+    label = record.get("experiment")
+    return label if isinstance(label, str) and label else fallback
+
+
+def parse_samples_jsonl(content: str, fallback_label: str) -> list[Sample]:
     """Samples in one samples.jsonl text; broken lines are skipped (the app must not fail on them)."""
     out = []
     for line in content.splitlines():
@@ -87,16 +94,19 @@ def parse_samples_jsonl(content: str, experiment: str) -> list[Sample]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and (sample := sample_from_record(record, experiment)) is not None:
-            out.append(sample)
+        if isinstance(record, dict):
+            sample = sample_from_record(record, experiment_label(record, fallback_label))
+            if sample is not None:
+                out.append(sample)
     return out
 
 
 def collect_samples(root: Path, params: RatingsParams) -> list[Sample]:
     """Every sample the raters may see: DVC experiments' committed samples, HEAD's, then the workspace's.
 
-    A text found in several places (the workspace usually equals HEAD or an applied experiment)
-    keeps the first, most specific label: experiment name, then branch, then the workspace label.
+    ``sample_id`` depends only on the record (its ``experiment`` field, prompt and text), so other
+    stages can join ``reports/ratings.json`` back to ``reports/samples.jsonl``. A text found in
+    several places (the workspace usually equals HEAD or an applied experiment) is listed once.
     """
     from .app import repo  # git helpers; no Streamlit import
 
@@ -115,11 +125,11 @@ def collect_samples(root: Path, params: RatingsParams) -> list[Sample]:
     for rel in params.sample_files:
         path = root / rel
         if path.is_file():
-            for record in read_jsonl(path, on_error="skip"):
-                label = record.get("experiment")
-                label = label if isinstance(label, str) and label else params.workspace_label
-                if (sample := sample_from_record(record, label)) is not None:
-                    found.append(sample)
+            found.extend(
+                parse_samples_jsonl(
+                    path.read_text(encoding="utf-8", errors="replace"), params.workspace_label
+                )
+            )
     seen: set[tuple[str, str]] = set()
     unique = []
     for sample in found:

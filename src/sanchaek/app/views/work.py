@@ -33,7 +33,8 @@ def render(project: proj.Project) -> None:
     for number, beat in enumerate(beats, start=1):
         kind = proj.pick(beat, "type", "kind", default="")
         theme = proj.pick(beat, "theme", default="")
-        st.subheader(f"{number}. {kind}" + (f" · {theme}" if theme else ""))
+        place = proj.pick(beat, "place", default="")
+        st.subheader(f"{number}. {kind}" + "".join(f" · {x}" for x in (theme, place) if x))
         st.markdown(common.text_block(proj.beat_text(beat)), unsafe_allow_html=True)
         with st.expander("프롬프트와 출처 · prompt & provenance"):
             prompt = proj.pick(beat, "prompt", default="")
