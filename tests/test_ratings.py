@@ -341,8 +341,10 @@ def test_dvc_stage_runs_on_a_fresh_clone_and_only_reruns_when_votes_change(tmp_p
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["ratings"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())["ratings"]
     params_from_dict({"ratings": params})  # the repo's section is valid
-    (tmp_path / "src/sanchaek").mkdir(parents=True)
-    shutil.copy(REPO / "src/sanchaek/ratings.py", tmp_path / "src/sanchaek/ratings.py")
+    for dep in stage["deps"]:
+        if dep.startswith("src/"):  # the stage's code deps, copied so the scratch repo can hash them
+            (tmp_path / dep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / dep, tmp_path / dep)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ratings": params}, allow_unicode=True))
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"ratings": stage}}, allow_unicode=True))
     snap = tmp_path / params["snapshot_path"]
