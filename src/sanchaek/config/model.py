@@ -16,8 +16,8 @@ from .base import Section
 class ModelParams(Section):
     # A local folder or hub id of any causal LM, or scratch:<tiny|10m|125m|350m|1b>.
     name_or_path: str = "scratch:tiny"
-    # Scratch models only: byte-level BPE vocabulary trained on the training text.
-    vocab_size: int = Field(8000, ge=256, le=262144)
+    # Scratch models only: byte-level BPE vocabulary trained on the training text (GPU presets: ~32000).
+    vocab_size: int = Field(4000, ge=256, le=262144)
     # Scratch models only: extra modern text (JSONL with "text") mixed into tokenizer training; null = none.
     tokenizer_extra_text: str | None = "../shared/data/klue-text/sentences.jsonl"
     # Re-compute activations in the backward pass: less memory, ~30% slower (large models).
