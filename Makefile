@@ -7,8 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages: Lucene + Nori for the embedded search backend, a JRE to run it,
-# Chromium for the app's browser tests.
-DEB_PACKAGES := liblucene8-java openjdk-17-jre-headless chromium
+# Chromium (and a Korean font for its screenshots) for the app's browser tests.
+DEB_PACKAGES := liblucene8-java openjdk-17-jre-headless chromium fonts-nanum
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
