@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def run_fingerprint(params: Params, data_sha: str, world: int) -> dict[str, Any]
     """What must match for a checkpoint to continue this run bit for bit."""
     train = {k: v for k, v in params.train.model_dump().items() if k not in _RESUME_NEUTRAL}
     return {"model": params.model.model_dump(), "train": train, "data": data_sha, "processes": world}
+
+
+def dvclive_available() -> bool:
+    # dvclive imports dvc; a bare GPU machine may have neither, and training must still run there.
+    try:
+        import dvclive  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -228,12 +238,15 @@ def train(
     checkpoints: bool = True,
     live_dir: Path | None | bool = True,
     stop_after_steps: int | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train per ``params``; the pure core of ``sanchaek train`` and of each sweep run.
 
     ``live_dir``: True -> ``reports/train``; a path; or None/False for no dvclive output.
     ``stop_after_steps``: end the process's loop early at that step (tests simulate a kill with it;
     checkpoints are written as usual, the final model is not).
+    ``on_step``: called with the number of finished optimizer steps after each step (benchmarks time
+    a steady-state window with it; it must not sync the device on every step if speed matters).
     """
     import torch
     from accelerate import Accelerator
@@ -313,7 +326,11 @@ def train(
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # a fresh run must not later resume a stale one
 
     live = None
-    if live_dir and accelerator.is_main_process:
+    if live_dir and accelerator.is_main_process and not dvclive_available():
+        accelerator.print(
+            "warning: dvclive is not installed: no metrics/plots under reports/train (pip install dvclive)"
+        )
+    elif live_dir and accelerator.is_main_process:
         from dvclive import Live
 
         live_path = layout.report("train") if live_dir is True else Path(live_dir)
@@ -404,6 +421,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             tokens_seen += tokens_per_step
             done = step + 1
+            if on_step is not None:
+                on_step(done)
 
             if done % t.log_every == 0 or done == total_steps:
                 check_finite(done, last_checked)

@@ -1,0 +1,338 @@
+"""GPU training throughput, side by side in ONE run on the same card, model, packed data and batch:
+
+1. Hugging Face ``Trainer`` with ``bf16=True`` and its defaults otherwise (the baseline);
+2. ``Trainer`` with ``torch_compile=True``;
+3. a plain Accelerate loop in the style of ``run_clm_no_trainer.py``;
+4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set.
+
+Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
+saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
+throughput is timed between step ``warmup`` and ``warmup + steps`` with the device synchronized
+at both ends. MFU uses FLOPs/token = 6·N + 12·layers·d_model·seq (N = parameters, tied embeddings
+counted once) over the bf16 dense peak: the 989 TFLOP/s datasheet figure (the targets' basis) and
+the peak measured here by an 8192³ bf16 matmul.
+
+    python bench/train_gpu.py --corpus .carry/works.jsonl --sizes 125m --seqs 1024 --out reports/bench/train_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATASHEET_BF16_DENSE_TFLOPS = 989.0  # H100/H200 SXM
+VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", "sanchaek"]
+
+
+def flops_per_token(n_params: int, n_layers: int, d_model: int, seq: int) -> float:
+    return 6.0 * n_params + 12.0 * n_layers * d_model * seq
+
+
+def measured_bf16_peak_tflops() -> float:
+    import torch
+
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(10):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    times.sort()
+    return 2 * 8192**3 / times[len(times) // 2] / 1e12
+
+
+# ----------------------------------------------------------------------------- shared setup
+
+
+def prepare(workdir: Path, corpus: Path, size: str, vocab_size: int) -> Path:
+    """A project folder with train/val JSONL and one saved scratch model (same init for every variant)."""
+    from sanchaek.io import read_jsonl, write_jsonl
+    from sanchaek.model.scratch import save_scratch
+
+    texts = [r["text"] for r in read_jsonl(corpus) if r.get("text", "").strip()]
+    processed = workdir / "data" / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    write_jsonl(processed / "train.jsonl", ({"text": t} for t in texts[20:]))
+    write_jsonl(processed / "val.jsonl", ({"text": t} for t in texts[:20]))
+    model_dir = workdir / f"model-{size}"
+    if not (model_dir / "config.json").exists():
+        save_scratch(texts, size, vocab_size, model_dir, seed=0)
+    return model_dir
+
+
+def blocks_for(workdir: Path, model_dir: Path, seq: int):
+    from sanchaek.model.data import load_blocks
+    from sanchaek.model.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(str(model_dir))
+    blocks = load_blocks(workdir / "data/processed/train.jsonl", tokenizer, seq, workdir / "data/cache")
+    return blocks, tokenizer
+
+
+class StepTimer:
+    """Wall time between optimizer step ``warmup`` and ``warmup + steps``, device synchronized."""
+
+    def __init__(self, warmup: int, steps: int):
+        self.warmup, self.steps = warmup, steps
+        self.t0 = self.t1 = None
+
+    def at_step(self, done: int) -> None:
+        import torch
+
+        if done in (self.warmup, self.warmup + self.steps) and torch.cuda.is_available():
+            torch.cuda.synchronize()
+        if done == self.warmup:
+            self.t0 = time.perf_counter()
+        elif done == self.warmup + self.steps:
+            self.t1 = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        if self.t0 is None or self.t1 is None:
+            raise RuntimeError("the timed window was not reached")
+        return self.t1 - self.t0
+
+
+class BlockDataset:
+    """HF-style items over packed blocks: ``input_ids`` = ``labels`` = the first ``seq`` tokens."""
+
+    def __init__(self, blocks, seq: int):
+        self.blocks, self.seq = blocks, seq
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        ids = torch.as_tensor(self.blocks[i][: self.seq].astype("int64"))
+        return {"input_ids": ids, "labels": ids}
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+def run_trainer(
+    workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer, compiled: bool
+) -> None:
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    blocks, _ = blocks_for(workdir, model_dir, seq)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+
+    class Timing(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            timer.at_step(state.global_step)
+
+    args = TrainingArguments(
+        output_dir=str(workdir / "trainer-out"),
+        per_device_train_batch_size=batch,
+        max_steps=timer.warmup + timer.steps,
+        bf16=True,
+        torch_compile=compiled,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    Trainer(model=model, args=args, train_dataset=BlockDataset(blocks, seq), callbacks=[Timing()]).train()
+
+
+def run_plain_accelerate(workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer) -> None:
+    """The loop of ``run_clm_no_trainer.py``: Accelerator(bf16), AdamW with decay groups, linear schedule."""
+    import torch
+    from accelerate import Accelerator
+    from transformers import AutoModelForCausalLM, default_data_collator, get_scheduler
+
+    blocks, _ = blocks_for(workdir, model_dir, seq)
+    accelerator = Accelerator(mixed_precision="bf16")
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    loader = torch.utils.data.DataLoader(
+        BlockDataset(blocks, seq), shuffle=True, collate_fn=default_data_collator, batch_size=batch
+    )
+    no_decay = ["bias", "layer_norm.weight", "norm.weight"]
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+            "weight_decay": 0.0,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=5e-5)
+    total = timer.warmup + timer.steps
+    scheduler = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=0, num_training_steps=total)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model.train()
+    done = 0
+    while done < total:
+        for batch_ in loader:
+            outputs = model(**batch_)
+            accelerator.backward(outputs.loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            done += 1
+            timer.at_step(done)
+            if done >= total:
+                break
+
+
+def run_sanchaek(workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer) -> None:
+    from sanchaek.config import params_from_dict
+    from sanchaek.paths import Layout
+    from sanchaek.train import train
+
+    params = params_from_dict(
+        {
+            "model": {"name_or_path": str(model_dir), "tokenizer_extra_text": None},
+            "train": {
+                "seq_len": seq, "micro_batch_size": batch, "grad_accum_steps": 1,
+                "max_steps": timer.warmup + timer.steps, "warmup_steps": 5, "mixed_precision": "bf16",
+                "compile": True, "eval_every": 0, "checkpoint_every": 0, "log_every": timer.warmup + timer.steps,
+                "resume": "never",
+            },
+        },
+        "bench",
+    )  # fmt: skip
+    train(
+        params,
+        Layout(workdir),
+        save_final_model=False,
+        checkpoints=False,
+        live_dir=False,
+        on_step=timer.at_step,
+    )
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    import torch
+
+    workdir, size, seq = Path(args.workdir), args.size, args.seq
+    model_dir = workdir / f"model-{size}"
+    timer = StepTimer(args.warmup, args.steps)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    if args.run == "trainer":
+        run_trainer(workdir, model_dir, seq, args.batch, timer, compiled=False)
+    elif args.run == "trainer_compiled":
+        run_trainer(workdir, model_dir, seq, args.batch, timer, compiled=True)
+    elif args.run == "plain_accelerate":
+        run_plain_accelerate(workdir, model_dir, seq, args.batch, timer)
+    else:
+        run_sanchaek(workdir, model_dir, seq, args.batch, timer)
+    tokens = args.steps * args.batch * seq
+    return {
+        "variant": args.run,
+        "seconds": timer.seconds,
+        "step_time_s": timer.seconds / args.steps,
+        "tokens_per_s": tokens / timer.seconds,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+    }
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", default="../shared/data/corpus/works.jsonl")
+    parser.add_argument("--sizes", default="125m,350m")
+    parser.add_argument("--seqs", default="1024,2048")
+    parser.add_argument("--batch", type=int, default=16, help="micro-batch per step (global batch, one GPU)")
+    parser.add_argument("--vocab-size", type=int, default=32000)
+    parser.add_argument("--warmup", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default="reports/bench/train_gpu.json")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--run", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    parser.add_argument("--seq", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.run:  # child process: one variant, one JSON line on stdout
+        print("RESULT " + json.dumps(run_one(args)), flush=True)
+        return
+
+    import torch
+
+    card = torch.cuda.get_device_name(0)
+    peak = measured_bf16_peak_tflops()
+    print(f"card {card}: measured bf16 matmul peak {peak:.0f} TFLOP/s", flush=True)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sanchaek-bench-"))
+    results = []
+    for size in args.sizes.split(","):
+        model_dir = prepare(workdir, Path(args.corpus), size, args.vocab_size)
+        config = json.loads((model_dir / "config.json").read_text())
+        from transformers import AutoModelForCausalLM
+
+        n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
+        for seq in (int(s) for s in args.seqs.split(",")):
+            fpt = flops_per_token(n_params, config["num_hidden_layers"], config["hidden_size"], seq)
+            row = {
+                "size": size,
+                "n_params": n_params,
+                "seq_len": seq,
+                "batch": args.batch,
+                "flops_per_token": fpt,
+            }
+            for variant in args.variants.split(","):
+                cmd = [sys.executable, __file__, "--run", variant, "--workdir", str(workdir), "--size", size,
+                       "--seq", str(seq), "--batch", str(args.batch), "--warmup", str(args.warmup),
+                       "--steps", str(args.steps)]  # fmt: skip
+                started = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                if proc.returncode != 0 or not lines:
+                    err = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                    row[variant] = {"error": err}
+                    print(f"{size} seq{seq} {variant}: FAILED {err}", flush=True)
+                    continue
+                res = json.loads(lines[-1][len("RESULT ") :])
+                res["mfu"] = res["tokens_per_s"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
+                res["mfu_vs_measured_peak"] = res["tokens_per_s"] * fpt / (peak * 1e12)
+                res["wall_s_incl_compile"] = time.perf_counter() - started
+                row[variant] = res
+                print(f"{size} seq{seq} {variant}: {res['tokens_per_s']:,.0f} tok/s MFU {res['mfu']:.1%} "
+                      f"peak {res['peak_memory_gib']:.1f} GiB", flush=True)  # fmt: skip
+            ours = row.get("sanchaek", {}).get("tokens_per_s")
+            for base in ("trainer", "trainer_compiled", "plain_accelerate"):
+                other = row.get(base, {}).get("tokens_per_s")
+                if ours and other:
+                    row[f"speedup_vs_{base}"] = ours / other
+            row["tokens_per_s"] = ours
+            row["mfu"] = row.get("sanchaek", {}).get("mfu")
+            results.append(row)
+    report = {
+        "card": card,
+        "torch": torch.__version__,
+        "measured_bf16_peak_tflops": peak,
+        "datasheet_bf16_dense_tflops": DATASHEET_BF16_DENSE_TFLOPS,
+        "warmup_steps": args.warmup,
+        "timed_steps": args.steps,
+        "results": results,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
