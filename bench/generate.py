@@ -13,17 +13,19 @@ Tokens/s counts the continuation tokens actually produced (up to and excluding a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sanchaek.config.generate import EngineParams, SamplingParams
-from sanchaek.generate import encode, load_model, sample_batch
+from sanchaek.generate import compile_steps, encode, load_model, sample_batch
 from sanchaek.io import read_jsonl, write_json
 from sanchaek.model.scratch import save_scratch
 
@@ -128,7 +130,16 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--rounds", type=int, default=2, help="timed rounds per contender (the best is reported)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads for every contender (0: torch's default)"
+    )
+    ap.add_argument(
+        "--no-compile", action="store_true", help="skip the compiled static engine (its warm-up takes ~30 s)"
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens)  # the generate stage's defaults otherwise
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,42 +150,62 @@ def main() -> None:
 
         warm = SamplingParams(max_new_tokens=4)
         hf_one_at_a_time(lm, prompts[:2], warm, 1, 0)
+        hf_batched(lm, prompts[:4], warm, 1, 4, 0)
         for kind in ("plain", "static"):
             ours(lm, prompts[:4], warm, 1, EngineParams(kind=kind, device="cpu", batch_size=4), 0)
+        compiled_engine = EngineParams(
+            kind="static",
+            compile=True,
+            compile_mode="default",
+            device="cpu",
+            batch_size=args.batch_size,
+            cpu_threads=0,
+        )
+        compiled_lm, compile_seconds = None, None
+        if not args.no_compile:
+            # The warm-up compiles the forward and the sampling step for these shapes; reported, not timed below.
+            started = time.perf_counter()
+            compiled_lm = dataclasses.replace(lm, compiled=compile_steps(lm.model, compiled_engine))
+            ours(compiled_lm, prompts, sampling, args.samples, compiled_engine, 0)
+            compile_seconds = round(time.perf_counter() - started, 1)
 
-        results: dict[str, dict] = {}
-        runs = {
+        def engine(kind: str) -> EngineParams:
+            return EngineParams(kind=kind, device="cpu", batch_size=args.batch_size, cpu_threads=0)
+
+        runs: dict[str, Callable[[], tuple[int, float]]] = {
             "hf_generate_one_prompt_at_a_time": lambda: hf_one_at_a_time(
                 lm, prompts, sampling, args.samples, args.seed
             ),
             "hf_generate_batched": lambda: hf_batched(
                 lm, prompts, sampling, args.samples, args.batch_size, args.seed
             ),
-            "sanchaek_plain": lambda: ours(
-                lm,
-                prompts,
-                sampling,
-                args.samples,
-                EngineParams(kind="plain", device="cpu", batch_size=args.batch_size),
-                args.seed,
-            ),
-            "sanchaek_static": lambda: ours(
-                lm,
-                prompts,
-                sampling,
-                args.samples,
-                EngineParams(kind="static", device="cpu", batch_size=args.batch_size),
-                args.seed,
-            ),
+            "sanchaek_plain": lambda: ours(lm, prompts, sampling, args.samples, engine("plain"), args.seed),
+            "sanchaek_static": lambda: ours(lm, prompts, sampling, args.samples, engine("static"), args.seed),
         }
-        for name, run in runs.items():
-            tokens, seconds = run()
+        if compiled_lm is not None:
+            runs["sanchaek_static_compiled"] = lambda: ours(
+                compiled_lm, prompts, sampling, args.samples, compiled_engine, args.seed
+            )
+        # Rounds interleave the contenders, so a burst of load elsewhere hits them alike; best round kept.
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        produced: dict[str, int] = {}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                produced[name], seconds = run()
+                times[name].append(round(seconds, 3))
+        results: dict[str, dict] = {}
+        for name in runs:
+            best = min(times[name])
             results[name] = {
-                "new_tokens": tokens,
-                "seconds": round(seconds, 3),
-                "tokens_per_s": round(tokens / seconds, 1),
+                "new_tokens": produced[name],
+                "seconds": best,
+                "seconds_all_rounds": times[name],
+                "tokens_per_s": round(produced[name] / best, 1),
             }
-            print(f"{name:36s} {tokens:6d} tokens {seconds:8.2f} s {tokens / seconds:9.1f} tok/s", flush=True)
+            print(
+                f"{name:36s} {produced[name]:6d} tokens {best:8.2f} s {produced[name] / best:9.1f} tok/s",
+                flush=True,
+            )
 
     baseline = results["hf_generate_one_prompt_at_a_time"]["tokens_per_s"]
     default_engine = "sanchaek_plain"  # engine.kind: auto is plain on CPU
@@ -194,6 +225,8 @@ def main() -> None:
         "samples_per_prompt": args.samples,
         "batch_size": args.batch_size,
         "sampling": sampling.model_dump(),
+        "rounds": args.rounds,
+        "compile_warmup_seconds": compile_seconds,
         "results": results,
         "speedup_vs_generate": round(results[default_engine]["tokens_per_s"] / baseline, 2),
         "speedup_vs_generate_by_engine": {

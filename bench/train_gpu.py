@@ -248,6 +248,22 @@ def run_one(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
+def write_report(args: argparse.Namespace, card: str, peak: float, results: list[dict]) -> None:
+    import torch
+
+    report = {
+        "card": card,
+        "torch": torch.__version__,
+        "measured_bf16_peak_tflops": peak,
+        "datasheet_bf16_dense_tflops": DATASHEET_BF16_DENSE_TFLOPS,
+        "warmup_steps": args.warmup,
+        "timed_steps": args.steps,
+        "results": results,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -320,17 +336,7 @@ def main() -> None:
             row["tokens_per_s"] = ours
             row["mfu"] = row.get("sanchaek", {}).get("mfu")
             results.append(row)
-    report = {
-        "card": card,
-        "torch": torch.__version__,
-        "measured_bf16_peak_tflops": peak,
-        "datasheet_bf16_dense_tflops": DATASHEET_BF16_DENSE_TFLOPS,
-        "warmup_steps": args.warmup,
-        "timed_steps": args.steps,
-        "results": results,
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_report(args, card, peak, results)  # after every row: a timed-out run keeps what it measured
     print(f"wrote {args.out}")
 
 

@@ -16,11 +16,12 @@ per step, so for a seed they pick the same tokens; a test asserts it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,13 +315,9 @@ def resolve_device_dtype(engine: EngineParams) -> tuple[Any, Any]:
 
 
 def load_model(name_or_path: str, engine: EngineParams) -> LoadedModel:
-    import torch
-
     from .model.loading import load_causal_lm
 
     device, dtype = resolve_device_dtype(engine)
-    if device.type == "cpu" and engine.cpu_threads > 0:
-        torch.set_num_threads(engine.cpu_threads)
     model, tokenizer = load_causal_lm(name_or_path, dtype=dtype, device=device)
     tokenizer.padding_side = "left"
     max_positions = getattr(model.config, "max_position_embeddings", None) or getattr(
@@ -408,6 +405,26 @@ def clean_decoded(text: str) -> str:
     return text.translate(_NOT_TEXT)
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int, device: Any) -> Iterator[None]:
+    """Decode with ``n`` torch threads on the CPU, restoring the process's setting afterwards.
+
+    Small models decode faster on one thread, and on a busy machine several threads that wait for
+    each other at every small op slow decoding down many times (measured: bench/generate.py).
+    """
+    import torch
+
+    if n <= 0 or getattr(device, "type", str(device)) != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def sample_batch(
     lm: LoadedModel,
     prompts: Sequence[Sequence[int]],
@@ -426,29 +443,30 @@ def sample_batch(
 
     tok = lm.tokenizer
     results: list[tuple[str, int]] = []
-    for b, start in enumerate(range(0, len(prompts), engine.batch_size)):
-        chunk = prompts[start : start + engine.batch_size]
-        width = max(len(p) for p in chunk)
-        ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, p in enumerate(chunk):
-            ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[row, width - len(p) :] = 1
-        out = decode(
-            lm.model,
-            ids.to(lm.device),
-            mask.to(lm.device),
-            sampling,
-            engine,
-            seed=seed + b,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id,
-            on_token=on_token,
-            compiled=lm.compiled,
-        )
-        tokens = out.tokens.cpu().tolist()
-        for row, n in enumerate(out.lengths):
-            results.append((clean_decoded(tok.decode(tokens[row][:n], skip_special_tokens=True)), n))
+    with cpu_threads(engine.cpu_threads, lm.device):
+        for b, start in enumerate(range(0, len(prompts), engine.batch_size)):
+            chunk = prompts[start : start + engine.batch_size]
+            width = max(len(p) for p in chunk)
+            ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, p in enumerate(chunk):
+                ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+                mask[row, width - len(p) :] = 1
+            out = decode(
+                lm.model,
+                ids.to(lm.device),
+                mask.to(lm.device),
+                sampling,
+                engine,
+                seed=seed + b,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+                on_token=on_token,
+                compiled=lm.compiled,
+            )
+            tokens = out.tokens.cpu().tolist()
+            for row, n in enumerate(out.lengths):
+                results.append((clean_decoded(tok.decode(tokens[row][:n], skip_special_tokens=True)), n))
     return results
 
 

@@ -27,9 +27,8 @@ class SamplingParams(Section):
     temperature: float = Field(0.9, gt=0, le=5)
     top_k: int = Field(50, ge=0)  # 0 disables
     top_p: float = Field(0.95, gt=0, le=1)  # 1 disables
-    repetition_penalty: float = Field(
-        1.2, ge=1, le=10
-    )  # 1 disables; divides logits of tokens already in the text
+    # 1 disables; divides logits of tokens already in the text
+    repetition_penalty: float = Field(1.2, ge=1, le=10)
     no_repeat_ngram_size: int = Field(3, ge=0, le=16)  # 0 disables; no token n-gram occurs twice
     max_new_tokens: int = Field(64, ge=1, le=4096)
 
@@ -50,29 +49,23 @@ class EngineParams(Section):
     ``torch.compile`` of the decode step, no host sync per token); ``plain`` is the reference loop
     (growing cache, one host sync per token). Both give the same samples for the same seed."""
 
-    kind: Literal["auto", "plain", "static"] = (
-        "auto"  # auto: static on CUDA, plain on CPU (faster there for small models)
-    )
-    compile: bool = (
-        False  # torch.compile the one-token decode step of the static engine (GPU; minutes of warm-up on CPU)
-    )
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = (
-        "reduce-overhead"  # reduce-overhead = CUDA graphs
-    )
-    cache_bucket: int = Field(
-        64, ge=1, le=65536
-    )  # static cache length rounded up to a multiple: fewer recompiles
-    stop_check_every: int = Field(
-        16, ge=1, le=4096
-    )  # static engine: look for "all rows ended" every N tokens
+    # auto: static on CUDA, plain on CPU (faster there for small models)
+    kind: Literal["auto", "plain", "static"] = "auto"
+    # torch.compile the static engine's one-token forward and sampling step (GPU runs; ~30 s warm-up on CPU)
+    compile: bool = False
+    # reduce-overhead = CUDA graphs
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "reduce-overhead"
+    # static cache length rounded up to a multiple: fewer recompiles
+    cache_bucket: int = Field(64, ge=1, le=65536)
+    # static engine: look for "all rows ended" every N tokens
+    stop_check_every: int = Field(16, ge=1, le=4096)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = (
-        "auto"  # auto: float32 on CPU, bfloat16 on CUDA
-    )
+    # auto: float32 on CPU, bfloat16 on CUDA
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(16, ge=1, le=4096)  # sequences decoded together (left padding)
-    cpu_threads: int = Field(
-        0, ge=0, le=1024
-    )  # CPU: torch threads (0: torch's default); 1 is best on a busy machine
+    # CPU decoding threads (0: torch's default). Small models decode fastest on one, and several
+    # threads on a busy machine wait for each other at every small op (bench/generate.py).
+    cpu_threads: int = Field(1, ge=0, le=1024)
 
 
 class ProxyParams(Section):
@@ -80,15 +73,12 @@ class ProxyParams(Section):
 
     repeat_ngram: int = Field(3, ge=1, le=10)  # word n-gram size of repeated_ngram_rate
     copy_ngram_chars: int = Field(12, ge=4, le=200)  # character k-gram that seeds the overlap search
-    memorised_chars: int = Field(
-        50, ge=4, le=100000
-    )  # flag a sample whose longest overlap with training text is this long
-    lexicon_passages: int = Field(
-        20, ge=0, le=1000
-    )  # passages retrieved per theme to build its lexicon (0: theme words only)
-    lexicon_size: int = Field(
-        60, ge=1, le=10000
-    )  # most frequent analysed terms of those passages kept in the lexicon
+    # flag a sample whose longest overlap with training text is this long
+    memorised_chars: int = Field(50, ge=4, le=100000)
+    # passages retrieved per theme to build its lexicon (0: theme words only)
+    lexicon_passages: int = Field(20, ge=0, le=1000)
+    # most frequent analysed terms of those passages kept in the lexicon
+    lexicon_size: int = Field(60, ge=1, le=10000)
 
 
 class RetrievalParams(Section):
@@ -101,9 +91,8 @@ class RetrievalParams(Section):
 
 
 class PromptSpec(Section):
-    theme: str = Field(
-        min_length=1, max_length=200
-    )  # theme words, analysed by Nori for retrieval and relevance
+    # theme words, analysed by Nori for retrieval and relevance
+    theme: str = Field(min_length=1, max_length=200)
     opening: str = Field(min_length=1, max_length=2000)  # the opening line the model continues
 
 
@@ -120,7 +109,8 @@ class GenerateParams(Section):
     model: str = "models/lm"  # local save_pretrained folder or hub id
     seed: int = 1234
     samples_per_prompt: int = Field(2, ge=1, le=1000)
-    max_prompt_tokens: int = Field(384, ge=1, le=32768)  # longer prompts (context included) are an error
+    # prompt tokens the model may see; an opening longer than this is an error, the lorebook is cut to fit
+    max_prompt_tokens: int = Field(384, ge=1, le=32768)
     prompts: list[PromptSpec] = Field(default_factory=_default_prompts, min_length=1)
     sampling: SamplingParams = SamplingParams()
     retrieval: RetrievalParams = RetrievalParams()
@@ -158,9 +148,8 @@ class Beat(Section):
     place: str = ""  # where the walk is; fills {place}
     length: int = Field(48, ge=1, le=4096)  # new tokens to generate
     prompt: str = Field(min_length=1, max_length=2000)  # cue template; fields {place} {theme} {echo}
-    echo_from: int | None = Field(
-        None, ge=0
-    )  # repetition beats: index of the earlier beat whose phrase returns
+    # repetition beats: index of the earlier beat whose phrase returns
+    echo_from: int | None = Field(None, ge=0)
 
     @field_validator("prompt")
     @classmethod
@@ -259,23 +248,18 @@ class ComposeParams(Section):
     title: str = Field("산책", min_length=1, max_length=200)
     candidates: int = Field(3, ge=1, le=64)  # continuations sampled per beat; the best by score is kept
     context_tokens: int = Field(160, ge=0, le=32768)  # window of the work so far the model sees
-    retrieval_k: int = Field(
-        3, ge=0, le=50
-    )  # passages retrieved per beat (provenance; lorebook if lorebook_chars > 0)
-    lorebook_chars: int = Field(
-        120, ge=0, le=20000
-    )  # characters of each retrieved passage put before the window (0: none)
-    max_copy_chars: int = Field(
-        30, ge=8, le=100000
-    )  # a continuation sharing this many characters with a retrieved or training passage is disqualified
-    echo_max_chars: int = Field(
-        40, ge=4, le=2000
-    )  # the echoed phrase: first sentence of the echoed beat, cut to this
+    # passages retrieved per beat (provenance; lorebook if lorebook_chars > 0)
+    retrieval_k: int = Field(3, ge=0, le=50)
+    # characters of each retrieved passage put before the window (0: none)
+    lorebook_chars: int = Field(120, ge=0, le=20000)
+    # a continuation sharing this many characters with a retrieved or training passage is disqualified
+    max_copy_chars: int = Field(30, ge=8, le=100000)
+    # the echoed phrase: first sentence of the echoed beat, cut to this
+    echo_max_chars: int = Field(40, ge=4, le=2000)
     trim_to_sentence: bool = True  # cut each continuation after its last sentence end, if it has one
     headings: bool = True  # a heading per beat in work.md (else section breaks)
-    rating_neighbours: int = Field(
-        5, ge=1, le=1000
-    )  # rated texts (reports/ratings.json) that predict a candidate's rating
+    # rated texts (reports/ratings.json) that predict a candidate's rating
+    rating_neighbours: int = Field(5, ge=1, le=1000)
     sampling: SamplingParams = SamplingParams()
     by_type: dict[BeatType, SamplingOverride] = Field(default_factory=_default_by_type_sampling)
     scoring: ScoreWeights = ScoreWeights()
