@@ -733,6 +733,8 @@ def write_command(
 
     from .config import format_validation_error
 
+    if not prompt.strip():  # before the model loads: a second, not a minute
+        raise SanchaekError("prompt is empty: give some text for the model to continue")
     gp = load_params(params_path).generate if Path(params_path).exists() else GenerateParams()
     try:
         sampling = _override(gp.sampling, do_sample=False if greedy else None, **sampling_flags)
