@@ -144,6 +144,7 @@ def test_left_padded_batch_equals_one_prompt_at_a_time(lm):
 
 
 def test_static_engine_samples_exactly_like_the_plain_loop(lm):
+    """Also across batches that reuse one static cache (two batches of 3, one cache bucket)."""
     s = SamplingParams(
         temperature=1.3,
         top_k=80,
@@ -152,18 +153,16 @@ def test_static_engine_samples_exactly_like_the_plain_loop(lm):
         no_repeat_ngram_size=3,
         max_new_tokens=24,
     )
+    prompts = _ids(lm, [*PROMPTS, "시장"])
+    static = EngineParams(kind="static", device="cpu", batch_size=3, stop_check_every=5, cache_bucket=64)
+    lm.static_caches.clear()
     for seed in (0, 1):
         plain = sample_batch(
-            lm, _ids(lm), s, EngineParams(kind="plain", device="cpu", batch_size=3), seed=seed
+            lm, prompts, s, EngineParams(kind="plain", device="cpu", batch_size=3), seed=seed
         )
-        fast = sample_batch(
-            lm,
-            _ids(lm),
-            s,
-            EngineParams(kind="static", device="cpu", batch_size=3, stop_check_every=5, cache_bucket=16),
-            seed=seed,
-        )
+        fast = sample_batch(lm, prompts, s, static, seed=seed)
         assert plain == fast
+        assert len(lm.static_caches) == 1  # both batches, both seeds: one cache, reset and reused
         assert len({t for t, _ in plain}) > 1
 
 

@@ -157,14 +157,16 @@ def decode(
     pad_token_id: int,
     on_token: Callable[[Any], None] | None = None,
     compiled: CompiledSteps | None = None,
+    cache_pool: dict | None = None,
 ) -> Decoded:
     """Sample ``sampling.max_new_tokens`` continuation tokens for a left-padded batch.
 
     ``on_token(tokens)`` gets each step's (B,) tensor (for streaming; it forces a sync per token).
-    ``compiled`` holds the compiled forward and sampling step (see ``compile_steps``) for the static engine.
+    ``compiled`` holds the compiled forward and sampling step (see ``compile_steps``) for the static engine;
+    ``cache_pool`` keeps its static caches between calls.
     """
     import torch
-    from transformers import DynamicCache, StaticCache
+    from transformers import DynamicCache
 
     device = input_ids.device
     batch, prompt_len = input_ids.shape
@@ -184,7 +186,7 @@ def decode(
     if static:
         # Rounded up so that batches of other prompt lengths reuse the compiled step's shapes.
         cache_len = -(-total // engine.cache_bucket) * engine.cache_bucket
-        cache: Any = StaticCache(config=model.config, max_cache_len=cache_len)
+        cache: Any = _static_cache(model, batch, cache_len, cache_pool)
         # One mask for the whole run: future positions are hidden by causality, not by the mask.
         mask = torch.ones((batch, cache_len), dtype=attention_mask.dtype, device=device)
         mask[:, :prompt_len] = attention_mask
@@ -253,6 +255,24 @@ def engine_kind(engine: EngineParams, device: Any) -> str:
     return "static" if getattr(device, "type", str(device)) == "cuda" else "plain"
 
 
+def _static_cache(model: Any, batch: int, cache_len: int, pool: dict | None) -> Any:
+    """A static KV cache for (batch, cache_len), reused (zeroed) from ``pool`` when it holds one:
+    CUDA graphs are recorded against the cache's memory, so a new cache would mean a new recording."""
+    from transformers import StaticCache
+
+    import torch
+
+    key = (batch, cache_len)
+    if pool is not None and key in pool:
+        with torch.inference_mode():  # its tensors were made while decoding, in inference mode
+            pool[key].reset()
+        return pool[key]
+    cache = StaticCache(config=model.config, max_cache_len=cache_len)
+    if pool is not None:
+        pool[key] = cache
+    return cache
+
+
 @dataclass
 class CompiledSteps:
     """The static engine's two hot paths, each compiled once per process: the one-token forward
@@ -292,6 +312,7 @@ class LoadedModel:
     compiled: CompiledSteps | None
     max_positions: int | None
     prefix: list[int]  # special tokens before every prompt (see special_prefix)
+    static_caches: dict = field(default_factory=dict)  # the static engine's KV caches, reused across batches
 
     @property
     def device(self) -> Any:
@@ -463,6 +484,7 @@ def sample_batch(
                 pad_token_id=tok.pad_token_id,
                 on_token=on_token,
                 compiled=lm.compiled,
+                cache_pool=lm.static_caches,
             )
             tokens = out.tokens.cpu().tolist()
             for row, n in enumerate(out.lengths):
