@@ -258,9 +258,8 @@ def engine_kind(engine: EngineParams, device: Any) -> str:
 def _static_cache(model: Any, batch: int, cache_len: int, pool: dict | None) -> Any:
     """A static KV cache for (batch, cache_len), reused (zeroed) from ``pool`` when it holds one:
     CUDA graphs are recorded against the cache's memory, so a new cache would mean a new recording."""
-    from transformers import StaticCache
-
     import torch
+    from transformers import StaticCache
 
     key = (batch, cache_len)
     if pool is not None and key in pool:
