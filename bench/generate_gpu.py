@@ -75,6 +75,23 @@ def ours(lm, engine: EngineParams, ids, mask, new_tokens: int, seed: int) -> Non
     )  # fmt: skip
 
 
+def write_report(args: argparse.Namespace, n_params: int, results: list[dict]) -> None:
+    report = {
+        "card": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "model": args.model or f"scratch:{args.size} (untrained, vocab {args.vocab_size})",
+        "n_params": n_params,
+        "dtype": "bfloat16",
+        "sampling": SAMPLING | {"do_sample": True},
+        "repeats": args.repeats,
+        "results": results,
+    }
+    for row in results:
+        report[f"speedup_vs_generate_batch{row['batch']}"] = row.get("speedup_vs_generate")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,20 +157,7 @@ def main() -> None:
             if a and b:
                 row[f"speedup_vs_{base}"] = a / b
         results.append(row)
-    report = {
-        "card": torch.cuda.get_device_name(0),
-        "torch": torch.__version__,
-        "model": args.model or f"scratch:{args.size} (untrained, vocab {args.vocab_size})",
-        "n_params": n_params,
-        "dtype": "bfloat16",
-        "sampling": SAMPLING | {"do_sample": True},
-        "repeats": args.repeats,
-        "results": results,
-    }
-    for row in results:
-        report[f"speedup_vs_generate_batch{row['batch']}"] = row.get("speedup_vs_generate")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_report(args, n_params, results)  # after every row: a timed-out run keeps what it measured
     print(f"wrote {args.out}")
 
 

@@ -202,3 +202,16 @@ def test_stages_end_to_end_and_missing_index(tmp_path):
 
     out = run_cli(tmp_path, "analyze", "담대했다", "--backend", "embedded")
     assert out.exit_code == 0 and "담대\tNNG\t0-2\t담대" in out.output
+
+
+def test_scope_all_trains_on_every_passage_and_keeps_theme_labels(indexed):
+    layout, backend = indexed
+    params = query_params(themes=["담대하다"], scope="all", val_fraction=0.0)
+    rows, train, val, _ = run_query(backend, params, layout.passages)
+    assert [r["passage_id"] for r in train] == [p["passage_id"] for p in passages()]
+    labelled = {r["passage_id"]: r["themes"] for r in train}
+    assert labelled["d03-0"] == ["담대하다"] and labelled["d01-0"] == []
+    assert {r["passage_id"] for r in rows} == {"d03-0", "d04-0", "d06-0", "d12-0"}
+    # with scope all, a theme that finds nothing is a warning, not an empty training set
+    _, train_none, _, report = run_query(backend, query_params(themes=["우주선"], scope="all"), layout.passages)
+    assert len(train_none) > 0 and report["warnings"]

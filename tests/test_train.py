@@ -298,3 +298,23 @@ def test_on_step_sees_every_finished_step_and_training_runs_without_dvclive(proj
     result = train(tiny_params(max_steps=4), project, checkpoints=False, on_step=seen.append)
     assert seen == [1, 2, 3, 4] and result.steps == 4
     assert not (project.report("train") / "metrics.json").exists()
+
+
+def test_a_compiled_run_saves_weights_that_load_back(project, monkeypatch):
+    """torch.compile's wrapper renames every weight (_orig_mod.*); the saved model must not."""
+    import functools
+
+    import torch
+
+    from sanchaek.model.data import load_blocks
+    from sanchaek.model.lm_eval import evaluate_lm
+    from sanchaek.model.loading import load_causal_lm
+    from sanchaek.train import train
+
+    # Dynamo's eager backend: the same OptimizedModule wrapper, without code generation (fast on CPU).
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    result = train(tiny_params(compile=True, max_steps=6, eval_every=0, eval_max_blocks=None), project, checkpoints=False)
+    model, tokenizer = load_causal_lm(str(project.model_dir))
+    blocks = load_blocks(project.val_split, tokenizer, 32, project.cache_dir)
+    reloaded = evaluate_lm(model, blocks, batch_size=4)
+    assert abs(reloaded["loss"] - result.final["val_loss"]) < 1e-4

@@ -194,8 +194,10 @@ def decode(
         cache = DynamicCache(config=model.config)
         mask = attention_mask
     forward, next_token = model, make_next_token(sampling)
+    cudagraphs = False
     if static and compiled is not None:
         forward, next_token = compiled.forward, compiled.next_token(sampling)
+        cudagraphs = compiled.uses_cudagraphs and device.type == "cuda"
 
     with torch.inference_mode():
         out = model(
@@ -231,6 +233,10 @@ def decode(
                     break
             if not static:
                 mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
+            if cudagraphs:
+                # A CUDA-graph replay reuses its output memory: mark the new step, and copy the
+                # logits out before anything can replay the graph again.
+                torch.compiler.cudagraph_mark_step_begin()
             out = forward(
                 input_ids=token[:, None],
                 attention_mask=mask,
@@ -239,7 +245,7 @@ def decode(
                 use_cache=True,
                 logits_to_keep=1,
             )
-            logits = out.logits[:, -1]
+            logits = out.logits[:, -1].clone() if cudagraphs else out.logits[:, -1]
             next_position = next_position + 1
 
     new = seq[:, prompt_len:]
@@ -274,17 +280,16 @@ def _static_cache(model: Any, batch: int, cache_len: int, pool: dict | None) -> 
 
 @dataclass
 class CompiledSteps:
-    """The static engine's two hot paths, each compiled once per process: the one-token forward
-    (CUDA graphs with ``reduce-overhead``) and the sampling step (one per sampling setting)."""
+    """The static engine's hot path, compiled once per process: the one-token forward (CUDA graphs
+    with ``reduce-overhead``). The sampling step stays eager: it is a dozen small kernels next to the
+    forward, and Inductor (torch 2.11, H100) fails to generate code for top-p's cumsum over the
+    vocabulary ("Error in codegen for ... SplitScan"), so compiling it bought a crash, not speed."""
 
     forward: Callable
-    compile: Callable[[Callable], Callable]
-    _samplers: dict = field(default_factory=dict)
+    uses_cudagraphs: bool = False
 
     def next_token(self, s: SamplingParams) -> Callable:
-        if s not in self._samplers:
-            self._samplers[s] = self.compile(make_next_token(s))
-        return self._samplers[s]
+        return make_next_token(s)
 
 
 def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor") -> CompiledSteps | None:
@@ -292,12 +297,12 @@ def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor"
         return None
     import torch
 
-    def compile(fn: Callable) -> Callable:
-        if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
-            return torch.compile(fn, backend=backend, dynamic=False)
-        return torch.compile(fn, mode=engine.compile_mode, dynamic=False)
-
-    return CompiledSteps(forward=compile(model), compile=compile)
+    if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
+        return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False))
+    return CompiledSteps(
+        forward=torch.compile(model, mode=engine.compile_mode, dynamic=False),
+        uses_cudagraphs=engine.compile_mode == "reduce-overhead",
+    )
 
 
 # ---------------------------------------------------------------------------- model and prompts

@@ -86,13 +86,18 @@ def split_documents(doc_ids: Iterable[str], val_fraction: float, seed: int) -> s
     return set(docs[:n_val])
 
 
-def gather_records(passages_path: Path, selected: dict[str, list[str]]) -> list[dict]:
-    """Full passage records of the selected ids, in passages-file order, each with its ``themes``."""
+def gather_records(
+    passages_path: Path, selected: dict[str, list[str]], *, include_unmatched: bool = False
+) -> list[dict]:
+    """Full passage records of the selected ids (of every passage with ``include_unmatched``),
+    in passages-file order, each with its ``themes``."""
     records = []
     for record in read_jsonl(
         passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)"
     ):
         themes = selected.get(record.get("passage_id"))
+        if themes is None and include_unmatched:
+            themes = []
         if themes is not None:
             records.append({**record, "themes": themes})
     found = {r["passage_id"] for r in records}
@@ -190,13 +195,13 @@ def run_query(
     for w in warnings:
         log.warning(w)
     selected = select_balanced(results, params.max_per_theme)
-    if not selected:
+    if not selected and params.scope == "themes":
         counts = ", ".join(f"{r.theme.text}: 0" for r in results)
         raise SanchaekError(
             f"no passage matched any theme ({counts}): add synonyms, lower query.min_score, or check the analysis "
             "with `sanchaek analyze TEXT`"
         )
-    records = gather_records(passages_path, selected)
+    records = gather_records(passages_path, selected, include_unmatched=params.scope == "all")
     val_docs = split_documents((r["doc_id"] for r in records), params.val_fraction, params.seed)
     train = [r for r in records if r["doc_id"] not in val_docs]
     val = [r for r in records if r["doc_id"] in val_docs]

@@ -307,6 +307,9 @@ def train(
         # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
         objective.to(device)
         accelerator.register_for_checkpointing(objective)
+    # The compiled wrapper prefixes every state-dict key with `_orig_mod.`; saving through it gives a
+    # folder from_pretrained silently re-initialises. Save (and checkpoint) the module it wraps.
+    uncompiled_model = model
     if t.compile:
         model = torch.compile(model)
 
@@ -485,7 +488,7 @@ def train(
             "model": params.model.model_dump(),
             "train": params.train.model_dump(),
         }
-        save_model(accelerator, model, tokenizer, model_dir, meta)
+        save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta)
     accelerator.end_training()
     return TrainResult(
         steps=done,

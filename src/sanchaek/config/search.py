@@ -93,6 +93,9 @@ class QueryParams(Section):
     min_score: float = Field(0.0, ge=0)  # hits below this (weighted) score are dropped
     # how a theme's analysed terms combine: any (OR), all (AND), phrase (in order, adjacent)
     match: Literal["any", "all", "phrase"] = "any"
+    # themes: train on the passages the themes select; all: every passage (whole-corpus pre-training),
+    # the themes still annotate their hits.
+    scope: Literal["themes", "all"] = "themes"
     max_per_theme: int = Field(300, ge=1)  # balance: at most this many training passages per theme
     val_fraction: float = Field(0.1, ge=0, lt=1)  # share of matched DOCUMENTS held out for val
     seed: int = 1234  # document split hash seed
