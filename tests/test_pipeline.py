@@ -1,0 +1,105 @@
+"""The whole DVC graph, for real: a git + DVC repo in a temp dir, every stage through `dvc repro`
+on a small slice of the public-domain corpus with tiny settings, then a second `dvc repro` that must
+do nothing, and an experiment with `dvc exp run -S`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ["crawl", "preprocess", "index", "query", "train", "evaluate", "generate", "ratings", "compose"]
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "model": {"name_or_path": "scratch:tiny", "vocab_size": 600},
+    "train": {"seq_len": 64, "micro_batch_size": 4, "max_steps": 8, "warmup_steps": 2, "log_every": 4,
+              "eval_every": 4, "eval_max_blocks": 8, "checkpoint_every": 4},
+    "evaluate": {"re_max_train_examples": 32, "re_max_dev_examples": 32, "re_max_steps": 3, "re_max_length": 64},
+    "generate": {"samples_per_prompt": 1, "sampling": {"max_new_tokens": 8}},
+    "compose": {"candidates": 1},
+}  # fmt: skip
+
+
+def deep_update(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, shared_dir) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("pipeline")
+    proj = root / "sanchaek"
+    # The tracked files of this checkout, as a fresh clone would have them.
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for rel in files.splitlines():
+        src = REPO / rel
+        if src.is_file():
+            (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, proj / rel)
+    # ../shared beside the project: a 24-work slice of the corpus, the KLUE data where it lies.
+    data = root / "shared" / "data"
+    (data / "corpus").mkdir(parents=True)
+    works = (shared_dir / "data/corpus/works.jsonl").read_text(encoding="utf-8").splitlines()
+    (data / "corpus/works.jsonl").write_text("\n".join(works[:12] + works[-12:]) + "\n", encoding="utf-8")
+    for name in ("klue-re", "klue-text"):
+        os.symlink(shared_dir / "data" / name, data / name)
+    params = yaml.safe_load((proj / "params.yaml").read_text(encoding="utf-8"))
+    (proj / "params.yaml").write_text(yaml.safe_dump(deep_update(params, TINY), allow_unicode=True), "utf-8")
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    env.pop("ELASTICSEARCH_URL", None)
+    run(["git", "init", "-q", "-b", "main"], proj, env)
+    run(["git", "add", "-A"], proj, env)
+    run(["git", "commit", "-qm", "fresh clone"], proj, env)
+    return proj, env
+
+
+def test_repro_runs_every_stage_then_does_nothing(project):
+    proj, env = project
+    first = run(["dvc", "repro"], proj, env).stdout
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in first, first[-2000:]
+    for out in ["data/raw/corpus.jsonl", "data/interim/passages.jsonl", "data/index", "data/processed/train.jsonl",
+                "models/lm/config.json", "reports/eval.json", "reports/samples.jsonl", "reports/work.md",
+                "reports/ratings.json", "reports/train/metrics.json"]:  # fmt: skip
+        assert (proj / out).exists(), out
+    evaluation = json.loads((proj / "reports/eval.json").read_text(encoding="utf-8"))
+    assert evaluation["val_loss"] > 0 and 0 <= evaluation["re_micro_f1"] <= 100
+
+    second = run(["dvc", "repro"], proj, env).stdout
+    assert "Running stage" not in second, second
+    assert "is cached" in second or "didn't change" in second
+    status = run(["dvc", "status", "--json"], proj, env).stdout
+    assert json.loads(status) == {}
+
+
+def test_experiment_with_a_changed_param_reruns_only_what_depends_on_it(project):
+    proj, env = project
+    run(["git", "add", "-A"], proj, env)
+    run(["git", "commit", "-qm", "baseline run"], proj, env)
+    out = run(["dvc", "exp", "run", "-S", "generate.seed=7", "--name", "seed7"], proj, env).stdout
+    assert "Running stage 'generate'" in out and "Running stage 'train'" not in out
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], proj, env).stdout)
+    assert "seed7" in json.dumps(shown)
