@@ -772,3 +772,23 @@ def test_listing_cursor_is_reused_only_while_the_output_exists(server, tmp_path)
     layout.raw_file("munjang").unlink()  # e.g. `dvc repro` removed the output: start over
     report, _ = run(tmp_path, crawl)
     assert listing_hits() == 2 * first and report["sources"]["munjang"]["fetched"] == 4
+
+
+def test_a_source_dropped_from_params_leaves_no_raw_file(tmp_path):
+    """data/raw persists between DVC runs (resume); a dropped source must not linger for preprocess."""
+    good = {
+        "id": "w1",
+        "title": "제목",
+        "author": "작가",
+        "genre": "essay",
+        "text": "본문 자리표시.",
+        "layout": "paragraphs",
+    }
+    path = tmp_path / "works.jsonl"
+    path.write_text(json.dumps(good, ensure_ascii=False) + "\n", encoding="utf-8")
+    stale = tmp_path / "data" / "raw" / "munjang.jsonl"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"id": "munjang:1", "text": "지난 크롤"}\n', encoding="utf-8")
+    report, layout = run(tmp_path, {"sources": ["corpus"], "corpus": {"path": str(path)}})
+    assert not stale.exists() and report["removed_stale"] == ["munjang.jsonl"]
+    assert [p.name for p in layout.raw_dir.iterdir()] == ["corpus.jsonl"]

@@ -52,6 +52,7 @@ def run_crawl(
     """
     started = time.monotonic()
     report: dict = {"user_agent": params.fetch.user_agent, "sources": {}}
+    report["removed_stale"] = remove_stale_sources(params, layout)
     try:
         for name in params.sources:
             out = layout.raw_file(name)
@@ -78,6 +79,21 @@ def run_crawl(
         report["seconds"] = round(time.monotonic() - started, 3)
         write_json(layout.report("crawl.json"), report)
     return report
+
+
+def remove_stale_sources(params: CrawlParams, layout: Layout) -> list[str]:
+    """Delete ``data/raw/<source>.jsonl`` of sources no longer in ``crawl.sources``.
+
+    ``data/raw`` is a persistent DVC output (so a killed site crawl resumes under ``dvc repro`` too);
+    preprocess reads every file in it, so a source dropped from params must not linger there.
+    """
+    removed = []
+    for path in sorted(layout.raw_dir.glob("*.jsonl")):
+        if path.stem not in params.sources:
+            path.unlink()
+            removed.append(path.name)
+            log.warning("removed %s: source '%s' is no longer in crawl.sources", path, path.stem)
+    return removed
 
 
 def _log_summary(name: str, block: dict) -> None:
