@@ -15,7 +15,6 @@ End-of-sequence is ignored by every contender so each produces exactly 256 token
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from generate import OPENINGS  # noqa: E402  (bench/generate.py: our own placeho
 
 from sanchaek.config.generate import EngineParams, SamplingParams  # noqa: E402
 from sanchaek.generate import decode, load_model  # noqa: E402
-from sanchaek.io import read_jsonl  # noqa: E402
+from sanchaek.io import read_jsonl, write_json  # noqa: E402
 from sanchaek.model.scratch import save_scratch  # noqa: E402
 
 SAMPLING = dict(temperature=0.9, top_k=50, top_p=0.95, repetition_penalty=1.1)
@@ -88,8 +87,7 @@ def write_report(args: argparse.Namespace, n_params: int, results: list[dict]) -
     }
     for row in results:
         report[f"speedup_vs_generate_batch{row['batch']}"] = row.get("speedup_vs_generate")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.out, report)
 
 
 def main() -> None:

@@ -251,6 +251,8 @@ def run_one(args: argparse.Namespace) -> dict:
 def write_report(args: argparse.Namespace, card: str, peak: float, results: list[dict]) -> None:
     import torch
 
+    from sanchaek.io import write_json
+
     report = {
         "card": card,
         "torch": torch.__version__,
@@ -260,8 +262,7 @@ def write_report(args: argparse.Namespace, card: str, peak: float, results: list
         "timed_steps": args.steps,
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.out, report)
 
 
 def main() -> None:

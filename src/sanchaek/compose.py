@@ -22,7 +22,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
@@ -468,7 +467,7 @@ def run_compose(params: Params, layout: Layout) -> dict:
 def command(params_path: str) -> None:
     """Compose the walking novel into reports/work.md and reports/work.json."""
     params = load_params(params_path)
-    layout = Layout(Path.cwd())  # absolute: the JVM of the search backend keeps its own cwd
+    layout = Layout()
     work = run_compose(params, layout)
     write_json(layout.report("work.json"), work)
     write_text(layout.report("work.md"), render_markdown(work, params.compose.headings))

@@ -663,7 +663,7 @@ def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
 def command(params_path: str) -> None:
     """Sample texts for the theme prompts into reports/samples.jsonl, with quality proxies."""
     params = load_params(params_path)
-    layout = Layout(Path.cwd())  # absolute: the JVM of the search backend keeps its own cwd
+    layout = Layout()
     records, summary = run_generate(params, layout)
     write_jsonl(layout.report("samples.jsonl"), records)
     write_json(layout.report("generate.json"), summary)
