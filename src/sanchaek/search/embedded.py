@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import resource
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -80,6 +81,20 @@ def find_lucene_jars(jar_dir: str | Path) -> list[str]:
     return jars
 
 
+def main_thread_stack_option() -> str:
+    """``-Xss`` as large as this process's main-thread stack limit.
+
+    Why: a JVM created on the primordial thread (JPype starts it on Python's main thread) caps that
+    thread's stack at ``-Xss`` (1 MiB by default) by placing its guard pages there, so any deeper
+    native recursion later in the process (torch.compile, deeply nested data) dies with SIGSEGV inside
+    whatever C function touches them. The GPU compose stage crashed so, in libtorch_cuda, once the
+    JVM was up. With ``-Xss`` at the real limit the guard pages sit where the kernel's already are.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    size = soft if soft != resource.RLIM_INFINITY and soft > 0 else 8 * 2**20
+    return f"-Xss{max(size, 2**20) // 1024}k"
+
+
 def java_classes(params: IndexParams) -> SimpleNamespace:
     """Start the JVM (first call in this process) and return the Lucene classes the backend uses."""
     global _JVM
@@ -101,7 +116,10 @@ def java_classes(params: IndexParams) -> SimpleNamespace:
             jvm_path = jpype.getDefaultJVMPath()
         except Exception as exc:  # JVMNotFoundException and friends
             raise SanchaekError(f"no Java runtime found ({exc}): {INSTALL_HINT}") from exc
-        jpype.startJVM(jvm_path, f"-Xmx{params.jvm_max_heap_mb}m", classpath=jars, convertStrings=False)
+        jpype.startJVM(
+            jvm_path, f"-Xmx{params.jvm_max_heap_mb}m", main_thread_stack_option(), classpath=jars,
+            convertStrings=False,
+        )  # fmt: skip
     _JVM = _JvmState(pid=os.getpid(), java=_load_classes(jpype))
     return _JVM.java
 
