@@ -106,6 +106,28 @@ class StepTimer:
         return self.t1 - self.t0
 
 
+class KernelProfile:
+    """``torch.profiler`` over ``steps`` optimizer steps after the timed window: the top kernels by
+    device time, written as a table (where the step's time goes, to choose the next lever)."""
+
+    def __init__(self, start: int, steps: int, out: Path):
+        self.start, self.stop, self.out = start, start + steps, out
+        self.prof = None
+
+    def at_step(self, done: int) -> None:
+        from torch.profiler import ProfilerActivity, profile
+
+        if done == self.start:
+            self.prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+            self.prof.__enter__()
+        elif done == self.stop and self.prof is not None:
+            self.prof.__exit__(None, None, None)
+            table = self.prof.key_averages().table(
+                sort_by="cuda_time_total", row_limit=40, max_name_column_width=90
+            )
+            self.out.write_text(f"{self.stop - self.start} steps\n{table}\n", encoding="utf-8")
+
+
 class BlockDataset:
     """HF-style items over packed blocks: ``input_ids`` = ``labels`` = the first ``seq`` tokens."""
 
@@ -192,7 +214,9 @@ def run_plain_accelerate(workdir: Path, model_dir: Path, seq: int, batch: int, t
                 break
 
 
-def run_sanchaek(workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer) -> None:
+def run_sanchaek(
+    workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer, profile: KernelProfile | None
+) -> None:
     from sanchaek.config import params_from_dict
     from sanchaek.paths import Layout
     from sanchaek.train import train
@@ -202,21 +226,20 @@ def run_sanchaek(workdir: Path, model_dir: Path, seq: int, batch: int, timer: St
             "model": {"name_or_path": str(model_dir), "tokenizer_extra_text": None},
             "train": {
                 "seq_len": seq, "micro_batch_size": batch, "grad_accum_steps": 1,
-                "max_steps": timer.warmup + timer.steps, "warmup_steps": 5, "mixed_precision": "bf16",
+                "max_steps": profile.stop if profile else timer.warmup + timer.steps, "warmup_steps": 5, "mixed_precision": "bf16",
                 "compile": True, "eval_every": 0, "checkpoint_every": 0, "log_every": timer.warmup + timer.steps,
                 "resume": "never",
             },
         },
         "bench",
     )  # fmt: skip
-    train(
-        params,
-        Layout(workdir),
-        save_final_model=False,
-        checkpoints=False,
-        live_dir=False,
-        on_step=timer.at_step,
-    )
+
+    def on_step(done: int) -> None:
+        timer.at_step(done)
+        if profile is not None:
+            profile.at_step(done)
+
+    train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False, on_step=on_step)
 
 
 def run_one(args: argparse.Namespace) -> dict:
@@ -234,7 +257,11 @@ def run_one(args: argparse.Namespace) -> dict:
     elif args.run == "plain_accelerate":
         run_plain_accelerate(workdir, model_dir, seq, args.batch, timer)
     else:
-        run_sanchaek(workdir, model_dir, seq, args.batch, timer)
+        profile = None
+        if args.profile_dir:
+            out = Path(args.profile_dir) / f"profile-{size}-seq{seq}.txt"
+            profile = KernelProfile(args.warmup + args.steps, 5, out)
+        run_sanchaek(workdir, model_dir, seq, args.batch, timer, profile)
     tokens = args.steps * args.batch * seq
     return {
         "variant": args.run,
@@ -279,6 +306,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default="reports/bench/train_gpu.json")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument(
+        "--profile-dir", default=None, help="write sanchaek's top kernels over 5 steps after the timed window"
+    )
     parser.add_argument("--run", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--seq", type=int, help=argparse.SUPPRESS)
@@ -314,6 +344,8 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--run", variant, "--workdir", str(workdir), "--size", size,
                        "--seq", str(seq), "--batch", str(args.batch), "--warmup", str(args.warmup),
                        "--steps", str(args.steps)]  # fmt: skip
+                if args.profile_dir and variant == "sanchaek":
+                    cmd += ["--profile-dir", args.profile_dir]
                 started = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]

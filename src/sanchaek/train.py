@@ -185,13 +185,15 @@ def trim_live_history(live_dir: Path, last_step: int) -> None:
 
 
 def save_model(accelerator: Any, model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
-    """``save_pretrained`` into a temp folder beside ``out_dir``, then swap it in."""
+    """``save_pretrained`` of the prepared ``NextTokenLoss``'s LM into a temp folder beside ``out_dir``,
+    then swap it in."""
     state_dict = accelerator.get_state_dict(model)  # gathers FSDP shards; every process must call it
     if accelerator.is_main_process:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         try:
-            unwrapped = accelerator.unwrap_model(model)
+            unwrapped = accelerator.unwrap_model(model).lm
+            state_dict = {k.removeprefix("lm."): v for k, v in state_dict.items()}
             unwrapped.config.use_cache = True  # for generation downstream
             unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
@@ -254,7 +256,7 @@ def train(
 
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
-    from .model.lm_eval import evaluate_lm, lm_loss
+    from .model.lm_eval import NextTokenLoss, evaluate_lm, use_packed_causal_attention
     from .model.optim import build_optimizer, build_scheduler
 
     t = params.train
@@ -285,6 +287,9 @@ def train(
     plan = GlobalBatches(len(train_blocks), global_batch, t.seed)
     fingerprint = run_fingerprint(params, file_sha256(layout.train_split), world)
 
+    restore_attention = use_packed_causal_attention(model)
+    lm = model  # the Hugging Face model itself: saved, and run by the RE objective
+    model = NextTokenLoss(lm)
     optimizer_params = list(model.parameters())
     objective = None
     if t.re_weight > 0:
@@ -308,10 +313,12 @@ def train(
         objective.to(device)
         accelerator.register_for_checkpointing(objective)
     # The compiled wrapper prefixes every state-dict key with `_orig_mod.`; saving through it gives a
-    # folder from_pretrained silently re-initialises. Save (and checkpoint) the module it wraps.
+    # folder from_pretrained silently re-initialises. Save (and checkpoint) the module it wraps, and
+    # evaluate with it too: eval's shapes and no_grad would each cost a recompile of the training graph.
+    # dynamic=False: a second shape gets its own graph instead of turning the training graph dynamic.
     uncompiled_model = model
     if t.compile:
-        model = torch.compile(model)
+        model = torch.compile(model, dynamic=False)
 
     # Resume.
     start_step, tokens_seen, history = 0, 0, []
@@ -364,7 +371,7 @@ def train(
 
     def run_eval(step: int) -> dict[str, float]:
         metrics = evaluate_lm(
-            model,
+            uncompiled_model,
             val_blocks,
             batch_size=t.eval_batch_size,
             accelerator=accelerator,
@@ -404,11 +411,11 @@ def train(
                 sync = last_micro and objective is None
                 with contextlib.nullcontext() if sync else accelerator.no_sync(model):
                     with accelerator.autocast():
-                        loss = lm_loss(model, batch)
+                        loss = model(batch)
                     accelerator.backward(loss / t.grad_accum_steps)
                     if objective is not None:
                         with accelerator.autocast():
-                            re_loss = objective.loss(model)
+                            re_loss = objective.loss(lm)
                         accelerator.backward(t.re_weight * re_loss / t.grad_accum_steps)
                         re_sum += re_loss.detach().float() / t.grad_accum_steps
                 loss_sum += loss.detach().float() / t.grad_accum_steps
@@ -488,6 +495,8 @@ def train(
             "model": params.model.model_dump(),
             "train": params.train.model_dump(),
         }
+        if restore_attention is not None:  # the saved config names the attention users load it with
+            lm.set_attn_implementation(restore_attention)
         save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta)
     accelerator.end_training()
     return TrainResult(

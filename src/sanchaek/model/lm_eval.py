@@ -7,6 +7,7 @@ to the model, so that train and eval measure exactly the same thing for any caus
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+# The attention implementation used while training on packed blocks (see use_packed_causal_attention).
+PACKED_CAUSAL = "sanchaek_packed_causal"
 
 
 def lm_logits(model: Any, inputs: torch.Tensor) -> torch.Tensor:
@@ -26,6 +30,70 @@ def lm_loss(model: Any, blocks: torch.Tensor) -> torch.Tensor:
     inputs, targets = blocks[:, :-1], blocks[:, 1:]
     logits = lm_logits(model, inputs)
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def next_token_totals(model: Any, blocks: torch.Tensor) -> torch.Tensor:
+    """``[summed cross-entropy, correct argmax predictions]`` over a batch, in fp64 (for evaluation)."""
+    inputs, targets = blocks[:, :-1], blocks[:, 1:]
+    logits = lm_logits(model, inputs).float()
+    loss_sum = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum")
+    correct = (logits.argmax(-1) == targets).sum()
+    return torch.stack([loss_sum.double(), correct.double()])
+
+
+class NextTokenLoss(torch.nn.Module):
+    """A causal LM and its loss as one module, which is what training prepares and compiles.
+
+    Why: with the loss inside the module, ``torch.compile`` traces the forward *and* the fp32
+    cross-entropy into one graph, so the upcast, log-softmax and their backward fuse into a few
+    kernels over the bf16 logits instead of materialising (tokens x vocab) fp32 tensors in eager
+    mode (2 GiB per 16k tokens at a 32k vocabulary). DDP and FSDP wrap it like any model.
+    """
+
+    def __init__(self, lm: Any):
+        super().__init__()
+        self.lm = lm
+        # FSDP's auto-wrap policy reads the transformer block classes from the top module.
+        self._no_split_modules = getattr(lm, "_no_split_modules", None)
+
+    def forward(self, blocks: torch.Tensor, totals: bool = False) -> torch.Tensor:
+        return next_token_totals(self.lm, blocks) if totals else lm_loss(self.lm, blocks)
+
+
+def _packed_causal_mask(*, attention_mask: Any = None, **kwargs: Any) -> Any:
+    """No mask at all for unpadded input: SDPA's ``is_causal`` flag is the whole mask then."""
+    from transformers.masking_utils import sdpa_mask
+
+    return None if attention_mask is None else sdpa_mask(attention_mask=attention_mask, **kwargs)
+
+
+def use_packed_causal_attention(model: Any) -> str | None:
+    """Switch a model that uses SDPA to an attention that never builds a mask for unpadded input.
+
+    Why: under ``torch.compile`` Hugging Face cannot prove a batch unpadded, so it materialises a
+    (B, 1, T, T) causal mask and hands it to SDPA, which then cannot use its flash kernel. Packed
+    training blocks have no padding by construction, so plain causality is exactly right there and
+    SDPA's ``is_causal`` path is both correct and much faster. A padded batch (the RE objective's)
+    still gets Hugging Face's own mask. Models with sliding-window or chunked layers need more than
+    causality and keep their attention. Returns the implementation to restore, or None if unchanged.
+    """
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface
+
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    windowed = getattr(config, "sliding_window", None) is not None and getattr(
+        config, "use_sliding_window", True
+    )
+    can_set = getattr(model, "_can_set_attn_implementation", lambda: False)()
+    if previous != "sdpa" or windowed or layer_types != {"full_attention"} or not can_set:
+        return None
+    AttentionInterface.register(PACKED_CAUSAL, sdpa_attention_forward)
+    AttentionMaskInterface.register(PACKED_CAUSAL, _packed_causal_mask)
+    model.set_attn_implementation(PACKED_CAUSAL)
+    return previous if model.config._attn_implementation == PACKED_CAUSAL else None
 
 
 def _batches(
@@ -70,31 +138,20 @@ def evaluate_lm(
         device = accelerator.device
     elif device is None:
         device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.float64, device=device)
-    count = torch.zeros((), dtype=torch.float64, device=device)
+    scorer = model if isinstance(getattr(model, "module", model), NextTokenLoss) else NextTokenLoss(model)
+    was_training = scorer.training
+    scorer.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
     for batch in _batches(blocks_or_loader, batch_size, max_blocks, rank, world):
         batch = batch.to(device, non_blocking=True)
-        inputs, targets = batch[:, :-1], batch[:, 1:]
-        if accelerator is not None:
-            with accelerator.autocast():
-                logits = lm_logits(model, inputs)
-        else:
-            logits = lm_logits(model, inputs)
-        logits = logits.float()
-        loss_sum += F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
-        ).double()
-        correct += (logits.argmax(-1) == targets).sum().double()
-        count += targets.numel()
-    totals = torch.stack([loss_sum, correct, count])
+        with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
+            totals[:2] += scorer(batch, totals=True)
+        totals[2] += batch.shape[0] * (batch.shape[1] - 1)
     if accelerator is not None and world > 1:
         totals = accelerator.reduce(totals, reduction="sum")
     loss_sum_v, correct_v, count_v = (float(x) for x in totals.tolist())
     if was_training:
-        model.train()
+        scorer.train()
     if count_v == 0:
         return {"loss": float("nan"), "token_accuracy": float("nan"), "perplexity": float("nan"), "tokens": 0}
     loss = loss_sum_v / count_v
