@@ -32,6 +32,8 @@ TEXTS = {
     "d10": ["골목 끝의 찻집에서 옛 친구를 생각했다.", "그날도 비가 내렸다."],
     "d11": ["임종을 지키지 못한 것이 마음에 걸렸다.", "그래도 걸었다."],
     "d12": ["담대함이란 무엇일까 생각했다.", "답은 없었다."],
+    "d13": ["창밖의 빗소리를 들었다.", "그 말을 들은 뒤 오래 앉아 있었다."],
+    "d14": ["밤새 편지를 썼다.", "편지를 써서 서랍에 넣었다."],
 }
 
 
@@ -87,6 +89,37 @@ def test_themes_select_by_analysed_forms(indexed):
     assert report["themes"]["담대하다"]["analysed"] == ["담대"]
     assert report["coverage"]["passages_indexed"] == len(passages())
     assert report["themes"]["죽음"]["examples"][0]["highlight"].count("<em>") >= 1
+
+
+def test_dictionary_form_themes_find_their_inflections(indexed):
+    layout, backend = indexed
+    params = query_params(themes=["듣다", "쓰다", "담대하다", "죽음"], val_fraction=0.0)
+    rows, _, _, report = run_query(backend, params, layout.passages)
+    found = {t: {r["passage_id"] for r in rows if r["theme"] == t} for t in report["themes"]}
+    assert found["듣다"] == {"d13-0", "d13-1"}  # 들었다, 들은
+    assert found["쓰다"] == {"d14-0", "d14-1"}  # 썼다, 써서
+    assert found["담대하다"] == {"d03-0", "d04-0", "d06-0", "d12-0"}  # 담대한, 담대했다: as before
+    assert report["themes"]["듣다"]["expanded"] == {"들었다": ["듣"]}
+    assert report["themes"]["쓰다"]["expanded"] == {"썼다": ["쓰"]}
+    assert report["themes"]["담대하다"]["expanded"] == {} and report["themes"]["죽음"]["expanded"] == {}
+    assert report["themes"]["듣다"]["analysed"] == ["들"]  # the theme's own reading, unchanged
+
+    unexpanded = query_params(themes=["죽음", "담대하다"], val_fraction=0.0, expand_predicates=False)
+    assert (
+        run_query(backend, unexpanded, layout.passages)[0]
+        == run_query(backend, query_params(themes=["죽음", "담대하다"], val_fraction=0.0), layout.passages)[0]
+    )  # nouns and predicates Nori reads alike: byte-for-byte the same hits
+
+
+def test_expansion_can_be_switched_off(indexed):
+    layout, backend = indexed
+    off = query_params(themes=["쓰다", {"text": "듣다", "expand_predicates": True}], expand_predicates=False)
+    _, _, _, report = run_query(backend, off, layout.passages)
+    assert report["themes"]["쓰다"]["hits"] == 0 and report["themes"]["쓰다"]["expanded"] == {}
+    assert report["themes"]["듣다"]["hits"] == 2  # the theme's own switch wins
+    with pytest.raises(SanchaekError, match=r"query\.expand_predicates") as err:
+        params_from_dict({"query": {"expand_predicates": "maybe"}})
+    assert "\n" not in str(err.value)
 
 
 def test_split_keeps_documents_on_one_side_and_is_deterministic(indexed):
@@ -202,6 +235,8 @@ def test_stages_end_to_end_and_missing_index(tmp_path):
 
     out = run_cli(tmp_path, "analyze", "담대했다", "--backend", "embedded")
     assert out.exit_code == 0 and "담대\tNNG\t0-2\t담대" in out.output
+    out = run_cli(tmp_path, "analyze", "듣다", "--backend", "embedded")
+    assert out.exit_code == 0 and "들\tVV\t0-1\t듣" in out.output and "stem 듣 adds: 들었다 → 듣" in out.output
 
 
 def test_scope_all_trains_on_every_passage_and_keeps_theme_labels(indexed):

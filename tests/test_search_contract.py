@@ -14,6 +14,7 @@ from sanchaek.config.search import IndexParams
 from sanchaek.errors import SanchaekError
 from sanchaek.paths import Layout
 from sanchaek.search import SearchBackend, ThemeQuery, open_backend
+from sanchaek.search.inflect import expand_query
 
 # Our own placeholder prose: (passage_id, doc_id, text)
 PASSAGES = [
@@ -30,6 +31,9 @@ PASSAGES = [
     # the same text twice, indexed in reverse id order: equal scores must come back in id order
     ("p12", "d6", "새벽 안개 속을 혼자 걸었다."),
     ("p11", "d6", "새벽 안개 속을 혼자 걸었다."),
+    # inflections Nori reads otherwise than their dictionary forms (듣다 -> 들, 쓰다 -> 쓸)
+    ("p13", "d7", "창밖의 빗소리를 들었다. 그 말을 들은 뒤 오래 앉아 있었다."),
+    ("p14", "d7", "밤새 편지를 썼다. 편지를 써서 서랍에 넣었다."),
 ]
 
 
@@ -126,6 +130,20 @@ def test_synonyms_and_weight(backend):
 def test_phrase_needs_adjacent_terms(backend):
     assert ids(backend.search(ThemeQuery("엄마가 죽었다", match="phrase"), 10)) == ["p01"]
     assert backend.search(ThemeQuery("죽었다 엄마가", match="phrase"), 10) == []
+
+
+@pytest.mark.parametrize("theme, found", [("듣다", "p13"), ("쓰다", "p14")])
+def test_dictionary_form_theme_expands_through_the_backends_analyzer(backend, theme, found):
+    assert found not in ids(backend.search(theme, 10))  # Nori reads the dictionary form otherwise
+    query, _ = expand_query(ThemeQuery(theme), backend.analyze)  # _analyze on Elasticsearch
+    assert ids(backend.search(query, 10)) == [found]
+    assert "<em>" in backend.search(query, 10)[0].highlight
+
+
+def test_expansion_keeps_other_themes_as_they_were(backend):
+    for theme in ("담대하다", "죽음"):
+        query, _ = expand_query(ThemeQuery(theme), backend.analyze)
+        assert query == ThemeQuery(theme)
 
 
 def test_stoptag_only_query_finds_nothing(backend):

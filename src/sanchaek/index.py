@@ -20,6 +20,7 @@ from .io import read_jsonl, write_json
 from .paths import Layout
 from .search import SearchBackend, open_backend
 from .search.analysis import analysis_dict, describe
+from .search.inflect import expand_predicate
 
 REQUIRED_FIELDS = ("passage_id", "doc_id", "text")
 
@@ -98,6 +99,8 @@ def analyze_command(params_path: str, text: str, backend: str | None, as_json: b
     search = open_backend(params.index, Layout(), backend=backend)
     try:
         tokens = search.analyze(text)
+        # what the query stage would add for this text as a theme (None: not a dictionary-form predicate)
+        expansion = expand_predicate(text, search.analyze) if params.query.expand_predicates else None
     finally:
         search.close()
     if as_json:
@@ -120,3 +123,8 @@ def analyze_command(params_path: str, text: str, backend: str | None, as_json: b
         click.echo(f"{t.term}\t{t.pos}\t{t.start}-{t.end}\t{text[t.start : t.end]}")
     if not tokens:
         click.echo("(no tokens: every token was removed by nori_part_of_speech stoptags)")
+    if expansion is not None:
+        added = ", ".join(f"{form} → {' '.join(terms)}" for form, terms in expansion.forms.items())
+        click.echo(
+            f"# as a theme (query.expand_predicates), stem {expansion.stem} adds: {added or 'nothing'}"
+        )

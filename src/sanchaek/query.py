@@ -1,9 +1,10 @@
 """``sanchaek query``: theme words select the training passages.
 
 Each theme (a word or phrase, with optional synonyms and weight) is analysed like the documents and
-searched; its hits go to ``data/processed/hits.jsonl``. The best ``max_per_theme`` hits of every theme
-form the training set, split by document into ``train.jsonl`` / ``val.jsonl`` (no document on both
-sides) and summarised in ``reports/query.json``.
+searched; a theme in dictionary form (듣다) also searches the inflected forms Nori reads as other stem
+terms (들었다 -> 듣, see ``search.inflect``). Its hits go to ``data/processed/hits.jsonl``. The best
+``max_per_theme`` hits of every theme form the training set, split by document into ``train.jsonl`` /
+``val.jsonl`` (no document on both sides) and summarised in ``reports/query.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
 from .search import Hit, SearchBackend, ThemeQuery, open_backend
+from .search.inflect import expand_query
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class ThemeResult:
     theme: ThemeParams
     analysed: list[str]
     hits: list[Hit]
+    expanded: dict[str, list[str]] = field(default_factory=dict)  # added inflected form -> its terms
     nearest: dict[str, list[str]] = field(default_factory=dict)  # only for a theme without hits
 
 
@@ -47,9 +50,14 @@ def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
 def search_theme(backend: SearchBackend, theme: ThemeParams, params: QueryParams) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
     min_score = theme.min_score if theme.min_score is not None else params.min_score
-    hits = [h for h in backend.search(to_query(theme, params), top_k) if h.score >= min_score]
+    query, expanded = to_query(theme, params), {}
+    expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
+    if expand:
+        query, expansions = expand_query(query, backend.analyze)
+        expanded = {form: terms for e in expansions for form, terms in e.forms.items()}
+    hits = [h for h in backend.search(query, top_k) if h.score >= min_score]
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
-    result = ThemeResult(theme=theme, analysed=analysed, hits=hits)
+    result = ThemeResult(theme=theme, analysed=analysed, hits=hits, expanded=expanded)
     if not hits:
         # The nearest analysed forms in the index tell the user what to write instead.
         for term in dict.fromkeys(analysed or [theme.text]):
@@ -147,6 +155,7 @@ def build_report(
             "match": r.theme.match or params.match,
             "weight": r.theme.weight,
             "synonyms": list(r.theme.synonyms),
+            "expanded": r.expanded,
             "hits": len(r.hits),
             "selected": min(len(r.hits), params.max_per_theme),
             "documents": len({h.doc_id for h in r.hits}),

@@ -82,6 +82,7 @@ class ThemeParams(Section):
     top_k: int | None = Field(None, ge=1)  # None: query.top_k
     min_score: float | None = Field(None, ge=0)  # None: query.min_score
     match: Literal["any", "all", "phrase"] | None = None  # None: query.match
+    expand_predicates: bool | None = None  # None: query.expand_predicates
 
 
 class QueryParams(Section):
@@ -93,6 +94,9 @@ class QueryParams(Section):
     min_score: float = Field(0.0, ge=0)  # hits below this (weighted) score are dropped
     # how a theme's analysed terms combine: any (OR), all (AND), phrase (in order, adjacent)
     match: Literal["any", "all", "phrase"] = "any"
+    # A theme (or synonym) in dictionary form (듣다, 쓰다) also searches the inflected forms Nori reads
+    # as other stem terms than the dictionary form itself (들었다 -> 듣, while 듣다 -> 들).
+    expand_predicates: bool = True
     # themes: train on the passages the themes select; all: every passage (whole-corpus pre-training),
     # the themes still annotate their hits.
     scope: Literal["themes", "all"] = "themes"
