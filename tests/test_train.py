@@ -144,49 +144,6 @@ def test_evaluate_lm_matches_hugging_face_loss(tiny_lm_dir):
     assert evaluate_lm(model, blocks, max_blocks=2)["tokens"] == 32
 
 
-def test_packed_causal_attention_keeps_the_loss_and_gives_sdpa_no_mask_under_compile(
-    tiny_lm_dir, monkeypatch
-):
-    """Under torch.compile HF builds a (B, 1, T, T) mask, which rules out SDPA's flash kernel; packed
-    blocks need none. The switched model must score exactly as before, with is_causal and no mask."""
-    from sanchaek.model.lm_eval import PACKED_CAUSAL, NextTokenLoss, lm_loss, use_packed_causal_attention
-    from sanchaek.model.loading import load_causal_lm
-
-    model, _ = load_causal_lm(str(tiny_lm_dir))
-    torch.manual_seed(0)
-    blocks = torch.randint(0, model.config.vocab_size, (3, 17))
-    with torch.no_grad():
-        before = lm_loss(model, blocks)
-        assert use_packed_causal_attention(model) == "sdpa"
-        assert model.config._attn_implementation == PACKED_CAUSAL
-        assert torch.allclose(lm_loss(model, blocks), before, atol=1e-6)
-
-        seen = []
-        real_sdpa = torch.nn.functional.scaled_dot_product_attention
-
-        def spy(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, **kw):
-            seen.append((attn_mask is None, is_causal))
-            return real_sdpa(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, **kw)
-
-        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
-        compiled = torch.compile(NextTokenLoss(model), backend="eager", dynamic=False)
-        assert torch.allclose(compiled(blocks), before, atol=1e-6)
-    assert seen and set(seen) == {(True, True)}
-
-
-def test_packed_causal_attention_leaves_sliding_window_models_alone():
-    from transformers import MistralConfig, MistralForCausalLM
-
-    from sanchaek.model.lm_eval import use_packed_causal_attention
-
-    config = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                           num_attention_heads=2, num_key_value_heads=2, sliding_window=8,
-                           attn_implementation="sdpa")  # fmt: skip
-    model = MistralForCausalLM(config)
-    assert use_packed_causal_attention(model) is None
-    assert model.config._attn_implementation == "sdpa"
-
-
 # ----------------------------------------------------------------------------- the loop
 
 

@@ -256,8 +256,9 @@ def train(
 
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
-    from .model.lm_eval import NextTokenLoss, evaluate_lm, use_packed_causal_attention
+    from .model.lm_eval import NextTokenLoss, evaluate_lm
     from .model.optim import build_optimizer, build_scheduler
+    from .model.speed import fast_training
 
     t = params.train
     started = time.monotonic()
@@ -287,7 +288,7 @@ def train(
     plan = GlobalBatches(len(train_blocks), global_batch, t.seed)
     fingerprint = run_fingerprint(params, file_sha256(layout.train_split), world)
 
-    restore_attention = use_packed_causal_attention(model)
+    undo_speedups = fast_training(model, t.seq_len)
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
     model = NextTokenLoss(lm)
     optimizer_params = list(model.parameters())
@@ -495,8 +496,7 @@ def train(
             "model": params.model.model_dump(),
             "train": params.train.model_dump(),
         }
-        if restore_attention is not None:  # the saved config names the attention users load it with
-            lm.set_attn_implementation(restore_attention)
+        undo_speedups()  # users load the model as it was: plain SDPA, the original rotary module
         save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta)
     accelerator.end_training()
     return TrainResult(

@@ -16,9 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# The attention implementation used while training on packed blocks (see use_packed_causal_attention).
-PACKED_CAUSAL = "sanchaek_packed_causal"
-
 
 def lm_logits(model: Any, inputs: torch.Tensor) -> torch.Tensor:
     # use_cache=False: no KV cache is wanted in training or scoring, and building one costs memory.
@@ -58,42 +55,6 @@ class NextTokenLoss(torch.nn.Module):
 
     def forward(self, blocks: torch.Tensor, totals: bool = False) -> torch.Tensor:
         return next_token_totals(self.lm, blocks) if totals else lm_loss(self.lm, blocks)
-
-
-def _packed_causal_mask(*, attention_mask: Any = None, **kwargs: Any) -> Any:
-    """No mask at all for unpadded input: SDPA's ``is_causal`` flag is the whole mask then."""
-    from transformers.masking_utils import sdpa_mask
-
-    return None if attention_mask is None else sdpa_mask(attention_mask=attention_mask, **kwargs)
-
-
-def use_packed_causal_attention(model: Any) -> str | None:
-    """Switch a model that uses SDPA to an attention that never builds a mask for unpadded input.
-
-    Why: under ``torch.compile`` Hugging Face cannot prove a batch unpadded, so it materialises a
-    (B, 1, T, T) causal mask and hands it to SDPA, which then cannot use its flash kernel. Packed
-    training blocks have no padding by construction, so plain causality is exactly right there and
-    SDPA's ``is_causal`` path is both correct and much faster. A padded batch (the RE objective's)
-    still gets Hugging Face's own mask. Models with sliding-window or chunked layers need more than
-    causality and keep their attention. Returns the implementation to restore, or None if unchanged.
-    """
-    from transformers import AttentionInterface
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    from transformers.masking_utils import AttentionMaskInterface
-
-    config = getattr(model, "config", None)
-    previous = getattr(config, "_attn_implementation", None)
-    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
-    windowed = getattr(config, "sliding_window", None) is not None and getattr(
-        config, "use_sliding_window", True
-    )
-    can_set = getattr(model, "_can_set_attn_implementation", lambda: False)()
-    if previous != "sdpa" or windowed or layer_types != {"full_attention"} or not can_set:
-        return None
-    AttentionInterface.register(PACKED_CAUSAL, sdpa_attention_forward)
-    AttentionMaskInterface.register(PACKED_CAUSAL, _packed_causal_mask)
-    model.set_attn_implementation(PACKED_CAUSAL)
-    return previous if model.config._attn_implementation == PACKED_CAUSAL else None
 
 
 def _batches(

@@ -1,0 +1,89 @@
+"""Training-time speed-ups (model/speed.py): the same model function, faster compiled code."""
+
+from __future__ import annotations
+
+import torch
+
+from sanchaek.model.lm_eval import NextTokenLoss, lm_loss
+from sanchaek.model.loading import load_causal_lm
+from sanchaek.model.speed import (
+    PACKED_CAUSAL,
+    CachedRotaryEmbedding,
+    fast_training,
+    use_packed_causal_attention,
+)
+
+
+def random_blocks(model, n: int = 3, width: int = 17) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randint(0, model.config.vocab_size, (n, width))
+
+
+def test_packed_causal_attention_keeps_the_loss_and_gives_sdpa_no_mask_under_compile(
+    tiny_lm_dir, monkeypatch
+):
+    """Under torch.compile HF builds a (B, 1, T, T) mask, which rules out SDPA's flash kernel; packed
+    blocks need none. The switched model must score exactly as before, with is_causal and no mask."""
+    model, _ = load_causal_lm(str(tiny_lm_dir))
+    blocks = random_blocks(model)
+    with torch.no_grad():
+        before = lm_loss(model, blocks)
+        assert use_packed_causal_attention(model) == "sdpa"
+        assert model.config._attn_implementation == PACKED_CAUSAL
+        assert torch.allclose(lm_loss(model, blocks), before, atol=1e-6)
+
+        seen = []
+        real_sdpa = torch.nn.functional.scaled_dot_product_attention
+
+        def spy(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, **kw):
+            seen.append((attn_mask is None, is_causal))
+            return real_sdpa(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, **kw)
+
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+        compiled = torch.compile(NextTokenLoss(model), backend="eager", dynamic=False)
+        assert torch.allclose(compiled(blocks), before, atol=1e-6)
+    assert seen and set(seen) == {(True, True)}
+
+
+def test_packed_causal_attention_leaves_sliding_window_models_alone():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    config = MistralConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=2, sliding_window=8,
+                           attn_implementation="sdpa")  # fmt: skip
+    model = MistralForCausalLM(config)
+    assert use_packed_causal_attention(model) is None
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_cached_rotary_tables_give_the_same_loss_and_gradients_and_undo_cleanly(tiny_lm_dir):
+    model, _ = load_causal_lm(str(tiny_lm_dir))
+    blocks = random_blocks(model)
+    keys = set(model.state_dict())
+    lm_loss(model, blocks).backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    undo = fast_training(model, seq_len=16)
+    assert isinstance(model.model.rotary_emb, CachedRotaryEmbedding)
+    assert model.config._attn_implementation == PACKED_CAUSAL
+    assert set(model.state_dict()) == keys  # the tables are not weights: checkpoints do not change
+    loss = lm_loss(model, blocks)
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert torch.allclose(param.grad, expected[name], atol=1e-6), name
+
+    undo()
+    assert type(model.model.rotary_emb).__name__ == "LlamaRotaryEmbedding"
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_cached_rotary_falls_back_beyond_its_table(tiny_lm_dir):
+    model, _ = load_causal_lm(str(tiny_lm_dir))
+    rotary = model.model.rotary_emb
+    cached = CachedRotaryEmbedding(rotary, size=8)
+    x = torch.zeros(1, dtype=torch.float32)
+    for length in (8, 12):  # inside the table, then past it
+        positions = torch.arange(length)[None]
+        for got, want in zip(cached(x, positions), rotary(x, positions), strict=True):
+            assert torch.allclose(got, want, atol=1e-6)
