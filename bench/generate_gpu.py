@@ -74,6 +74,21 @@ def ours(lm, engine: EngineParams, ids, mask, new_tokens: int, seed: int) -> Non
     )  # fmt: skip
 
 
+def write_profile(run, out: Path, new_tokens: int) -> None:
+    """Where a decode step's time goes: ``torch.profiler`` over one run, top ops by CPU and device time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run(new_tokens)
+        sync()
+    averages = prof.key_averages()
+    tables = [
+        averages.table(sort_by=key, row_limit=30, max_name_column_width=80)
+        for key in ("cpu_time_total", "cuda_time_total")
+    ]
+    out.write_text(f"{new_tokens} new tokens\n" + "\n".join(tables), encoding="utf-8")
+
+
 def write_report(args: argparse.Namespace, n_params: int, results: list[dict]) -> None:
     report = {
         "card": torch.cuda.get_device_name(0),
@@ -104,6 +119,9 @@ def main() -> None:
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="reports/bench/generate_gpu.json")
+    parser.add_argument(
+        "--profile-dir", default=None, help="also profile sanchaek's engine (64 tokens) per batch"
+    )
     args = parser.parse_args()
 
     model_dir = args.model
@@ -145,6 +163,8 @@ def main() -> None:
                     "time_to_first_token_ms": 1e3 * ttft,
                     "warmup_s": warmup_s,
                 }
+                if args.profile_dir and name == "sanchaek":
+                    write_profile(run, Path(args.profile_dir) / f"profile-generate-batch{batch}.txt", 64)
                 print(f"batch {batch} {name}: {row[name]['tokens_per_s']:,.0f} tok/s, "
                       f"TTFT {row[name]['time_to_first_token_ms']:.1f} ms (warm-up {warmup_s:.0f} s)", flush=True)  # fmt: skip
             except Exception as exc:  # a failing contender is reported, the others still run

@@ -135,24 +135,33 @@ def test_other_seed_other_work(project, tiny_lm_dir):
 
 
 def test_candidate_copying_training_text_is_disqualified(project, tiny_lm_dir):
-    make_project(project, tiny_lm_dir, compose=compose_params(max_copy_chars=8))
-    work = _run(project)
-    beat = work["beats"][0]
-    winner = beat["candidates"][beat["chosen"]]
-    assert len(winner["text"]) >= 8 and not winner["disqualified"]
-    # plant the winner in the training split: the same candidates come back, the winner may not win
+    # A tiny random model writes short candidates: take the first seed whose first beat has one of
+    # at least the copy limit (8 characters), preferring the winner among the longest.
+    for seed in range(1234, 1244):
+        make_project(project, tiny_lm_dir, compose=compose_params(max_copy_chars=8, seed=seed))
+        beat = _run(project)["beats"][0]
+        index, target = max(
+            enumerate(beat["candidates"]), key=lambda ic: (len(ic[1]["text"]), ic[0] == beat["chosen"])
+        )
+        if len(target["text"]) >= 8:
+            break
+    assert len(target["text"]) >= 8 and not target["disqualified"]
+    # plant it in the training split: the same candidates come back, and it may not win
     make_project(
         project,
         tiny_lm_dir,
-        train_texts=[*PASSAGES[:6], "앞에 " + winner["text"] + " 뒤에"],
-        compose=compose_params(max_copy_chars=8),
+        train_texts=[*PASSAGES[:6], "앞에 " + target["text"] + " 뒤에"],
+        compose=compose_params(max_copy_chars=8, seed=seed),
     )
     again = _run(project)["beats"][0]
     assert [c["text"] for c in again["candidates"]] == [c["text"] for c in beat["candidates"]]
-    planted = again["candidates"][beat["chosen"]]
-    assert planted["disqualified"].startswith(f"shares {len(winner['text'])} characters")
-    assert again["continuation"] != winner["text"]
-    assert "disqualified for copying" in again["reason"] or "cut before its copied span" in again["reason"]
+    planted = again["candidates"][index]
+    assert planted["disqualified"].startswith(f"shares {len(target['text'])} characters")
+    assert again["continuation"] != target["text"]
+    if index == beat["chosen"]:
+        assert (
+            "disqualified for copying" in again["reason"] or "cut before its copied span" in again["reason"]
+        )
 
 
 def test_copy_guard_pieces():

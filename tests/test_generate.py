@@ -17,14 +17,17 @@ from sanchaek.errors import SanchaekError
 from sanchaek.generate import (
     apply_repetition_penalty,
     ban_repeated_ngrams,
+    candidate_count,
     clean_decoded,
     compile_steps,
+    compiled_or_eager,
     encode,
     load_model,
     make_next_token,
     process_logits,
     run_generate,
     sample_batch,
+    top_candidates,
     top_k_filter,
     top_p_filter,
     write_text_stream,
@@ -178,15 +181,42 @@ def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     assert plain == fast
 
 
-def test_sampling_step_is_one_graph_without_host_syncs():
+@pytest.mark.parametrize("top_k", [20, 0])
+def test_sampling_step_is_one_graph_without_host_syncs(top_k):
     """A host sync (.item(), a Python branch on a tensor) would break the graph; there is none."""
     torch._dynamo.reset()
-    s = SamplingParams(temperature=0.8, top_k=20, top_p=0.9, repetition_penalty=1.3, no_repeat_ngram_size=3)
+    s = SamplingParams(
+        temperature=0.8, top_k=top_k, top_p=0.9, repetition_penalty=1.3, no_repeat_ngram_size=3
+    )
     seq = torch.randint(0, 50, (2, 24))
     valid = torch.ones_like(seq, dtype=torch.bool)
-    logits, noise = torch.randn(2, 50), torch.empty(2, 50).exponential_()
+    logits, noise = torch.randn(2, 50), torch.empty(2, candidate_count(s, 50)).exponential_()
     explanation = torch._dynamo.explain(make_next_token(s))(logits, seq, valid, torch.tensor(20), noise)
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+
+@pytest.mark.parametrize(("k", "p"), [(20, 0.8), (20, 1.0), (7, 0.3), (200, 0.95)])
+def test_top_candidates_give_the_distribution_of_the_vocabulary_filters(k, p):
+    """Top-p among the top-k candidates equals Hugging Face's top-k then top-p over the vocabulary."""
+    torch.manual_seed(3)
+    logits = torch.randn(4, 200) * 3
+    values, indices = top_candidates(logits, k, p)
+    ours = torch.zeros_like(logits).scatter(1, indices, values.softmax(-1))
+    reference = top_p_filter(top_k_filter(logits, k), p).softmax(-1)
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
+def test_a_sampler_whose_compilation_fails_runs_eagerly(caplog):
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("Error in codegen for SplitScan")
+
+    def step(x):
+        return x.softmax(-1).argmax(-1)
+
+    x = torch.randn(3, 10)
+    run = compiled_or_eager(step, failing_backend)
+    assert torch.equal(run(x), step(x)) and torch.equal(run(x), step(x))
+    assert "runs eagerly" in caplog.text and caplog.text.count("runs eagerly") == 1
 
 
 def test_same_seed_same_samples_other_seed_other_samples(lm):

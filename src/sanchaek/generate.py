@@ -10,8 +10,8 @@ same sampling code serves two engines:
   on the device (the exponential-race form of multinomial sampling: no ``.item()``, no
   ``torch.multinomial`` sync), and an "all rows ended" check only every ``stop_check_every`` tokens.
 
-Both draw their randomness from a per-batch ``torch.Generator`` with one (batch, vocab) noise tensor
-per step, so for a seed they pick the same tokens; a test asserts it.
+Both draw their randomness from a per-batch ``torch.Generator`` with one (batch, candidates) noise
+tensor per step, so for a seed they pick the same tokens; a test asserts it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,20 @@ def top_p_filter(logits: Any, p: float) -> Any:
 
 
 def process_logits(logits: Any, seq: Any, valid: Any, cur: Any, s: SamplingParams) -> Any:
-    """Penalties, then temperature, top-k and top-p — the order of Hugging Face's ``generate``."""
+    """Penalties, then temperature, top-k and top-p — the order of Hugging Face's ``generate`` — as
+    filtered vocabulary logits (the reference that ``sample_candidates`` must agree with)."""
+    logits = adjust_logits(logits, seq, valid, cur, s)
+    if not s.do_sample:
+        return logits
+    if s.top_k > 0:
+        logits = top_k_filter(logits, s.top_k)
+    if s.top_p < 1.0:
+        logits = top_p_filter(logits, s.top_p)
+    return logits
+
+
+def adjust_logits(logits: Any, seq: Any, valid: Any, cur: Any, s: SamplingParams) -> Any:
+    """The penalties, then the temperature (when sampling): everything before top-k and top-p."""
     import torch
 
     raw = logits = logits.float()
@@ -103,14 +116,32 @@ def process_logits(logits: Any, seq: Any, valid: Any, cur: Any, s: SamplingParam
         logits = ban_repeated_ngrams(logits, seq, valid, cur, s.no_repeat_ngram_size)
     # A row with every token banned would sample NaN; fall back to its raw logits (no host sync).
     logits = torch.where(torch.isinf(logits).all(-1, keepdim=True), raw, logits)
-    if not s.do_sample:
-        return logits
-    logits = logits / s.temperature
-    if s.top_k > 0:
-        logits = top_k_filter(logits, s.top_k)
-    if s.top_p < 1.0:
-        logits = top_p_filter(logits, s.top_p)
-    return logits
+    return logits / s.temperature if s.do_sample else logits
+
+
+def candidate_count(s: SamplingParams, vocab_size: int) -> int:
+    """How many tokens a sampling step draws among: the top-k when set (ranked once, so top-p needs
+    no sort of the whole vocabulary), else the vocabulary. The noise tensor has this width."""
+    return min(s.top_k, vocab_size) if s.do_sample and s.top_k > 0 else vocab_size
+
+
+def top_candidates(logits: Any, k: int, p: float) -> tuple[Any, Any]:
+    """The k best tokens (ids and logits, best first) with top-p applied among them as ``-inf``:
+    the distribution of ``process_logits`` without touching the rest of the vocabulary (``topk``
+    returns the k sorted, so top-p is a cumsum over k values, not a sort of the vocabulary)."""
+    values, indices = logits.topk(k)
+    if p < 1.0:
+        probs = values.softmax(-1)
+        above = probs.cumsum(-1) - probs  # the probability ranked above each candidate
+        # Hugging Face drops a token when the mass ranked below and at it is <= 1 - p, i.e. above >= p.
+        values = values.masked_fill(above >= p, float("-inf"))
+    return values, indices
+
+
+def sample_candidates(logits: Any, s: SamplingParams, noise: Any) -> Any:
+    """One draw per row among ``top_candidates`` (noise of shape (B, k))."""
+    values, indices = top_candidates(logits, noise.shape[-1], s.top_p)
+    return indices.gather(-1, choose_tokens(values, noise)[:, None]).squeeze(-1)
 
 
 def choose_tokens(logits: Any, noise: Any | None) -> Any:
@@ -126,6 +157,8 @@ def make_next_token(s: SamplingParams) -> Callable[..., Any]:
     function of tensors (the settings are closed over), ready for ``torch.compile``."""
 
     def next_token(logits: Any, seq: Any, valid: Any, cur: Any, noise: Any | None) -> Any:
+        if s.do_sample and s.top_k > 0:
+            return sample_candidates(adjust_logits(logits, seq, valid, cur, s), s, noise)
         return choose_tokens(process_logits(logits, seq, valid, cur, s), noise)
 
     return next_token
@@ -210,10 +243,11 @@ def decode(
         )
         logits = out.logits[:, -1]
         next_position = positions[:, -1:] + 1
+        noise_shape = (batch, candidate_count(sampling, logits.shape[-1]))
         for t in range(steps):
             # The noise is drawn outside any compiled region: one kernel, the generator stays eager.
             noise = (
-                torch.empty(logits.shape, device=device).exponential_(generator=generator)
+                torch.empty(noise_shape, device=device).exponential_(generator=generator)
                 if sampling.do_sample
                 else None
             )
@@ -281,15 +315,47 @@ def _static_cache(model: Any, batch: int, cache_len: int, pool: dict | None) -> 
 @dataclass
 class CompiledSteps:
     """The static engine's hot path, compiled once per process: the one-token forward (CUDA graphs
-    with ``reduce-overhead``). The sampling step stays eager: it is a dozen small kernels next to the
-    forward, and Inductor (torch 2.11, H100) fails to generate code for top-p's cumsum over the
-    vocabulary ("Error in codegen for ... SplitScan"), so compiling it bought a crash, not speed."""
+    with ``reduce-overhead``) and the sampling step, one compiled sampler per sampling setting.
+
+    A decode step is launch-bound at small batches (2 ms a token for 125M on an H100, the same at
+    batch 1 and 32), and the eager sampler is ~25 small kernels. It is compiled when it draws among
+    the top-k; over the whole vocabulary Inductor (torch 2.11, H100) failed to generate code for
+    top-p's cumsum ("Error in codegen for ... SplitScan"), so that path stays eager, and a sampler
+    whose compilation fails falls back to eager with a warning instead of ending the run."""
 
     forward: Callable
     uses_cudagraphs: bool = False
+    backend: str = "inductor"
+    samplers: dict[str, Callable] = field(default_factory=dict)
 
     def next_token(self, s: SamplingParams) -> Callable:
-        return make_next_token(s)
+        key = s.model_dump_json(exclude={"max_new_tokens"})
+        if key not in self.samplers:
+            step = make_next_token(s)
+            self.samplers[key] = (
+                compiled_or_eager(step, self.backend) if s.do_sample and s.top_k > 0 else step
+            )
+        return self.samplers[key]
+
+
+def compiled_or_eager(fn: Callable, backend: str) -> Callable:
+    """``torch.compile(fn)``, or ``fn`` itself from the first call whose compilation fails."""
+    import torch
+
+    current = {"fn": torch.compile(fn, backend=backend, dynamic=False)}
+
+    def call(*args: Any) -> Any:
+        try:
+            return current["fn"](*args)
+        except Exception as exc:
+            if current["fn"] is fn:
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            log.warning("the sampling step runs eagerly: torch.compile failed (%s)", first)
+            current["fn"] = fn
+            return fn(*args)
+
+    return call
 
 
 def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor") -> CompiledSteps | None:
@@ -298,7 +364,7 @@ def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor"
     import torch
 
     if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
-        return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False))
+        return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False), backend=backend)
     return CompiledSteps(
         forward=torch.compile(model, mode=engine.compile_mode, dynamic=False),
         uses_cudagraphs=engine.compile_mode == "reduce-overhead",
