@@ -169,6 +169,18 @@ def test_static_engine_samples_exactly_like_the_plain_loop(lm):
         assert len({t for t, _ in plain}) > 1
 
 
+def test_calls_of_other_lengths_share_one_static_cache_with_min_cache_len(lm):
+    """Compose's beats differ in prompt and continuation length; one cache means one compiled step."""
+    static = EngineParams(kind="static", device="cpu", cache_bucket=8)
+    plain = EngineParams(kind="plain", device="cpu")
+    lm.static_caches.clear()
+    for prompts, new_tokens in ((_ids(lm)[:2], 5), (_ids(lm)[1:3] + [_ids(lm)[0] * 3], 17)):
+        s = SamplingParams(max_new_tokens=new_tokens)
+        fast = sample_batch(lm, prompts[:2], s, static, seed=4, min_cache_len=96)
+        assert fast == sample_batch(lm, prompts[:2], s, plain, seed=4)
+    assert list(lm.static_caches) == [(2, 96)]
+
+
 def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     """The static engine's decode step traced by torch.compile (the eager backend keeps this fast on
     CPU; GPU runs use inductor with CUDA graphs) gives the same tokens."""

@@ -296,6 +296,8 @@ def compose_work(
     from .generate import ThemeLexicons, sample_batch
 
     lexicons = ThemeLexicons(backend, gp.proxies)
+    # One static KV cache long enough for every beat: one compiled decode step for the whole work.
+    cache_len = gp.max_prompt_tokens + max(beat.length for beat in cp.plan)
     beats: list[BeatResult] = []
     retrieved_indexes: list[OverlapIndex] = []
     work_text = ""
@@ -327,7 +329,9 @@ def compose_work(
         )
         weights = resolve_weights(cp.scoring, cp.scoring_by_type.get(beat.type))
         seed = cp.seed + i * _BEAT_SEED_STRIDE
-        outputs = sample_batch(lm, [ids] * cp.candidates, sampling, gp.engine, seed=seed)
+        outputs = sample_batch(
+            lm, [ids] * cp.candidates, sampling, gp.engine, seed=seed, min_cache_len=cache_len
+        )
 
         candidates = []
         for raw, n_tokens in outputs:

@@ -191,12 +191,14 @@ def decode(
     on_token: Callable[[Any], None] | None = None,
     compiled: CompiledSteps | None = None,
     cache_pool: dict | None = None,
+    min_cache_len: int = 0,
 ) -> Decoded:
     """Sample ``sampling.max_new_tokens`` continuation tokens for a left-padded batch.
 
     ``on_token(tokens)`` gets each step's (B,) tensor (for streaming; it forces a sync per token).
     ``compiled`` holds the compiled forward and sampling step (see ``compile_steps``) for the static engine;
-    ``cache_pool`` keeps its static caches between calls.
+    ``cache_pool`` keeps its static caches between calls; ``min_cache_len`` lets calls of different
+    lengths share one cache, hence one compiled step and one CUDA graph (compose's beats do).
     """
     import torch
     from transformers import DynamicCache
@@ -218,7 +220,7 @@ def decode(
     static = engine_kind(engine, device) == "static"
     if static:
         # Rounded up so that batches of other prompt lengths reuse the compiled step's shapes.
-        cache_len = -(-total // engine.cache_bucket) * engine.cache_bucket
+        cache_len = -(-max(total, min_cache_len) // engine.cache_bucket) * engine.cache_bucket
         cache: Any = _static_cache(model, batch, cache_len, cache_pool)
         # One mask for the whole run: future positions are hidden by causality, not by the mask.
         mask = torch.ones((batch, cache_len), dtype=attention_mask.dtype, device=device)
@@ -524,6 +526,7 @@ def sample_batch(
     *,
     seed: int,
     on_token: Callable[[Any], None] | None = None,
+    min_cache_len: int = 0,
 ) -> list[tuple[str, int]]:
     """Continuations (text, number of new tokens) of token-id prompts, decoded in left-padded batches.
 
@@ -555,6 +558,7 @@ def sample_batch(
                 on_token=on_token,
                 compiled=lm.compiled,
                 cache_pool=lm.static_caches,
+                min_cache_len=min_cache_len,
             )
             tokens = out.tokens.cpu().tolist()
             for row, n in enumerate(out.lengths):
