@@ -181,6 +181,28 @@ def test_calls_of_other_lengths_share_one_static_cache_with_min_cache_len(lm):
     assert list(lm.static_caches) == [(2, 96)]
 
 
+def test_calls_on_one_cache_compile_nothing_new(lm):
+    """Compose's beats differ in length but share a cache: the second beat must reuse every compiled
+    graph (the forward and the sampling step), or each beat would pay a compile on the GPU."""
+    torch._dynamo.reset()
+    compiles = []
+
+    def counting_backend(gm, example_inputs):
+        compiles.append(len(gm.graph.nodes))
+        return gm.forward
+
+    engine = EngineParams(kind="static", device="cpu", compile=True, cache_bucket=8)
+    compiled = dataclasses.replace(lm, compiled=compile_steps(lm.model, engine, backend=counting_backend))
+    compiled.static_caches.clear()
+    s = SamplingParams(max_new_tokens=6, top_k=20)
+    sample_batch(compiled, _ids(lm)[:2], s, engine, seed=1, min_cache_len=96)
+    first = len(compiles)
+    sample_batch(
+        compiled, _ids(lm)[1:3], s.model_copy(update={"max_new_tokens": 11}), engine, seed=2, min_cache_len=96
+    )
+    assert first >= 2 and len(compiles) == first
+
+
 def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     """The static engine's decode step traced by torch.compile (the eager backend keeps this fast on
     CPU; GPU runs use inductor with CUDA graphs) gives the same tokens."""

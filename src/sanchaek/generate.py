@@ -209,21 +209,23 @@ def decode(
     total = prompt_len + steps
     generator = torch.Generator(device=device).manual_seed(seed)
 
-    seq = torch.full((batch, total), pad_token_id, dtype=torch.long, device=device)
+    static = engine_kind(engine, device) == "static"
+    # The static engine's buffers are as wide as its cache, not as this call's prompt + new tokens:
+    # then every call on one cache has the same shapes and the compiled sampling step never recompiles.
+    width = -(-max(total, min_cache_len) // engine.cache_bucket) * engine.cache_bucket if static else total
+    seq = torch.full((batch, width), pad_token_id, dtype=torch.long, device=device)
     seq[:, :prompt_len] = input_ids
-    valid = torch.zeros((batch, total), dtype=torch.bool, device=device)
+    valid = torch.zeros((batch, width), dtype=torch.bool, device=device)
     valid[:, :prompt_len] = attention_mask.bool()
     unfinished = torch.ones(batch, dtype=torch.bool, device=device)
     cur = torch.tensor(prompt_len, device=device)  # the write position, kept on the device
     positions = _prefill_positions(attention_mask)
 
-    static = engine_kind(engine, device) == "static"
     if static:
         # Rounded up so that batches of other prompt lengths reuse the compiled step's shapes.
-        cache_len = -(-max(total, min_cache_len) // engine.cache_bucket) * engine.cache_bucket
-        cache: Any = _static_cache(model, batch, cache_len, cache_pool)
+        cache: Any = _static_cache(model, batch, width, cache_pool)
         # One mask for the whole run: future positions are hidden by causality, not by the mask.
-        mask = torch.ones((batch, cache_len), dtype=attention_mask.dtype, device=device)
+        mask = torch.ones((batch, width), dtype=attention_mask.dtype, device=device)
         mask[:, :prompt_len] = attention_mask
     else:
         cache = DynamicCache(config=model.config)
@@ -284,8 +286,8 @@ def decode(
             logits = out.logits[:, -1].clone() if cudagraphs else out.logits[:, -1]
             next_position = next_position + 1
 
-    new = seq[:, prompt_len:]
-    keep = valid[:, prompt_len:]
+    new = seq[:, prompt_len:total]
+    keep = valid[:, prompt_len:total]
     if eos_token_id is not None:
         keep = keep & (new != eos_token_id)
     return Decoded(tokens=new, lengths=keep.sum(-1).tolist())
