@@ -156,6 +156,16 @@ def test_highlight_fragments_from_offsets():
     assert utf16_to_str_offsets("😀가") == [0, 0, 1, 2]  # the emoji takes two UTF-16 units
 
 
+def test_strings_cross_into_the_jvm_unchanged(tmp_path):
+    from sanchaek.search.embedded import java_strings
+
+    backend = open_backend(IndexParams(), Layout(tmp_path), backend="embedded")
+    values = ["", "가나다", "😀 엄마가 죽었다", "a\x00b", "한" * 5000, "𠀀漢字 學校"]
+    assert [str(s) for s in java_strings(backend.java, values)] == values
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate is no text, in Java either
+        java_strings(backend.java, ["x\ud800y"])
+
+
 def test_offsets_survive_characters_outside_the_bmp(tmp_path):
     tokens = analyze(IndexParams(), "😀 엄마가 죽었다", tmp_path)
     assert ("엄마", "NNG", 2, 4) in tokens

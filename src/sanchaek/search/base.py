@@ -53,6 +53,21 @@ class ThemeQuery:
         return (self.text, *self.synonyms)
 
 
+# Metadata stored beside each passage's ids and text (every backend stores the same ``_source``).
+STORED_FIELDS = ("source", "genre", "title", "author")
+
+
+def stored_source(passage: dict) -> dict:
+    """What a backend stores for a passage (its ``_source``): ids, text and the metadata a hit carries."""
+    source = {
+        "passage_id": str(passage["passage_id"]),
+        "doc_id": str(passage["doc_id"]),
+        "text": passage["text"],
+    }
+    source.update({name: str(passage.get(name) or "") for name in STORED_FIELDS})
+    return source
+
+
 @runtime_checkable
 class SearchBackend(Protocol):
     name: str

@@ -19,12 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 from ..config.search import IndexParams
 from ..errors import SanchaekError
 from .analysis import ANALYZER_NAME, elasticsearch_filters, elasticsearch_settings, elasticsearch_tokenizer
-from .base import Hit, ThemeQuery, Token
+from .base import STORED_FIELDS, Hit, ThemeQuery, Token, stored_source
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
 
-STORED_FIELDS = ("source", "genre", "title", "author")
 NORI_HINT = "install the plugin on the server: bin/elasticsearch-plugin install analysis-nori"
 
 
@@ -112,9 +111,7 @@ def client_options(url: str, params: IndexParams, env: Mapping[str, str]) -> dic
 
 def bulk_actions(index: str, passages: Iterable[dict]) -> Iterator[dict]:
     for p in passages:
-        source = {"passage_id": str(p["passage_id"]), "doc_id": str(p["doc_id"]), "text": p["text"]}
-        for name in STORED_FIELDS:
-            source[name] = str(p.get(name) or "")
+        source = stored_source(p)
         yield {"_index": index, "_id": source["passage_id"], "_source": source}
 
 
