@@ -299,7 +299,7 @@ def train(
                 f"train.re_weight > 0 is not supported under {accelerator.distributed_type.name}: "
                 "use DDP (configs/accelerate/multi_gpu.yaml) or set train.re_weight: 0"
             )
-        objective = build_re_objective(params, tokenizer, model)
+        objective = build_re_objective(params, tokenizer, lm)
         optimizer_params += list(objective.parameters())
     optimizer = build_optimizer(
         optimizer_params, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
