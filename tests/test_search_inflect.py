@@ -94,6 +94,7 @@ def test_dictionary_forms_nori_reads_otherwise_gain_their_stem(analyze):
     assert expand_predicate("듣다", analyze).forms == {"들었다": ["듣"]}
     assert [t.term for t in analyze("쓰다")] == ["쓸"]
     assert expand_predicate("쓰다", analyze).forms == {"썼다": ["쓰"]}
+    assert expand_predicate(" 쓰다 ", analyze).forms == {"썼다": ["쓰"]}  # as params may hold it
 
 
 def test_predicates_nori_already_reads_alike_are_unchanged(analyze):

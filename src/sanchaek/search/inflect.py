@@ -170,13 +170,13 @@ class Expansion:
     forms: dict[str, list[str]] = field(default_factory=dict)
 
 
-def dictionary_stem(text: str, tokens: list[Token]) -> str | None:
-    """The stem of ``text`` if Nori reads it as a predicate in dictionary form (듣다 -> 듣), else None.
+def dictionary_stem(word: str, tokens: list[Token]) -> str | None:
+    """The stem of ``word`` (``tokens``: its analysis) if Nori reads it as a predicate in dictionary
+    form (듣다 -> 듣), else None.
 
     The final 다 must be read as an ending (stopped, or kept with tag E), right after a predicate stem,
     or after a noun/root and 하 (담대하다): 바다 (a noun), 내다 (내/NP + 다/J) and 걸었다 (걷 + 었 + 다) are not.
     """
-    word = text.strip()
     if len(word) < 2 or not word.endswith("다") or not is_hangul(word):
         return None
     ending_at = len(word) - 1
@@ -202,8 +202,9 @@ def stem_terms(tokens: list[Token]) -> tuple[str, ...] | None:
 
 def expand_predicate(text: str, analyze: Analyze) -> Expansion | None:
     """The forms that widen a dictionary-form predicate's search, or None if ``text`` is not one."""
-    theme_tokens = analyze(text)
-    stem = dictionary_stem(text, theme_tokens)
+    word = text.strip()  # offsets below are the stripped word's
+    theme_tokens = analyze(word)
+    stem = dictionary_stem(word, theme_tokens)
     if stem is None:
         return None
     # Only a form Nori reads back as this stem is this predicate's (a 하다 predicate's forms: its root).
@@ -216,7 +217,7 @@ def expand_predicate(text: str, analyze: Analyze) -> Expansion | None:
             continue
         seen.add(terms)
         forms[form] = list(terms)
-    return Expansion(text=text.strip(), stem=stem, forms=forms)
+    return Expansion(text=word, stem=stem, forms=forms)
 
 
 def expand_query(query: ThemeQuery, analyze: Analyze) -> tuple[ThemeQuery, list[Expansion]]:
