@@ -31,7 +31,9 @@ from sanchaek.config import load_params  # noqa: E402
 from sanchaek.config.search import ThemeParams  # noqa: E402
 from sanchaek.paths import Layout  # noqa: E402
 from sanchaek.query import search_theme  # noqa: E402
+from sanchaek.search import ThemeQuery  # noqa: E402
 from sanchaek.search.embedded import EmbeddedBackend  # noqa: E402
+from sanchaek.search.inflect import expand_query  # noqa: E402
 
 QUERIES = [
     "죽음", "담대하다", "엄마", "어머니", "사랑", "바다", "슬픔", "눈물", "걸었다", "학교",
@@ -287,6 +289,9 @@ def inflection_recall() -> dict:
         backend.index(rows)
         expanded, expanded_to = themes_found(backend, params.query, rows, expand=True)
         unexpanded, _ = themes_found(backend, params.query, rows, expand=False)
+        # what the expansion adds to a theme's search, once per theme (conjugations analysed by Nori)
+        themes = [q for q, _ in LABELLED]
+        expansion_ms = timed_queries(lambda q: expand_query(ThemeQuery(q), backend.analyze), themes, 5)
         backend.close()
 
     from rank_bm25 import BM25Okapi
@@ -306,7 +311,7 @@ def inflection_recall() -> dict:
     return {
         "labelled_passages": len(rows),
         "relevant": sum(len(s) for _, s in LABELLED),
-        "embedded": {**recall(expanded), "expanded_to": expanded_to},
+        "embedded": {**recall(expanded), "expanded_to": expanded_to, "expansion_cost": expansion_ms},
         "embedded_without_expansion": recall(unexpanded),
         "rank_bm25_whitespace": recall(naive),
         "mecab_ko": recall(mecab),
@@ -330,6 +335,18 @@ def bench_size(label: str, passages: list[dict], repeats: int, baseline_repeats:
     return result
 
 
+def host_speed_probe(seconds: float = 2.0) -> float:
+    """Millions of empty Python loop turns per second on one thread: the host's speed at the time.
+
+    Why: on a shared VM the same code indexes ±20% faster or slower as neighbours come and go, which
+    the load average inside the VM does not show; this makes runs from different hours comparable.
+    """
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        n += 1
+    return round(n / seconds / 1e6, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--synthetic", type=int, default=100_000)
@@ -343,6 +360,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "loadavg_before": load_before,
+            "speed_probe_mloops_per_s": host_speed_probe(),
         },
         "corpus_source": corpus_source,
         "targets": {"indexing_passages_per_s": 2000, "query_p95_ms_at_100k": 20, "inflection_recall": 1.0},
