@@ -119,10 +119,16 @@ def adjust_logits(logits: Any, seq: Any, valid: Any, cur: Any, s: SamplingParams
     return logits / s.temperature if s.do_sample else logits
 
 
+def draws_among_top_k(s: SamplingParams) -> bool:
+    """Whether a step samples among the top-k candidates (``sample_candidates``) rather than over the
+    filtered vocabulary: the noise width, the sampler and whether it compiles all follow from this."""
+    return s.do_sample and s.top_k > 0
+
+
 def candidate_count(s: SamplingParams, vocab_size: int) -> int:
     """How many tokens a sampling step draws among: the top-k when set (ranked once, so top-p needs
     no sort of the whole vocabulary), else the vocabulary. The noise tensor has this width."""
-    return min(s.top_k, vocab_size) if s.do_sample and s.top_k > 0 else vocab_size
+    return min(s.top_k, vocab_size) if draws_among_top_k(s) else vocab_size
 
 
 def top_candidates(logits: Any, k: int, p: float) -> tuple[Any, Any]:
@@ -157,7 +163,7 @@ def make_next_token(s: SamplingParams) -> Callable[..., Any]:
     function of tensors (the settings are closed over), ready for ``torch.compile``."""
 
     def next_token(logits: Any, seq: Any, valid: Any, cur: Any, noise: Any | None) -> Any:
-        if s.do_sample and s.top_k > 0:
+        if draws_among_top_k(s):
             return sample_candidates(adjust_logits(logits, seq, valid, cur, s), s, noise)
         return choose_tokens(process_logits(logits, seq, valid, cur, s), noise)
 
@@ -210,8 +216,9 @@ def decode(
     generator = torch.Generator(device=device).manual_seed(seed)
 
     static = engine_kind(engine, device) == "static"
-    # The static engine's buffers are as wide as its cache, not as this call's prompt + new tokens:
-    # then every call on one cache has the same shapes and the compiled sampling step never recompiles.
+    # The static engine's cache is rounded up so that batches of other prompt lengths reuse the
+    # compiled step's shapes, and its token buffers are as wide as the cache, not as this call's
+    # prompt + new tokens: every call on one cache has the same shapes, so nothing recompiles.
     width = -(-max(total, min_cache_len) // engine.cache_bucket) * engine.cache_bucket if static else total
     seq = torch.full((batch, width), pad_token_id, dtype=torch.long, device=device)
     seq[:, :prompt_len] = input_ids
@@ -222,7 +229,6 @@ def decode(
     positions = _prefill_positions(attention_mask)
 
     if static:
-        # Rounded up so that batches of other prompt lengths reuse the compiled step's shapes.
         cache: Any = _static_cache(model, batch, width, cache_pool)
         # One mask for the whole run: future positions are hidden by causality, not by the mask.
         mask = torch.ones((batch, width), dtype=attention_mask.dtype, device=device)
@@ -336,9 +342,7 @@ class CompiledSteps:
         key = s.model_dump_json(exclude={"max_new_tokens"})
         if key not in self.samplers:
             step = make_next_token(s)
-            self.samplers[key] = (
-                compiled_or_eager(step, self.backend) if s.do_sample and s.top_k > 0 else step
-            )
+            self.samplers[key] = compiled_or_eager(step, self.backend) if draws_among_top_k(s) else step
         return self.samplers[key]
 
 
@@ -346,17 +350,18 @@ def compiled_or_eager(fn: Callable, backend: str) -> Callable:
     """``torch.compile(fn)``, or ``fn`` itself from the first call whose compilation fails."""
     import torch
 
-    current = {"fn": torch.compile(fn, backend=backend, dynamic=False)}
+    current = torch.compile(fn, backend=backend, dynamic=False)
 
     def call(*args: Any) -> Any:
+        nonlocal current
         try:
-            return current["fn"](*args)
+            return current(*args)
         except Exception as exc:
-            if current["fn"] is fn:
+            if current is fn:
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             log.warning("the sampling step runs eagerly: torch.compile failed (%s)", first)
-            current["fn"] = fn
+            current = fn
             return fn(*args)
 
     return call
