@@ -3,7 +3,8 @@
 1. Hugging Face ``Trainer`` with ``bf16=True`` and its defaults otherwise (the baseline);
 2. ``Trainer`` with ``torch_compile=True``;
 3. a plain Accelerate loop in the style of ``run_clm_no_trainer.py``;
-4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set.
+4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set, under
+   ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``).
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -11,6 +12,10 @@ throughput is timed between step ``warmup`` and ``warmup + steps`` with the devi
 at both ends. MFU uses FLOPs/token = 6·N + 12·layers·d_model·seq (N = parameters, tied embeddings
 counted once) over the bf16 dense peak: the 989 TFLOP/s datasheet figure (the targets' basis) and
 the peak measured here by an 8192³ bf16 matmul.
+
+``--curve SIZE:SEQ:STEPS`` also trains that model for STEPS steps three ways (autocast without
+compile, the unoptimised path; autocast compiled; bf16-master compiled) and records their validation
+loss curves side by side: the speed-ups must leave the curve unchanged within noise.
 
     python bench/train_gpu.py --corpus .carry/works.jsonl --sizes 125m --seqs 1024 --out reports/bench/train_gpu.json
 """
@@ -27,7 +32,11 @@ import time
 from pathlib import Path
 
 DATASHEET_BF16_DENSE_TFLOPS = 989.0  # H100/H200 SXM
-VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", "sanchaek"]
+VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", "sanchaek", "sanchaek_master"]
+OURS = {"sanchaek": "bf16", "sanchaek_master": "bf16-master"}  # variant -> train.mixed_precision
+# The loss-curve check: (name, train.mixed_precision, train.compile).
+CURVE_MODES = [("autocast_eager", "bf16", False), ("autocast_compiled", "bf16", True),
+               ("master_compiled", "bf16-master", True)]  # fmt: skip
 
 
 def flops_per_token(n_params: int, n_layers: int, d_model: int, seq: int) -> float:
@@ -214,25 +223,33 @@ def run_plain_accelerate(workdir: Path, model_dir: Path, seq: int, batch: int, t
                 break
 
 
-def run_sanchaek(
-    workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer, profile: KernelProfile | None
-) -> None:
+def sanchaek_params(
+    model_dir: Path, seq: int, batch: int, steps: int, precision: str, compile: bool, **train
+):
     from sanchaek.config import params_from_dict
-    from sanchaek.paths import Layout
-    from sanchaek.train import train
 
-    params = params_from_dict(
+    return params_from_dict(
         {
             "model": {"name_or_path": str(model_dir), "tokenizer_extra_text": None},
             "train": {
-                "seq_len": seq, "micro_batch_size": batch, "grad_accum_steps": 1,
-                "max_steps": profile.stop if profile else timer.warmup + timer.steps, "warmup_steps": 5, "mixed_precision": "bf16",
-                "compile": True, "eval_every": 0, "checkpoint_every": 0, "log_every": timer.warmup + timer.steps,
-                "resume": "never",
+                "seq_len": seq, "micro_batch_size": batch, "grad_accum_steps": 1, "max_steps": steps,
+                "warmup_steps": 5, "mixed_precision": precision, "compile": compile, "eval_every": 0,
+                "checkpoint_every": 0, "log_every": steps, "resume": "never", **train,
             },
         },
         "bench",
     )  # fmt: skip
+
+
+def run_sanchaek(
+    workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer, profile: KernelProfile | None,
+    precision: str,
+) -> None:  # fmt: skip
+    from sanchaek.paths import Layout
+    from sanchaek.train import train
+
+    steps = profile.stop if profile else timer.warmup + timer.steps
+    params = sanchaek_params(model_dir, seq, batch, steps, precision, compile=True)
 
     def on_step(done: int) -> None:
         timer.at_step(done)
@@ -242,11 +259,32 @@ def run_sanchaek(
     train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False, on_step=on_step)
 
 
+def run_curve(workdir: Path, model_dir: Path, seq: int, batch: int, steps: int, mode: str) -> dict:
+    """Validation loss every steps/5 steps (64 blocks) and the last train loss, for one CURVE_MODES entry."""
+    from sanchaek.paths import Layout
+    from sanchaek.train import train
+
+    _, precision, compile = next(m for m in CURVE_MODES if m[0] == mode)
+    params = sanchaek_params(
+        model_dir, seq, batch, steps, precision, compile, lr=1e-3, warmup_steps=steps // 10,
+        eval_every=max(1, steps // 5), eval_max_blocks=64, log_every=max(1, steps // 5), seed=1,
+    )  # fmt: skip
+    result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
+    return {
+        "mode": mode,
+        "val_loss": [(h["step"], h["val_loss"]) for h in result.history],
+        "final_train_loss": result.final["train_loss"],
+        "loop_seconds": result.loop_seconds,
+    }
+
+
 def run_one(args: argparse.Namespace) -> dict:
     import torch
 
     workdir, size, seq = Path(args.workdir), args.size, args.seq
     model_dir = workdir / f"model-{size}"
+    if args.run.startswith("curve:"):
+        return run_curve(workdir, model_dir, seq, args.batch, args.steps, args.run.split(":", 1)[1])
     timer = StepTimer(args.warmup, args.steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -259,9 +297,9 @@ def run_one(args: argparse.Namespace) -> dict:
     else:
         profile = None
         if args.profile_dir:
-            out = Path(args.profile_dir) / f"profile-{size}-seq{seq}.txt"
+            out = Path(args.profile_dir) / f"profile-{args.run}-{size}-seq{seq}.txt"
             profile = KernelProfile(args.warmup + args.steps, 5, out)
-        run_sanchaek(workdir, model_dir, seq, args.batch, timer, profile)
+        run_sanchaek(workdir, model_dir, seq, args.batch, timer, profile, OURS[args.run])
     tokens = args.steps * args.batch * seq
     return {
         "variant": args.run,
@@ -275,7 +313,52 @@ def run_one(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
-def write_report(args: argparse.Namespace, card: str, peak: float, results: list[dict]) -> None:
+def run_child(args: argparse.Namespace, workdir: Path, run: str, size: str, seq: int, steps: int) -> dict:
+    """One variant in its own process (clean memory peak, no shared compile state): its RESULT line."""
+    cmd = [sys.executable, __file__, "--run", run, "--workdir", str(workdir), "--size", size, "--seq", str(seq),
+           "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(steps)]  # fmt: skip
+    if args.profile_dir and run in OURS:
+        cmd += ["--profile-dir", args.profile_dir]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        err = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"{size} seq{seq} {run}: FAILED {err}", flush=True)
+        return {"error": err}
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def add_speedups(row: dict) -> None:
+    """Each of our variants against each baseline; the row's headline is our faster variant."""
+    measured = [v for v in OURS if row.get(v, {}).get("tokens_per_s")]
+    for ours in measured:
+        for base in ("trainer", "trainer_compiled", "plain_accelerate"):
+            other = row.get(base, {}).get("tokens_per_s")
+            if other:
+                row[ours][f"speedup_vs_{base}"] = row[ours]["tokens_per_s"] / other
+    if not measured:
+        return
+    best = max(measured, key=lambda v: row[v]["tokens_per_s"])
+    row["ours"] = best
+    row["tokens_per_s"], row["mfu"] = row[best]["tokens_per_s"], row[best]["mfu"]
+    row.update({k: v for k, v in row[best].items() if k.startswith("speedup_vs_")})
+
+
+def curve_differences(modes: dict) -> dict:
+    """Largest |val loss - the unoptimised path's| over the shared eval steps, per optimised mode."""
+    reference = dict(map(tuple, modes.get("autocast_eager", {}).get("val_loss", [])))
+    out = {}
+    for mode, res in modes.items():
+        if mode == "autocast_eager" or "val_loss" not in res or not reference:
+            continue
+        diffs = [abs(loss - reference[step]) for step, loss in res["val_loss"] if step in reference]
+        out[mode] = max(diffs) if diffs else None
+    return out
+
+
+def write_report(
+    args: argparse.Namespace, card: str, peak: float, results: list[dict], curve: dict | None = None
+) -> None:
     import torch
 
     from sanchaek.io import write_json
@@ -289,6 +372,8 @@ def write_report(args: argparse.Namespace, card: str, peak: float, results: list
         "timed_steps": args.steps,
         "results": results,
     }
+    if curve is not None:
+        report["loss_curve_check"] = curve
     write_json(args.out, report)
 
 
@@ -309,7 +394,10 @@ def main() -> None:
     parser.add_argument(
         "--profile-dir", default=None, help="write sanchaek's top kernels over 5 steps after the timed window"
     )
-    parser.add_argument("--run", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--curve", default=None, help="SIZE:SEQ:STEPS: compare the loss curves of the precision/compile modes"
+    )
+    parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--seq", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -324,8 +412,18 @@ def main() -> None:
     peak = measured_bf16_peak_tflops()
     print(f"card {card}: measured bf16 matmul peak {peak:.0f} TFLOP/s", flush=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sanchaek-bench-"))
-    results = []
-    for size in args.sizes.split(","):
+    results, curve = [], None
+    if args.curve:
+        size, seq, steps = args.curve.split(":")
+        prepare(workdir, Path(args.corpus), size, args.vocab_size)
+        curve = {"size": size, "seq_len": int(seq), "steps": int(steps), "batch": args.batch, "modes": {}}
+        for mode, _, _ in CURVE_MODES:
+            res = run_child(args, workdir, f"curve:{mode}", size, int(seq), steps=int(steps))
+            curve["modes"][mode] = res
+            print(f"curve {mode}: {res.get('val_loss', res)}", flush=True)
+        curve["max_abs_val_loss_diff_vs_autocast_eager"] = curve_differences(curve["modes"])
+        write_report(args, card, peak, results, curve)
+    for size in (s for s in args.sizes.split(",") if s):
         model_dir = prepare(workdir, Path(args.corpus), size, args.vocab_size)
         config = json.loads((model_dir / "config.json").read_text())
         from transformers import AutoModelForCausalLM
@@ -341,35 +439,21 @@ def main() -> None:
                 "flops_per_token": fpt,
             }
             for variant in args.variants.split(","):
-                cmd = [sys.executable, __file__, "--run", variant, "--workdir", str(workdir), "--size", size,
-                       "--seq", str(seq), "--batch", str(args.batch), "--warmup", str(args.warmup),
-                       "--steps", str(args.steps)]  # fmt: skip
-                if args.profile_dir and variant == "sanchaek":
-                    cmd += ["--profile-dir", args.profile_dir]
                 started = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-                if proc.returncode != 0 or not lines:
-                    err = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                    row[variant] = {"error": err}
-                    print(f"{size} seq{seq} {variant}: FAILED {err}", flush=True)
+                res = run_child(args, workdir, variant, size, seq, steps=args.steps)
+                row[variant] = res
+                if "error" in res:
                     continue
-                res = json.loads(lines[-1][len("RESULT ") :])
                 res["mfu"] = res["tokens_per_s"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
                 res["mfu_vs_measured_peak"] = res["tokens_per_s"] * fpt / (peak * 1e12)
                 res["wall_s_incl_compile"] = time.perf_counter() - started
-                row[variant] = res
                 print(f"{size} seq{seq} {variant}: {res['tokens_per_s']:,.0f} tok/s MFU {res['mfu']:.1%} "
                       f"peak {res['peak_memory_gib']:.1f} GiB", flush=True)  # fmt: skip
-            ours = row.get("sanchaek", {}).get("tokens_per_s")
-            for base in ("trainer", "trainer_compiled", "plain_accelerate"):
-                other = row.get(base, {}).get("tokens_per_s")
-                if ours and other:
-                    row[f"speedup_vs_{base}"] = ours / other
-            row["tokens_per_s"] = ours
-            row["mfu"] = row.get("sanchaek", {}).get("mfu")
+            add_speedups(row)
             results.append(row)
-            write_report(args, card, peak, results)  # after every row: a timed-out run keeps what it measured
+            write_report(
+                args, card, peak, results, curve
+            )  # after every row: a timed-out run keeps what it measured
     print(f"wrote {args.out}")
 
 

@@ -323,3 +323,75 @@ def test_a_compiled_run_saves_weights_that_load_back(project, monkeypatch):
     # Training's mask-free attention is not saved: users load the model with plain SDPA.
     assert model.config._attn_implementation == "sdpa"
     assert "sanchaek" not in (project.model_dir / "config.json").read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- bf16 with fp32 masters
+
+
+def test_bf16_master_follows_the_autocast_curve_and_saves_full_precision(tmp_path):
+    from accelerate.state import AcceleratorState
+    from transformers import AutoModelForCausalLM
+
+    from sanchaek.train import train
+
+    runs = {}
+    for mode in ("bf16", "bf16-master"):
+        AcceleratorState._reset_state(True)  # one precision per process, as `sanchaek train` runs
+        runs[mode] = train(
+            tiny_params(mixed_precision=mode, max_steps=24, eval_every=8), make_project(tmp_path / mode)
+        )
+    autocast, master = ([h["val_loss"] for h in runs[m].history] for m in ("bf16", "bf16-master"))
+    assert master[-1] < master[0] - 0.3  # it learns
+    assert master == pytest.approx(autocast, abs=0.02)  # the same curve within bf16 noise
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "bf16-master" / "models" / "lm")
+    weight = model.model.layers[0].mlp.up_proj.weight
+    # The saved weights are the fp32 masters, not their bf16 rounding.
+    assert weight.dtype == torch.float32 and (weight.to(torch.bfloat16).float() != weight).any()
+
+
+def test_bf16_master_resumes_to_the_same_loss(tmp_path):
+    from accelerate.state import AcceleratorState
+
+    from sanchaek.train import train
+
+    AcceleratorState._reset_state(True)
+    params = tiny_params(mixed_precision="bf16-master")
+    whole = train(params, make_project(tmp_path / "a"), live_dir=None)
+    layout = make_project(tmp_path / "b")
+    train(params, layout, stop_after_steps=7, live_dir=None)  # "killed" after the step-6 checkpoint
+    resumed = train(params, layout, live_dir=None)
+    assert resumed.final["val_loss"] == pytest.approx(whole.final["val_loss"], abs=1e-5)
+    assert resumed.final["train_loss"] == pytest.approx(whole.final["train_loss"], abs=1e-5)
+
+
+def test_master_weights_step_only_parameters_with_gradients():
+    from sanchaek.model.optim import MasterWeights
+
+    used, unused = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    params = [*used.parameters(), *unused.parameters()]
+    before = [p.detach().clone() for p in params]
+    master = MasterWeights(params, torch.device("cpu"))
+    assert all(p.dtype == torch.bfloat16 for p in params)
+    used(torch.randn(2, 4, dtype=torch.bfloat16)).sum().backward()
+    master.grads_to_master()
+    assert [m.grad is not None for m in master.master] == [True, True, False, False]
+    assert all(p.grad is None for p in params)  # the bf16 gradients are freed
+    optimizer = torch.optim.AdamW(master.master, lr=0.1, weight_decay=0.1)
+    optimizer.step()
+    master.master_to_model()
+    assert not torch.equal(master.master[0], before[0])
+    assert torch.equal(master.master[2], before[2])  # no gradient: not even weight decay
+    assert torch.equal(params[0], master.master[0].to(torch.bfloat16))
+    with pytest.raises(ValueError, match="do not match"):
+        master.load_state_dict({"master": master.state_dict()["master"][:2]})
+
+
+def test_bf16_master_refuses_the_re_objective_with_the_fix():
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from sanchaek.train import check_master_weights_fit
+
+    AcceleratorState._reset_state(True)
+    with pytest.raises(SanchaekError, match="re_weight: 0"):
+        check_master_weights_fit(Accelerator(cpu=True), objective=object())

@@ -78,13 +78,14 @@ def dvclive_available() -> bool:
 
 
 def resolve_mixed_precision(choice: str) -> str:
+    """The precision mode to train in: ``no``, ``bf16`` (autocast) or ``bf16-master``."""
     import torch
 
     if choice == "auto":
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if choice == "bf16" and not torch.cuda.is_available():
+    if choice in ("bf16", "bf16-master") and not torch.cuda.is_available():
         # CPU autocast to bf16 works but is slower than fp32 on most CPUs; honour the explicit ask.
-        log.warning("train.mixed_precision = bf16 on CPU: expect it to be slower than 'no'")
+        log.warning("train.mixed_precision = %s on CPU: expect it to be slower than 'no'", choice)
     return choice
 
 
@@ -218,6 +219,20 @@ def oom_error(params: Params, exc: BaseException) -> SanchaekError:
     )
 
 
+def check_master_weights_fit(accelerator: Any, objective: Any) -> None:
+    """bf16-master handles one plain or DDP model; other set-ups name the mode that works."""
+    if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        raise SanchaekError(
+            f"train.mixed_precision: bf16-master is not supported under {accelerator.distributed_type.name} "
+            "(it has its own mixed precision): set train.mixed_precision: bf16"
+        )
+    if objective is not None:
+        raise SanchaekError(
+            "train.mixed_precision: bf16-master does not support train.re_weight > 0 (the RE head trains "
+            "in fp32): set train.mixed_precision: bf16 or train.re_weight: 0"
+        )
+
+
 def build_re_objective(params: Params, tokenizer: Any, model: Any) -> Any:
     try:
         from .klue_re import ReObjective
@@ -257,13 +272,15 @@ def train(
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
-    from .model.optim import build_optimizer, build_scheduler
+    from .model.optim import MasterWeights, build_optimizer, build_scheduler
     from .model.speed import fast_training
 
     t = params.train
     started = time.monotonic()
+    precision = resolve_mixed_precision(t.mixed_precision)
+    # bf16-master runs the model in bf16 itself (MasterWeights below): no autocast on top.
     accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(t.mixed_precision), step_scheduler_with_optimizer=False
+        mixed_precision="no" if precision == "bf16-master" else precision, step_scheduler_with_optimizer=False
     )
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     if t.tf32 and device.type == "cuda":
@@ -301,6 +318,11 @@ def train(
             )
         objective = build_re_objective(params, tokenizer, lm)
         optimizer_params += list(objective.parameters())
+    master = None
+    if precision == "bf16-master":
+        check_master_weights_fit(accelerator, objective)
+        master = MasterWeights(optimizer_params, device)
+        optimizer_params = master.master  # what AdamW steps and clipping sees
     optimizer = build_optimizer(
         optimizer_params, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
         fused=device.type == "cuda",
@@ -313,6 +335,8 @@ def train(
         # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
         objective.to(device)
         accelerator.register_for_checkpointing(objective)
+    if master is not None:
+        accelerator.register_for_checkpointing(master)
     # The compiled wrapper prefixes every state-dict key with `_orig_mod.`; saving through it gives a
     # folder from_pretrained silently re-initialises. Save (and checkpoint) the module it wraps, and
     # evaluate with it too: eval's shapes and no_grad would each cost a recompile of the training graph.
@@ -423,11 +447,16 @@ def train(
                 nonfinite |= ~torch.isfinite(loss.detach())
             if objective is not None and world > 1:
                 all_reduce_gradients(accelerator, [*model.parameters(), *objective.parameters()])
+            if master is not None:
+                master.grads_to_master()
             if t.grad_clip is not None:
                 grad_norm = accelerator.clip_grad_norm_(
-                    optimizer_params if objective is not None else model.parameters(), t.grad_clip
+                    optimizer_params if objective is not None or master is not None else model.parameters(),
+                    t.grad_clip,
                 )
             optimizer.step()
+            if master is not None:
+                master.master_to_model()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             tokens_seen += tokens_per_step
@@ -497,6 +526,8 @@ def train(
             "train": params.train.model_dump(),
         }
         undo_speedups()  # users load the model as it was: plain SDPA, the original rotary module
+        if master is not None:
+            master.restore_full_precision()
         save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta)
     accelerator.end_training()
     return TrainResult(
