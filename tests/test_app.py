@@ -267,3 +267,27 @@ def test_search_page_shows_nori_tokens_and_highlighted_passages(project):
     assert "`p3`" in shown and "`p4`" in shown and "`p1`" not in shown
     at.text_input(key="search_query").input("죽음").run()
     assert "`p1`" in texts(at)  # 죽음 -> 죽 + 음 finds 죽었다
+    assert "활용형" not in texts(at)  # a noun adds no inflected forms
+
+
+def test_search_page_lists_the_inflected_forms_the_theme_added(project):
+    if not has_search_backend():
+        pytest.skip("sanchaek.search.open_backend is not in this build yet")
+    at = open_page("search")
+    at.text_input(key="search_query").input("듣다").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = texts(at)
+    assert "`p5`" in shown and "들었다 → 듣" in shown  # 들었다 is read 듣, the theme alone 들
+
+
+def test_search_page_follows_query_expand_predicates(project):
+    if not has_search_backend():
+        pytest.skip("sanchaek.search.open_backend is not in this build yet")
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text(encoding="utf-8") + "query:\n  expand_predicates: false\n", encoding="utf-8"
+    )
+    at = open_page("search")
+    at.text_input(key="search_query").input("듣다").run()
+    shown = texts(at)
+    assert "`p5`" not in shown and "들었다" not in shown

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_generate_support import PASSAGES, make_project
+from test_generate_support import HEARD, HEARD_ID, PASSAGES, build_index, make_project
 
 from sanchaek.cli import cli
 from sanchaek.compose import (
@@ -162,6 +162,23 @@ def test_candidate_copying_training_text_is_disqualified(project, tiny_lm_dir):
         assert (
             "disqualified for copying" in again["reason"] or "cut before its copied span" in again["reason"]
         )
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_a_dictionary_form_beat_theme_finds_its_inflections_as_in_the_query_stage(
+    tiny_lm_dir, tmp_path, expand
+):
+    plan = [{"type": "event", "theme": "듣다", "length": 4, "prompt": "비가 왔다."}]
+    params = make_project(
+        tmp_path,
+        tiny_lm_dir,
+        compose=compose_params(plan=plan, candidates=1, lorebook_chars=0),
+        query={"expand_predicates": expand},
+    )
+    build_index(tmp_path, [*PASSAGES, HEARD])
+    work = run_compose(params, Layout(tmp_path))
+    retrieved = [r["passage_id"] for r in work["beats"][0]["retrieved"]]
+    assert retrieved == ([HEARD_ID] if expand else [])  # 들었다 is read 듣, the theme alone 들
 
 
 def test_copy_guard_pieces():

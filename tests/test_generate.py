@@ -8,13 +8,14 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from test_generate_support import PASSAGES, make_project
+from test_generate_support import HEARD, HEARD_ID, PASSAGES, build_index, make_project, open_index
 
 from sanchaek.cli import cli
 from sanchaek.config import params_from_dict
 from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.errors import SanchaekError
 from sanchaek.generate import (
+    ThemeLexicons,
     apply_repetition_penalty,
     ban_repeated_ngrams,
     candidate_count,
@@ -392,6 +393,30 @@ def test_generate_stage_is_deterministic_and_flags_memorised_samples(tiny_lm_dir
         and planted["proxies"]["copy_rate"] == 1.0
     )
     assert planted["experiment"] == "exp-planted"
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_a_dictionary_form_theme_finds_its_inflections_as_in_the_query_stage(tiny_lm_dir, tmp_path, expand):
+    # query.expand_predicates decides for generate too: the lorebook and the lexicon of 듣다 see 들었다
+    params = make_project(
+        tmp_path,
+        tiny_lm_dir,
+        generate={
+            "samples_per_prompt": 1,
+            "prompts": [{"theme": "듣다", "opening": "비가 왔다."}],
+            "sampling": {"max_new_tokens": 4},
+        },
+        query={"expand_predicates": expand},
+    )
+    build_index(tmp_path, [*PASSAGES, HEARD])
+    records, _ = run_generate(params, Layout(tmp_path))
+    assert records[0]["context_passage_ids"] == ([HEARD_ID] if expand else [])
+    backend = open_index(tmp_path)
+    try:
+        lexicon = ThemeLexicons(backend, params.generate.proxies, expand=expand)("듣다")
+    finally:
+        backend.close()
+    assert ("듣" in lexicon.terms) == expand  # 들었다 is read 듣; the theme alone is read 들
 
 
 def test_missing_index_model_or_training_text_fail_with_one_line(tiny_lm_dir, tmp_path):

@@ -27,6 +27,10 @@ PASSAGES = [
     "저녁마다 산책을 나갔다. 골목과 강둑을 지나 다리까지 걸었다.",
 ]
 
+# A passage that only the expansion of the theme 듣다 finds: Nori reads 듣다 as 들, but 들었다 as 듣.
+HEARD = "창밖의 빗소리를 들었다. 아무도 오지 않았다."
+HEARD_ID = f"p{len(PASSAGES):02d}"  # its id after PASSAGES (see passage_records)
+
 
 def passage_records(passages: list[str] = PASSAGES) -> list[dict]:
     return [{"passage_id": f"p{i:02d}", "doc_id": f"d{i // 2}", "text": t} for i, t in enumerate(passages)]

@@ -13,7 +13,7 @@ import pytest
 from sanchaek.config.search import IndexParams
 from sanchaek.errors import SanchaekError
 from sanchaek.paths import Layout
-from sanchaek.search import SearchBackend, ThemeQuery, open_backend
+from sanchaek.search import SearchBackend, ThemeQuery, open_backend, search_theme_text
 from sanchaek.search.inflect import expand_query
 
 # Our own placeholder prose: (passage_id, doc_id, text)
@@ -138,6 +138,15 @@ def test_dictionary_form_theme_expands_through_the_backends_analyzer(backend, th
     query, _ = expand_query(ThemeQuery(theme), backend.analyze)  # _analyze on Elasticsearch
     assert ids(backend.search(query, 10)) == [found]
     assert "<em>" in backend.search(query, 10)[0].highlight
+
+
+@pytest.mark.parametrize("theme", ["듣다", ThemeQuery("듣다", weight=2.0)])
+def test_search_theme_text_expands_only_when_asked(backend, theme):
+    hits, added = search_theme_text(backend, theme, 10, expand=True)
+    assert ids(hits) == ["p13"] and added == {"들었다": ["듣"]}
+    hits, added = search_theme_text(backend, theme, 10, expand=False)
+    assert "p13" not in ids(hits) and added == {}
+    assert search_theme_text(backend, "담대하다", 10, expand=True) == (backend.search("담대하다", 10), {})
 
 
 def test_expansion_keeps_other_themes_as_they_were(backend):

@@ -5,8 +5,9 @@ turns into the contemplation of a narrator who only thinks (and thinks unsoundly
 confused past); fragments of recollection become acceptable because they are told as a walk.
 
 For every beat of ``compose.plan``:
-1. retrieve passages for its theme from the index — provenance, and (``lorebook_chars``) a little
-   context before the window; their text never enters the work (checked at the end);
+1. retrieve passages for its theme from the index, as the query stage searches it (a dictionary-form
+   predicate also finds its inflections) — provenance, and (``lorebook_chars``) a little context
+   before the window; their text never enters the work (checked at the end);
 2. render the beat's cue from its template ({place}, {theme}, {echo}: a phrase of an earlier beat);
 3. sample ``candidates`` continuations of (lorebook + the last ``context_tokens`` of the work + cue)
    with the beat type's sampling (repetition beats relax the penalties);
@@ -39,6 +40,7 @@ from .config.generate import (
 from .io import read_json, read_jsonl, write_json, write_text
 from .paths import Layout
 from .proxies import OverlapIndex, distinct_n, ngrams, repeated_ngram_rate, reuse_rate, words
+from .search import search_theme_text
 
 # A sentence ends at . ! ? … (or their full-width forms), optionally followed by closing quotes.
 _SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’」』)]*(?=\s|$)")
@@ -291,11 +293,14 @@ def compose_work(
     ratings: RatingPredictor,
     *,
     experiment: str,
+    expand: bool,
 ) -> dict:
-    """The whole work as a dict (work.json); pure given the model, the index and the ratings."""
+    """The whole work as a dict (work.json); pure given the model, the index and the ratings.
+
+    ``expand`` (``query.expand_predicates``): beat themes are searched as the query stage searches them."""
     from .generate import ThemeLexicons, sample_batch
 
-    lexicons = ThemeLexicons(backend, gp.proxies)
+    lexicons = ThemeLexicons(backend, gp.proxies, expand=expand)
     # One static KV cache long enough for every beat: one compiled decode step for the whole work.
     cache_len = gp.max_prompt_tokens + max(beat.length for beat in cp.plan)
     beats: list[BeatResult] = []
@@ -303,7 +308,9 @@ def compose_work(
     work_text = ""
     earlier_bigrams: set[tuple[str, ...]] = set()
     for i, beat in enumerate(cp.plan):
-        hits = backend.search(beat.theme, cp.retrieval_k) if cp.retrieval_k else []
+        hits = (
+            search_theme_text(backend, beat.theme, cp.retrieval_k, expand=expand)[0] if cp.retrieval_k else []
+        )
         retrieved_index = OverlapIndex(
             [h.text for h in hits], min(gp.proxies.copy_ngram_chars, cp.max_copy_chars)
         )
@@ -461,7 +468,16 @@ def run_compose(params: Params, layout: Layout) -> dict:
         copy_index = load_training_text(layout, min(gp.proxies.copy_ngram_chars, cp.max_copy_chars))
         ratings = load_rating_predictor(layout, cp.rating_neighbours)
         lm = load_model(gp.model, gp.engine)
-        return compose_work(cp, gp, lm, backend, copy_index, ratings, experiment=experiment_name())
+        return compose_work(
+            cp,
+            gp,
+            lm,
+            backend,
+            copy_index,
+            ratings,
+            experiment=experiment_name(),
+            expand=params.query.expand_predicates,
+        )
     finally:
         backend.close()
 

@@ -34,6 +34,7 @@ from .config.generate import EngineParams, GenerateParams, ProxyParams, Sampling
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
+from .search import search_theme_text
 
 log = logging.getLogger(__name__)
 
@@ -612,11 +613,13 @@ def retrieval_context(hits: Sequence[Any], max_chars: int, separator: str) -> st
 
 
 class ThemeLexicons:
-    """One ThemeLexicon per theme, built on first use from the index."""
+    """One ThemeLexicon per theme, built on first use from the passages the index finds for it
+    (``expand``: ``query.expand_predicates``, so the lexicon sees what the query stage selected)."""
 
-    def __init__(self, backend: Any, proxies: ProxyParams):
+    def __init__(self, backend: Any, proxies: ProxyParams, *, expand: bool):
         self.backend = backend
         self.proxies = proxies
+        self.expand = expand
         self._cache: dict[str, Any] = {}
 
     def __call__(self, theme: str) -> Any:
@@ -624,7 +627,7 @@ class ThemeLexicons:
 
         if theme not in self._cache:
             hits = (
-                self.backend.search(theme, self.proxies.lexicon_passages)
+                search_theme_text(self.backend, theme, self.proxies.lexicon_passages, expand=self.expand)[0]
                 if self.proxies.lexicon_passages
                 else []
             )
@@ -647,8 +650,9 @@ class PromptPlan:
     ids: list[int]
 
 
-def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any) -> list[PromptPlan]:
-    """Each opening, after the passages retrieved for its theme (cut to fit the prompt budget)."""
+def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any, *, expand: bool) -> list[PromptPlan]:
+    """Each opening, after the passages retrieved for its theme (cut to fit the prompt budget);
+    ``expand``: ``query.expand_predicates``, a dictionary-form theme also retrieves its inflections."""
     budget = prompt_budget(lm, gp.max_prompt_tokens, gp.sampling.max_new_tokens)
     plans = []
     for i, spec in enumerate(gp.prompts):
@@ -660,7 +664,11 @@ def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any) -> list[Prom
             gp.max_prompt_tokens,
             what=f"generate.prompts[{i}].opening",
         )
-        hits = backend.search(spec.theme, gp.retrieval.k) if gp.retrieval.enabled else []
+        hits = (
+            search_theme_text(backend, spec.theme, gp.retrieval.k, expand=expand)[0]
+            if gp.retrieval.enabled
+            else []
+        )
         lorebook = retrieval_context(hits, gp.retrieval.max_chars, gp.retrieval.separator)
         ids = fit_prompt(lm, lorebook=lorebook, body=opening, budget=budget)
         plans.append(PromptPlan(spec.theme, spec.opening, [h.passage_id for h in hits], ids))
@@ -668,17 +676,19 @@ def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any) -> list[Prom
 
 
 def generate_samples(
-    gp: GenerateParams, lm: LoadedModel, backend: Any, copy_index: Any, *, experiment: str
+    gp: GenerateParams, lm: LoadedModel, backend: Any, copy_index: Any, *, experiment: str, expand: bool
 ) -> tuple[list[dict], dict]:
-    """Samples with their proxies and the aggregate metrics. Pure given the model and the index."""
+    """Samples with their proxies and the aggregate metrics. Pure given the model and the index.
+
+    ``expand`` (``query.expand_predicates``): themes are searched as the query stage searches them."""
     from .proxies import all_proxies, summarise
 
-    plans = plan_prompts(gp, lm, backend)
+    plans = plan_prompts(gp, lm, backend, expand=expand)
     jobs = [(p, j) for p in plans for j in range(gp.samples_per_prompt)]
     started = time.perf_counter()
     outputs = sample_batch(lm, [p.ids for p, _ in jobs], gp.sampling, gp.engine, seed=gp.seed)
     seconds = time.perf_counter() - started
-    lexicons = ThemeLexicons(backend, gp.proxies)
+    lexicons = ThemeLexicons(backend, gp.proxies, expand=expand)
     sampling = gp.sampling.model_dump()
     records = []
     for n, ((plan, j), (text, n_tokens)) in enumerate(zip(jobs, outputs, strict=True)):
@@ -730,7 +740,14 @@ def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
     try:
         copy_index = load_training_text(layout, gp.proxies.copy_ngram_chars)
         lm = load_model(gp.model, gp.engine)
-        return generate_samples(gp, lm, backend, copy_index, experiment=experiment_name())
+        return generate_samples(
+            gp,
+            lm,
+            backend,
+            copy_index,
+            experiment=experiment_name(),
+            expand=params.query.expand_predicates,
+        )
     finally:
         backend.close()
 

@@ -23,8 +23,7 @@ from .config.search import QueryParams, ThemeParams
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
-from .search import Hit, SearchBackend, ThemeQuery, open_backend
-from .search.inflect import expand_query
+from .search import Hit, SearchBackend, ThemeQuery, open_backend, search_theme_text
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,9 @@ def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
 def search_theme(backend: SearchBackend, theme: ThemeParams, params: QueryParams) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
     min_score = theme.min_score if theme.min_score is not None else params.min_score
-    query, expanded = to_query(theme, params), {}
     expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
-    if expand:
-        query, expansions = expand_query(query, backend.analyze)
-        expanded = {form: terms for e in expansions for form, terms in e.forms.items()}
-    hits = [h for h in backend.search(query, top_k) if h.score >= min_score]
+    found, expanded = search_theme_text(backend, to_query(theme, params), top_k, expand=expand)
+    hits = [h for h in found if h.score >= min_score]
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
     result = ThemeResult(theme=theme, analysed=analysed, hits=hits, expanded=expanded)
     if not hits:

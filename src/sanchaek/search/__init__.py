@@ -2,6 +2,8 @@
 
 Other stages get a backend with ``open_backend(params.index, Layout())`` and call
 ``backend.search("죽음", k)`` or ``backend.search(ThemeQuery(...), k)``; close it when done.
+A theme is searched with ``search_theme_text(backend, theme, k, expand=params.query.expand_predicates)``,
+which adds the inflections of a dictionary-form predicate (듣다 -> 들었다) the way the query stage does.
 """
 
 from __future__ import annotations
@@ -13,8 +15,17 @@ from ..config.search import IndexParams
 from ..errors import SanchaekError
 from ..paths import Layout
 from .base import Hit, SearchBackend, ThemeQuery, Token
+from .inflect import search_theme_text
 
-__all__ = ["Hit", "SearchBackend", "ThemeQuery", "Token", "open_backend", "resolve_backend"]
+__all__ = [
+    "Hit",
+    "SearchBackend",
+    "ThemeQuery",
+    "Token",
+    "open_backend",
+    "resolve_backend",
+    "search_theme_text",
+]
 
 
 def resolve_backend(params: IndexParams, env: Mapping[str, str] | None = None) -> tuple[str, str | None]:

@@ -13,6 +13,9 @@ or particle, and Nori reads it back as this very stem (or as the root of a 하�
 담대). The conjugator guesses irregular classes from the stem's shape only; Nori's dictionary decides:
 믿다's ㄷ-irregular guess 밀었다 is read 밀 (another verb) and dropped, 듣다's 들었다 is read 듣 and kept.
 Misreadings are dropped the same way (그리워하던 is read 그립 + 않, so it adds nothing).
+
+Every stage that searches by a theme (query, generate's lorebook and lexicon, compose, the app's
+Search page) goes through ``search_theme_text``, so a theme finds the same passages everywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from .base import ThemeQuery, Token
+from .base import Hit, SearchBackend, ThemeQuery, Token
 
 # Tags of a predicate stem, and of the noun or root before the 하 of a 하다 predicate (담대/NNG 하다).
 PREDICATE_TAGS = frozenset({"VV", "VA", "VX", "VCP", "VCN", "XSV", "XSA"})
@@ -228,3 +231,23 @@ def expand_query(query: ThemeQuery, analyze: Analyze) -> tuple[ThemeQuery, list[
     if not added:
         return query, expansions
     return replace(query, synonyms=(*query.synonyms, *dict.fromkeys(added))), expansions
+
+
+def added_forms(expansions: Iterable[Expansion]) -> dict[str, list[str]]:
+    """Each form the expansions added -> the stem terms Nori reads it as (들었다 -> [듣])."""
+    return {form: terms for e in expansions for form, terms in e.forms.items()}
+
+
+def search_theme_text(
+    backend: SearchBackend, query: str | ThemeQuery, k: int, *, expand: bool
+) -> tuple[list[Hit], dict[str, list[str]]]:
+    """The top ``k`` hits for a theme, and the inflected forms its expansion added (form -> terms).
+
+    ``expand`` (``query.expand_predicates``) widens a dictionary-form predicate to its inflections
+    first; without it the theme is searched as written and nothing is added.
+    """
+    theme = ThemeQuery(query) if isinstance(query, str) else query
+    expansions: list[Expansion] = []
+    if expand:
+        theme, expansions = expand_query(theme, backend.analyze)
+    return backend.search(theme, k), added_forms(expansions)

@@ -1,5 +1,9 @@
 """Search: a theme word -> its Nori tokens and the top passages, through the pipeline's own backend.
 
+The theme is searched as the query stage searches it (``search_theme_text``): with
+``query.expand_predicates`` a dictionary-form predicate (듣다) also finds its inflections (들었다), and
+the page lists the forms that were added, so the user sees why a passage without the word was found.
+
 The backend (embedded Lucene starts a JVM) is opened once per Streamlit server process with
 st.cache_resource, never at import time, so only the server process that serves this page hosts it.
 """
@@ -50,6 +54,11 @@ def theme_words(project: proj.Project) -> list[str]:
     return words
 
 
+def added_forms_caption(added: dict[str, list[str]]) -> str:
+    forms = " · ".join(f"{form} → {' '.join(terms)}" for form, terms in added.items())
+    return f"활용형도 검색 · also searched, as inflected forms (query.expand_predicates): {forms}"
+
+
 def render(project: proj.Project) -> None:
     st.title("검색 · Search")
     st.caption(
@@ -75,11 +84,13 @@ def render(project: proj.Project) -> None:
     k = st.slider("문단 수 · passages", min_value=1, max_value=50, value=DEFAULT_K, key="search_k")
     if not query.strip():
         return
+    from ...search import search_theme_text
+
     index_params = project.params.index
     try:
         backend = _backend(str(project.root), index_params.model_dump_json(), index_params)
         tokens = backend.analyze(query)
-        hits = backend.search(query, k)
+        hits, added = search_theme_text(backend, query, k, expand=project.params.query.expand_predicates)
     except SanchaekError as exc:
         st.error(str(exc))
         return
@@ -95,6 +106,8 @@ def render(project: proj.Project) -> None:
         )
     else:
         st.caption("분석된 토큰이 없습니다 (모두 불용 품사) · no tokens survive the analysis")
+    if added:
+        st.caption(added_forms_caption(added))
     st.subheader(f"상위 문단 · top passages ({len(hits)})")
     if not hits:
         st.caption("일치하는 문단이 없습니다 · no passage matches")
