@@ -130,8 +130,10 @@ def timed_queries(search, queries: list[str], repeats: int) -> dict:
 # -- the three contenders ---------------------------------------------------------------------
 
 
-def run_embedded(passages: list[dict], queries: list[str], repeats: int) -> dict:
+def run_embedded(passages: list[dict], queries: list[str], repeats: int, index_threads: int | None) -> dict:
     params = load_params(ROOT / "params.yaml").index
+    if index_threads is not None:
+        params = params.model_copy(update={"index_threads": index_threads})
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         backend = EmbeddedBackend(params, Path(tmp) / "index")
         backend.analyze("워밍업")  # JVM start is not indexing time
@@ -147,6 +149,7 @@ def run_embedded(passages: list[dict], queries: list[str], repeats: int) -> dict
         )
         backend.close()
     return {
+        "index_threads": params.index_threads,
         "index_s": round(index_s, 2),
         "passages_per_s": round(n / index_s, 1),
         **lat,
@@ -318,10 +321,12 @@ def inflection_recall() -> dict:
     }
 
 
-def bench_size(label: str, passages: list[dict], repeats: int, baseline_repeats: int) -> dict:
+def bench_size(
+    label: str, passages: list[dict], repeats: int, baseline_repeats: int, index_threads: int | None
+) -> dict:
     print(f"[{label}] {len(passages)} passages", flush=True)
     result = {"passages": len(passages), "chars": sum(len(p["text"]) for p in passages)}
-    result["embedded"] = run_embedded(passages, QUERIES, repeats)
+    result["embedded"] = run_embedded(passages, QUERIES, repeats, index_threads)
     print("  embedded", result["embedded"], flush=True)
     result["rank_bm25_whitespace"] = run_rank_bm25(passages, QUERIES, baseline_repeats)
     print("  rank_bm25", result["rank_bm25_whitespace"], flush=True)
@@ -351,6 +356,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--synthetic", type=int, default=100_000)
     ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "search.json"))
+    ap.add_argument(
+        "--index-threads", type=int, default=None, help="index.index_threads (default: params.yaml's)"
+    )
     args = ap.parse_args()
     started = time.perf_counter()
     load_before = os.getloadavg()
@@ -367,9 +375,9 @@ def main() -> None:
     }
     report["recall_of_inflected_forms"] = inflection_recall()
     print("recall", report["recall_of_inflected_forms"], flush=True)
-    report["corpus"] = bench_size("corpus", corpus, repeats=5, baseline_repeats=3)
+    report["corpus"] = bench_size("corpus", corpus, 5, 3, args.index_threads)
     synthetic = synthetic_passages(corpus, args.synthetic)
-    report[f"synthetic_{args.synthetic}"] = bench_size("synthetic", synthetic, repeats=5, baseline_repeats=1)
+    report[f"synthetic_{args.synthetic}"] = bench_size("synthetic", synthetic, 5, 1, args.index_threads)
     report["machine"]["loadavg_after"] = os.getloadavg()
     report["seconds"] = round(time.perf_counter() - started, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
