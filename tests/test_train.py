@@ -395,3 +395,20 @@ def test_bf16_master_refuses_the_re_objective_with_the_fix():
     AcceleratorState._reset_state(True)
     with pytest.raises(SanchaekError, match="re_weight: 0"):
         check_master_weights_fit(Accelerator(cpu=True), objective=object())
+
+
+def test_auto_precision_is_bf16_master_on_a_bf16_gpu_where_it_applies(monkeypatch):
+    from sanchaek.train import resolve_mixed_precision
+
+    def auto(**train):
+        return resolve_mixed_precision(tiny_params(mixed_precision="auto", **train).train)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto() == "no"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert auto() == "bf16-master"
+    assert auto(grad_accum_steps=4) == "bf16"  # no bf16 accumulation over micro-steps
+    assert auto(re_weight=0.5) == "bf16"
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert auto() == "bf16"

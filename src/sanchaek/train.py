@@ -77,12 +77,25 @@ def dvclive_available() -> bool:
     return True
 
 
-def resolve_mixed_precision(choice: str) -> str:
-    """The precision mode to train in: ``no``, ``bf16`` (autocast) or ``bf16-master``."""
-    import torch
+def resolve_mixed_precision(t: Any) -> str:
+    """The precision mode to train in: ``no``, ``bf16`` (autocast) or ``bf16-master``.
 
+    ``auto`` on a bf16 GPU is bf16-master (on an H100 4.5-5.4% faster than autocast, with the same
+    loss curve: reports/bench/train_gpu.json) wherever it applies and gradients need no bf16
+    accumulation over micro-steps; otherwise autocast: with the RE objective, grad_accum_steps > 1,
+    or an FSDP/DeepSpeed launch (they bring their own mixed precision).
+    """
+    import torch
+    from accelerate.utils import parse_flag_from_env
+
+    choice = t.mixed_precision
     if choice == "auto":
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+        if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+            return "no"
+        sharded = parse_flag_from_env("ACCELERATE_USE_FSDP") or parse_flag_from_env(
+            "ACCELERATE_USE_DEEPSPEED"
+        )
+        return "bf16-master" if t.re_weight == 0 and t.grad_accum_steps == 1 and not sharded else "bf16"
     if choice in ("bf16", "bf16-master") and not torch.cuda.is_available():
         # CPU autocast to bf16 works but is slower than fp32 on most CPUs; honour the explicit ask.
         log.warning("train.mixed_precision = %s on CPU: expect it to be slower than 'no'", choice)
@@ -277,7 +290,7 @@ def train(
 
     t = params.train
     started = time.monotonic()
-    precision = resolve_mixed_precision(t.mixed_precision)
+    precision = resolve_mixed_precision(t)
     # bf16-master runs the model in bf16 itself (MasterWeights below): no autocast on top.
     accelerator = Accelerator(
         mixed_precision="no" if precision == "bf16-master" else precision, step_scheduler_with_optimizer=False

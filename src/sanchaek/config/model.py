@@ -44,7 +44,7 @@ class TrainParams(Section):
     beta2: float = Field(0.95, ge=0, lt=1)
     eps: float = Field(1e-8, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
-    # no | bf16 | bf16-master | auto (bf16 where the GPU supports it, full precision on CPU).
+    # no | bf16 | bf16-master | auto (on a bf16 GPU bf16-master where it applies, else bf16; CPU: no).
     # bf16: autocast over fp32 weights. bf16-master: the model itself in bf16 (weights, activations,
     # gradients), AdamW on fp32 master copies; less memory traffic, so faster on GPUs. Gradients
     # accumulate over micro-steps in bf16 there: prefer a larger micro_batch_size to many micro-steps.
