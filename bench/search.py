@@ -322,21 +322,29 @@ def inflection_recall() -> dict:
 
 
 def bench_size(
-    label: str, passages: list[dict], repeats: int, baseline_repeats: int, index_threads: int | None
+    label: str,
+    passages: list[dict],
+    repeats: int,
+    baseline_repeats: int,
+    index_threads: int | None,
+    save=lambda part: None,
 ) -> dict:
+    """Our backend, then the two baselines; ``save`` gets the partial result after each contender."""
     print(f"[{label}] {len(passages)} passages", flush=True)
     result = {"passages": len(passages), "chars": sum(len(p["text"]) for p in passages)}
     result["embedded"] = run_embedded(passages, QUERIES, repeats, index_threads)
     print("  embedded", result["embedded"], flush=True)
+    save(result)
     result["rank_bm25_whitespace"] = run_rank_bm25(passages, QUERIES, baseline_repeats)
     print("  rank_bm25", result["rank_bm25_whitespace"], flush=True)
-    result["bm25s_mecab_ko"] = run_bm25s_mecab(passages, QUERIES, repeats)
-    print("  bm25s+mecab", result["bm25s_mecab_ko"], flush=True)
     e, b = result["embedded"], result["rank_bm25_whitespace"]
     result["ratio_vs_rank_bm25"] = {
         "indexing_speed": round(e["passages_per_s"] / b["passages_per_s"], 3),
         "query_p95_speedup": round(b["p95_ms"] / e["p95_ms"], 2),
     }
+    save(result)
+    result["bm25s_mecab_ko"] = run_bm25s_mecab(passages, QUERIES, repeats)
+    print("  bm25s+mecab", result["bm25s_mecab_ko"], flush=True)
     return result
 
 
@@ -373,15 +381,27 @@ def main() -> None:
         "corpus_source": corpus_source,
         "targets": {"indexing_passages_per_s": 2000, "query_p95_ms_at_100k": 20, "inflection_recall": 1.0},
     }
+
+    def save() -> None:  # after every section: a run stopped by a time limit keeps what it measured
+        report["machine"]["loadavg_after"] = os.getloadavg()
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
     report["recall_of_inflected_forms"] = inflection_recall()
     print("recall", report["recall_of_inflected_forms"], flush=True)
+    save()
     report["corpus"] = bench_size("corpus", corpus, 5, 3, args.index_threads)
+    save()
     synthetic = synthetic_passages(corpus, args.synthetic)
-    report[f"synthetic_{args.synthetic}"] = bench_size("synthetic", synthetic, 5, 1, args.index_threads)
-    report["machine"]["loadavg_after"] = os.getloadavg()
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    key = f"synthetic_{args.synthetic}"
+
+    def save_synthetic(part: dict) -> None:
+        report[key] = part
+        save()
+
+    report[key] = bench_size("synthetic", synthetic, 5, 1, args.index_threads, save=save_synthetic)
+    save()
     print(f"wrote {args.out} in {report['seconds']} s")
 
 
