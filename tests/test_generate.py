@@ -413,7 +413,7 @@ def test_a_dictionary_form_theme_finds_its_inflections_as_in_the_query_stage(tin
     assert records[0]["context_passage_ids"] == ([HEARD_ID] if expand else [])
     backend = open_index(tmp_path)
     try:
-        lexicon = ThemeLexicons(backend, params.generate.proxies, expand=expand)("듣다")
+        lexicon = ThemeLexicons(backend, params.generate.proxies, query=params.query)("듣다")
     finally:
         backend.close()
     assert ("듣" in lexicon.terms) == expand  # 들었다 is read 듣; the theme alone is read 들

@@ -122,6 +122,26 @@ def test_expansion_can_be_switched_off(indexed):
     assert "\n" not in str(err.value)
 
 
+def test_theme_hits_bring_a_configured_themes_synonyms_and_switches_to_other_stages(indexed):
+    """Generate, compose and the app search a theme by its text; a theme listed in query.themes must
+    find there what the query stage found for it."""
+    from sanchaek.query import theme_hits
+
+    _, backend = indexed
+    params = query_params(
+        themes=[{"text": "죽음", "synonyms": ["사망", "임종"]}, {"text": "듣다", "expand_predicates": False}],
+        expand_predicates=True,
+    )
+    ids = lambda hits: {h.passage_id for h in hits}  # noqa: E731
+    death, _ = theme_hits(backend, "죽음", 20, params)
+    assert {"d05-0", "d11-0"} <= ids(death)  # 사망, 임종: the synonyms came along
+    assert not {"d05-0", "d11-0"} & ids(theme_hits(backend, "죽음", 20, query_params(themes=["죽음"]))[0])
+    heard, added = theme_hits(backend, "듣다", 20, params)
+    assert ids(heard) == set() and added == {}  # this theme's own switch: no expansion
+    written, added = theme_hits(backend, "쓰다", 20, params)  # not listed: the global switch
+    assert ids(written) == {"d14-0", "d14-1"} and added == {"썼다": ["쓰"]}
+
+
 def test_split_keeps_documents_on_one_side_and_is_deterministic(indexed):
     layout, backend = indexed
     params = query_params(themes=["죽음", "담대하다"], val_fraction=0.3, seed=7)

@@ -37,10 +37,11 @@ from .config.generate import (
     resolve_sampling,
     resolve_weights,
 )
+from .config.search import QueryParams
 from .io import read_json, read_jsonl, write_json, write_text
 from .paths import Layout
 from .proxies import OverlapIndex, distinct_n, ngrams, repeated_ngram_rate, reuse_rate, words
-from .search import search_theme_text
+from .query import theme_hits
 
 # A sentence ends at . ! ? … (or their full-width forms), optionally followed by closing quotes.
 _SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’」』)]*(?=\s|$)")
@@ -293,14 +294,14 @@ def compose_work(
     ratings: RatingPredictor,
     *,
     experiment: str,
-    expand: bool,
+    query: QueryParams,
 ) -> dict:
     """The whole work as a dict (work.json); pure given the model, the index and the ratings.
 
-    ``expand`` (``query.expand_predicates``): beat themes are searched as the query stage searches them."""
+    ``query``: beat themes are searched as the query stage searches them."""
     from .generate import ThemeLexicons, sample_batch
 
-    lexicons = ThemeLexicons(backend, gp.proxies, expand=expand)
+    lexicons = ThemeLexicons(backend, gp.proxies, query=query)
     # One static KV cache long enough for every beat: one compiled decode step for the whole work.
     cache_len = gp.max_prompt_tokens + max(beat.length for beat in cp.plan)
     beats: list[BeatResult] = []
@@ -308,9 +309,7 @@ def compose_work(
     work_text = ""
     earlier_bigrams: set[tuple[str, ...]] = set()
     for i, beat in enumerate(cp.plan):
-        hits = (
-            search_theme_text(backend, beat.theme, cp.retrieval_k, expand=expand)[0] if cp.retrieval_k else []
-        )
+        hits = theme_hits(backend, beat.theme, cp.retrieval_k, query)[0] if cp.retrieval_k else []
         retrieved_index = OverlapIndex(
             [h.text for h in hits], min(gp.proxies.copy_ngram_chars, cp.max_copy_chars)
         )
@@ -476,7 +475,7 @@ def run_compose(params: Params, layout: Layout) -> dict:
             copy_index,
             ratings,
             experiment=experiment_name(),
-            expand=params.query.expand_predicates,
+            query=params.query,
         )
     finally:
         backend.close()

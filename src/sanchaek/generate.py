@@ -31,10 +31,11 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .config.generate import EngineParams, GenerateParams, ProxyParams, SamplingParams
+from .config.search import QueryParams
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
-from .search import search_theme_text
+from .query import theme_hits
 
 log = logging.getLogger(__name__)
 
@@ -613,13 +614,13 @@ def retrieval_context(hits: Sequence[Any], max_chars: int, separator: str) -> st
 
 
 class ThemeLexicons:
-    """One ThemeLexicon per theme, built on first use from the passages the index finds for it
-    (``expand``: ``query.expand_predicates``, so the lexicon sees what the query stage selected)."""
+    """One ThemeLexicon per theme, built on first use from the passages the index finds for it,
+    searched as the query stage searches it (``query``: its themes, synonyms and expansion)."""
 
-    def __init__(self, backend: Any, proxies: ProxyParams, *, expand: bool):
+    def __init__(self, backend: Any, proxies: ProxyParams, *, query: QueryParams):
         self.backend = backend
         self.proxies = proxies
-        self.expand = expand
+        self.query = query
         self._cache: dict[str, Any] = {}
 
     def __call__(self, theme: str) -> Any:
@@ -627,7 +628,7 @@ class ThemeLexicons:
 
         if theme not in self._cache:
             hits = (
-                search_theme_text(self.backend, theme, self.proxies.lexicon_passages, expand=self.expand)[0]
+                theme_hits(self.backend, theme, self.proxies.lexicon_passages, self.query)[0]
                 if self.proxies.lexicon_passages
                 else []
             )
@@ -650,9 +651,11 @@ class PromptPlan:
     ids: list[int]
 
 
-def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any, *, expand: bool) -> list[PromptPlan]:
-    """Each opening, after the passages retrieved for its theme (cut to fit the prompt budget);
-    ``expand``: ``query.expand_predicates``, a dictionary-form theme also retrieves its inflections."""
+def plan_prompts(
+    gp: GenerateParams, lm: LoadedModel, backend: Any, *, query: QueryParams
+) -> list[PromptPlan]:
+    """Each opening, after the passages retrieved for its theme (cut to fit the prompt budget); the
+    theme is searched as the query stage searches it (synonyms, inflections of 듣다)."""
     budget = prompt_budget(lm, gp.max_prompt_tokens, gp.sampling.max_new_tokens)
     plans = []
     for i, spec in enumerate(gp.prompts):
@@ -664,11 +667,7 @@ def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any, *, expand: b
             gp.max_prompt_tokens,
             what=f"generate.prompts[{i}].opening",
         )
-        hits = (
-            search_theme_text(backend, spec.theme, gp.retrieval.k, expand=expand)[0]
-            if gp.retrieval.enabled
-            else []
-        )
+        hits = theme_hits(backend, spec.theme, gp.retrieval.k, query)[0] if gp.retrieval.enabled else []
         lorebook = retrieval_context(hits, gp.retrieval.max_chars, gp.retrieval.separator)
         ids = fit_prompt(lm, lorebook=lorebook, body=opening, budget=budget)
         plans.append(PromptPlan(spec.theme, spec.opening, [h.passage_id for h in hits], ids))
@@ -676,19 +675,19 @@ def plan_prompts(gp: GenerateParams, lm: LoadedModel, backend: Any, *, expand: b
 
 
 def generate_samples(
-    gp: GenerateParams, lm: LoadedModel, backend: Any, copy_index: Any, *, experiment: str, expand: bool
+    gp: GenerateParams, lm: LoadedModel, backend: Any, copy_index: Any, *, experiment: str, query: QueryParams
 ) -> tuple[list[dict], dict]:
     """Samples with their proxies and the aggregate metrics. Pure given the model and the index.
 
-    ``expand`` (``query.expand_predicates``): themes are searched as the query stage searches them."""
+    ``query``: themes are searched as the query stage searches them."""
     from .proxies import all_proxies, summarise
 
-    plans = plan_prompts(gp, lm, backend, expand=expand)
+    plans = plan_prompts(gp, lm, backend, query=query)
     jobs = [(p, j) for p in plans for j in range(gp.samples_per_prompt)]
     started = time.perf_counter()
     outputs = sample_batch(lm, [p.ids for p, _ in jobs], gp.sampling, gp.engine, seed=gp.seed)
     seconds = time.perf_counter() - started
-    lexicons = ThemeLexicons(backend, gp.proxies, expand=expand)
+    lexicons = ThemeLexicons(backend, gp.proxies, query=query)
     sampling = gp.sampling.model_dump()
     records = []
     for n, ((plan, j), (text, n_tokens)) in enumerate(zip(jobs, outputs, strict=True)):
@@ -746,7 +745,7 @@ def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
             backend,
             copy_index,
             experiment=experiment_name(),
-            expand=params.query.expand_predicates,
+            query=params.query,
         )
     finally:
         backend.close()

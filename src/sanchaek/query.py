@@ -46,11 +46,28 @@ def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
     )
 
 
+def configured_theme(text: str, params: QueryParams) -> ThemeParams:
+    """The theme as ``query.themes`` configures it (synonyms, weight, match, expansion), else the bare text."""
+    return next((t for t in params.themes if t.text == text.strip()), None) or ThemeParams(text=text)
+
+
+def theme_hits(
+    backend: SearchBackend, theme: str | ThemeParams, k: int, params: QueryParams
+) -> tuple[list[Hit], dict[str, list[str]]]:
+    """The top ``k`` hits of a theme searched as this stage searches it, and the inflected forms added.
+
+    Generate, compose and the app call it with a theme's text: a theme listed in ``query.themes``
+    brings its synonyms and settings along, so it finds the same passages in every stage."""
+    if isinstance(theme, str):
+        theme = configured_theme(theme, params)
+    expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
+    return search_theme_text(backend, to_query(theme, params), k, expand=expand)
+
+
 def search_theme(backend: SearchBackend, theme: ThemeParams, params: QueryParams) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
     min_score = theme.min_score if theme.min_score is not None else params.min_score
-    expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
-    found, expanded = search_theme_text(backend, to_query(theme, params), top_k, expand=expand)
+    found, expanded = theme_hits(backend, theme, top_k, params)
     hits = [h for h in found if h.score >= min_score]
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
     result = ThemeResult(theme=theme, analysed=analysed, hits=hits, expanded=expanded)

@@ -84,13 +84,13 @@ def render(project: proj.Project) -> None:
     k = st.slider("문단 수 · passages", min_value=1, max_value=50, value=DEFAULT_K, key="search_k")
     if not query.strip():
         return
-    from ...search import search_theme_text
+    from ...query import theme_hits
 
     index_params = project.params.index
     try:
         backend = _backend(str(project.root), index_params.model_dump_json(), index_params)
         tokens = backend.analyze(query)
-        hits, added = search_theme_text(backend, query, k, expand=project.params.query.expand_predicates)
+        hits, added = theme_hits(backend, query, k, project.params.query)
     except SanchaekError as exc:
         st.error(str(exc))
         return
