@@ -417,6 +417,7 @@ def test_a_dictionary_form_theme_finds_its_inflections_as_in_the_query_stage(tin
     finally:
         backend.close()
     assert ("듣" in lexicon.terms) == expand  # 들었다 is read 듣; the theme alone is read 들
+    assert lexicon.score(["빗소리", "듣"])["theme_terms_found"] == (1.0 if expand else 0.0)
 
 
 def test_missing_index_model_or_training_text_fail_with_one_line(tiny_lm_dir, tmp_path):

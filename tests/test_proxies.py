@@ -137,7 +137,7 @@ def test_theme_lexicon_with_real_nori(search_backend):
     """죽음 is analysed to 죽 + 음 (so 죽었다 counts); the lexicon adds terms of the passages found."""
     hits = search_backend.search("죽음", 3)
     assert hits, "the tiny index must find passages for 죽음"
-    lexicon = ThemeLexicon("죽음", search_backend.analyze, hits, size=20)
+    lexicon = ThemeLexicon("죽음", search_backend.analyze, hits, size=20, readings=[])
     assert lexicon.theme_terms == {"죽", "음"}
     terms = [t.term for t in search_backend.analyze("엄마가 죽었다")]
     assert terms == ["엄마", "죽"]
@@ -148,6 +148,19 @@ def test_theme_lexicon_with_real_nori(search_backend):
     assert (
         lexicon.score([t.term for t in search_backend.analyze("시장은 시끄러웠다")])["theme_relevance"] == 0.0
     )
+
+
+def test_theme_terms_found_takes_the_best_reading(search_backend):
+    """듣다 is read 들, its 들었다 is read 듣: an added form's terms count as the theme found."""
+    analyze = search_backend.analyze
+    heard = [t.term for t in analyze("빗소리를 들었다")]
+    assert "듣" in heard and "들" not in heard
+    plain = ThemeLexicon("듣다", analyze, [], size=5, readings=[])
+    assert plain.score(heard)["theme_terms_found"] == 0.0
+    expanded = ThemeLexicon("듣다", analyze, [], size=5, readings=[["듣"], ["사망"]])
+    assert expanded.score(heard)["theme_terms_found"] == 1.0
+    assert expanded.score([t.term for t in analyze("할아버지가 사망했다")])["theme_terms_found"] == 1.0
+    assert expanded.score(["바다"]) == {"theme_terms_found": 0.0, "theme_relevance": 0.0}
 
 
 @pytest.fixture(scope="module")

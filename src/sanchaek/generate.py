@@ -35,7 +35,7 @@ from .config.search import QueryParams
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
-from .query import theme_hits
+from .query import configured_theme, theme_hits
 
 log = logging.getLogger(__name__)
 
@@ -627,12 +627,16 @@ class ThemeLexicons:
         from .proxies import ThemeLexicon
 
         if theme not in self._cache:
-            hits = (
-                theme_hits(self.backend, theme, self.proxies.lexicon_passages, self.query)[0]
+            hits, added = (
+                theme_hits(self.backend, theme, self.proxies.lexicon_passages, self.query)
                 if self.proxies.lexicon_passages
-                else []
+                else ([], {})
             )
-            self._cache[theme] = ThemeLexicon(theme, self.backend.analyze, hits, self.proxies.lexicon_size)
+            synonyms = configured_theme(theme, self.query).synonyms
+            readings = [[t.term for t in self.backend.analyze(s)] for s in synonyms] + list(added.values())
+            self._cache[theme] = ThemeLexicon(
+                theme, self.backend.analyze, hits, self.proxies.lexicon_size, readings=readings
+            )
         return self._cache[theme]
 
 

@@ -150,23 +150,34 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 class ThemeLexicon:
     """A theme's analysed terms plus the most frequent terms of the passages the index finds for it.
 
-    ``theme_terms_found``: share of the theme's own Nori terms present in the text (죽음 -> 죽, 음).
+    ``theme_terms_found``: share of the theme's own Nori terms present in the text (죽음 -> 죽, 음),
+    in its best reading: the theme as written or one of ``readings``, the term lists of its synonyms
+    and of the inflected forms the query expansion added (듣다 is read 들, its 들었다 is read 듣).
     ``theme_relevance``: share of the text's Nori terms that belong to the lexicon — a text about
     a funeral scores without naming death.
     """
 
-    def __init__(self, theme: str, analyze: Callable[[str], list[Token]], hits: Sequence[Hit], size: int):
+    def __init__(
+        self,
+        theme: str,
+        analyze: Callable[[str], list[Token]],
+        hits: Sequence[Hit],
+        size: int,
+        *,
+        readings: Sequence[Sequence[str]],
+    ):
         self.theme = theme
         self.theme_terms = frozenset(t.term for t in analyze(theme))
+        self.readings = [r for r in (self.theme_terms, *map(frozenset, readings)) if r]
         counts: Counter[str] = Counter()
         for hit in hits:
             counts.update(t.term for t in analyze(hit.text))
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
-        self.terms = frozenset(term for term, _ in ranked) | self.theme_terms
+        self.terms = frozenset(term for term, _ in ranked).union(*self.readings)
 
     def score(self, text_terms: Sequence[str]) -> dict[str, float]:
         present = set(text_terms)
-        found = len(self.theme_terms & present) / len(self.theme_terms) if self.theme_terms else 0.0
+        found = max((len(r & present) / len(r) for r in self.readings), default=0.0)
         relevance = sum(t in self.terms for t in text_terms) / len(text_terms) if text_terms else 0.0
         return {"theme_terms_found": found, "theme_relevance": relevance}
 
