@@ -232,18 +232,12 @@ def oom_error(params: Params, exc: BaseException) -> SanchaekError:
     )
 
 
-def check_master_weights_fit(accelerator: Any, objective: Any) -> None:
-    """bf16-master handles one plain or DDP model; other set-ups name the mode that works."""
-    if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
-        raise SanchaekError(
-            f"train.mixed_precision: bf16-master is not supported under {accelerator.distributed_type.name} "
-            "(it has its own mixed precision): set train.mixed_precision: bf16"
-        )
-    if objective is not None:
-        raise SanchaekError(
-            "train.mixed_precision: bf16-master does not support train.re_weight > 0 (the RE head trains "
-            "in fp32): set train.mixed_precision: bf16 or train.re_weight: 0"
-        )
+def refuse_under_sharding(accelerator: Any, feature: str, fix: str) -> None:
+    """FSDP and DeepSpeed shard the model (and bring their own mixed precision): what needs the whole
+    model on every process refuses them, naming the fix."""
+    kind = accelerator.distributed_type.name
+    if kind in ("FSDP", "DEEPSPEED"):
+        raise SanchaekError(f"{feature} is not supported under {kind}: {fix}")
 
 
 def build_re_objective(params: Params, tokenizer: Any, model: Any) -> Any:
@@ -324,16 +318,20 @@ def train(
     optimizer_params = list(model.parameters())
     objective = None
     if t.re_weight > 0:
-        if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
-            raise SanchaekError(
-                f"train.re_weight > 0 is not supported under {accelerator.distributed_type.name}: "
-                "use DDP (configs/accelerate/multi_gpu.yaml) or set train.re_weight: 0"
-            )
+        refuse_under_sharding(
+            accelerator,
+            "train.re_weight > 0",
+            "use DDP (configs/accelerate/multi_gpu.yaml) or set train.re_weight: 0",
+        )
         objective = build_re_objective(params, tokenizer, lm)
         optimizer_params += list(objective.parameters())
     master = None
-    if precision == "bf16-master":
-        check_master_weights_fit(accelerator, objective)
+    if precision == "bf16-master":  # params refuse it with the RE objective
+        refuse_under_sharding(
+            accelerator,
+            "train.mixed_precision: bf16-master",
+            "set train.mixed_precision: bf16 (it has its own)",
+        )
         master = MasterWeights(optimizer_params, device)
         optimizer_params = master.master  # what AdamW steps and clipping sees
     optimizer = build_optimizer(

@@ -75,6 +75,15 @@ class TrainParams(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _master_weights_without_re(self) -> TrainParams:
+        if self.mixed_precision == "bf16-master" and self.re_weight > 0:
+            raise ValueError(
+                "train.mixed_precision: bf16-master does not support train.re_weight > 0 (the RE head trains "
+                "in fp32): set train.mixed_precision: bf16 or train.re_weight: 0"
+            )
+        return self
+
 
 class SweepParams(Section):
     # Dotted params key -> values; the grid is their cartesian product, e.g. {train.lr: [1e-3, 3e-3]}.
