@@ -627,13 +627,14 @@ class ThemeLexicons:
         from .proxies import ThemeLexicon
 
         if theme not in self._cache:
+            configured = configured_theme(theme, self.query)
             hits, added = (
-                theme_hits(self.backend, theme, self.proxies.lexicon_passages, self.query)
+                theme_hits(self.backend, configured, self.proxies.lexicon_passages, self.query)
                 if self.proxies.lexicon_passages
                 else ([], {})
             )
-            synonyms = configured_theme(theme, self.query).synonyms
-            readings = [[t.term for t in self.backend.analyze(s)] for s in synonyms] + list(added.values())
+            synonyms = [[t.term for t in self.backend.analyze(s)] for s in configured.synonyms]
+            readings = synonyms + list(added.values())
             self._cache[theme] = ThemeLexicon(
                 theme, self.backend.analyze, hits, self.proxies.lexicon_size, readings=readings
             )

@@ -20,7 +20,7 @@ from .io import read_jsonl, write_json
 from .paths import Layout
 from .search import SearchBackend, open_backend
 from .search.analysis import analysis_dict, describe
-from .search.inflect import expand_predicate
+from .search.inflect import describe_added, expand_predicate
 
 REQUIRED_FIELDS = ("passage_id", "doc_id", "text")
 
@@ -124,7 +124,7 @@ def analyze_command(params_path: str, text: str, backend: str | None, as_json: b
     if not tokens:
         click.echo("(no tokens: every token was removed by nori_part_of_speech stoptags)")
     if expansion is not None:
-        added = ", ".join(f"{form} → {' '.join(terms)}" for form, terms in expansion.forms.items())
+        added = describe_added(expansion.forms)
         click.echo(
             f"# as a theme (query.expand_predicates), stem {expansion.stem} adds: {added or 'nothing'}"
         )

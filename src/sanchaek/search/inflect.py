@@ -239,6 +239,11 @@ def added_forms(expansions: Iterable[Expansion]) -> dict[str, list[str]]:
     return {form: terms for e in expansions for form, terms in e.forms.items()}
 
 
+def describe_added(forms: dict[str, list[str]]) -> str:
+    """``들었다 → 듣, 썼다 → 쓰``: the added forms as the CLI and the app show them."""
+    return ", ".join(f"{form} → {' '.join(terms)}" for form, terms in forms.items())
+
+
 def search_theme_text(
     backend: SearchBackend, query: str | ThemeQuery, k: int, *, expand: bool
 ) -> tuple[list[Hit], dict[str, list[str]]]:

@@ -55,8 +55,9 @@ def theme_words(project: proj.Project) -> list[str]:
 
 
 def added_forms_caption(added: dict[str, list[str]]) -> str:
-    forms = " · ".join(f"{form} → {' '.join(terms)}" for form, terms in added.items())
-    return f"활용형도 검색 · also searched, as inflected forms (query.expand_predicates): {forms}"
+    from ...search.inflect import describe_added
+
+    return f"활용형도 검색 · also searched, as inflected forms (query.expand_predicates): {describe_added(added)}"
 
 
 def render(project: proj.Project) -> None:
@@ -64,15 +65,6 @@ def render(project: proj.Project) -> None:
     st.caption(
         "주제어를 입력하면 Nori 분석 결과와 가장 가까운 문단을 보여 줍니다 · Nori-analysed theme search"
     )
-    try:
-        import sanchaek.search as search_pkg
-
-        has_backend = hasattr(search_pkg, "open_backend")
-    except ImportError:
-        has_backend = False
-    if not has_backend:
-        st.info("이 빌드에는 검색 백엔드가 없습니다 · sanchaek.search.open_backend is not available")
-        return
     index_report = common.report(project, "index")
     if index_report is None and not project.layout.index_dir.exists():
         common.how_to_run("색인(data/index)이", "index")
