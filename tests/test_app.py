@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_project import PASSAGES, copy_project, has_search_backend, template_project
+from test_app_project import PASSAGES, copy_project, template_project
 
 from sanchaek.app.main import PAGES
 
@@ -254,12 +254,16 @@ def test_work_page_shows_beats_with_provenance(project):
     assert "후보 2개" in shown
 
 
-def test_search_page_shows_nori_tokens_and_highlighted_passages(project):
-    if not has_search_backend():
-        pytest.skip("sanchaek.search.open_backend is not in this build yet")
+def search_page_for(theme: str):
+    """The Search page after typing ``theme``, checked to have raised and shown no error."""
     at = open_page("search")
-    at.text_input(key="search_query").input("담대하다").run()
+    at.text_input(key="search_query").input(theme).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_search_page_shows_nori_tokens_and_highlighted_passages(project):
+    at = search_page_for("담대하다")
     tokens = at.dataframe[0].value
     assert list(tokens["term"]) == ["담대"]  # 담대하다 -> 담대 (+ the dropped ending)
     shown = texts(at)
@@ -271,23 +275,14 @@ def test_search_page_shows_nori_tokens_and_highlighted_passages(project):
 
 
 def test_search_page_lists_the_inflected_forms_the_theme_added(project):
-    if not has_search_backend():
-        pytest.skip("sanchaek.search.open_backend is not in this build yet")
-    at = open_page("search")
-    at.text_input(key="search_query").input("듣다").run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    shown = texts(at)
+    shown = texts(search_page_for("듣다"))
     assert "`p5`" in shown and "들었다 → 듣" in shown  # 들었다 is read 듣, the theme alone 들
 
 
 def test_search_page_follows_query_expand_predicates(project):
-    if not has_search_backend():
-        pytest.skip("sanchaek.search.open_backend is not in this build yet")
     params = project / "params.yaml"
     params.write_text(
         params.read_text(encoding="utf-8") + "query:\n  expand_predicates: false\n", encoding="utf-8"
     )
-    at = open_page("search")
-    at.text_input(key="search_query").input("듣다").run()
-    shown = texts(at)
+    shown = texts(search_page_for("듣다"))
     assert "`p5`" not in shown and "들었다" not in shown

@@ -227,14 +227,6 @@ finally:
 """
 
 
-def has_search_backend() -> bool:
-    try:
-        import sanchaek.search as search
-    except ImportError:
-        return False
-    return hasattr(search, "open_backend")
-
-
 def _run(args: list[str], cwd: Path) -> None:
     env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", DVC_NO_ANALYTICS="1")
     subprocess.run(args, cwd=cwd, check=True, capture_output=True, env=env, timeout=120)
@@ -265,8 +257,7 @@ def build_finished_project(root: Path) -> Path:
     (root / "ratings/votes.jsonl").write_text("")
     (root / ".gitignore").write_text("/data/\n")
     write_static_outputs(root)
-    if has_search_backend():
-        _run([sys.executable, "-c", INDEX_SCRIPT, str(root)], root)
+    _run([sys.executable, "-c", INDEX_SCRIPT, str(root)], root)
     _run(["dvc", "repro", "-q"], root)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-q", "-m", "baseline"], root)
