@@ -4,7 +4,8 @@
 2. ``Trainer`` with ``torch_compile=True``;
 3. a plain Accelerate loop in the style of ``run_clm_no_trainer.py``;
 4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set, under
-   ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``).
+   ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``),
+   and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``).
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -32,8 +33,20 @@ import time
 from pathlib import Path
 
 DATASHEET_BF16_DENSE_TFLOPS = 989.0  # H100/H200 SXM
-VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", "sanchaek", "sanchaek_master"]
-OURS = {"sanchaek": "bf16", "sanchaek_master": "bf16-master"}  # variant -> train.mixed_precision
+VARIANTS = [
+    "trainer",
+    "trainer_compiled",
+    "plain_accelerate",
+    "sanchaek",
+    "sanchaek_master",
+    "sanchaek_graphs",
+]
+# Our variants: the train params each sets (all compile the model).
+OURS = {
+    "sanchaek": {"mixed_precision": "bf16"},
+    "sanchaek_master": {"mixed_precision": "bf16-master"},
+    "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
+}
 # The loss-curve check: (name, train.mixed_precision, train.compile).
 CURVE_MODES = [("autocast_eager", "bf16", False), ("autocast_compiled", "bf16", True),
                ("master_compiled", "bf16-master", True)]  # fmt: skip
@@ -243,13 +256,16 @@ def sanchaek_params(
 
 def run_sanchaek(
     workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer, profile: KernelProfile | None,
-    precision: str,
+    train_overrides: dict,
 ) -> None:  # fmt: skip
     from sanchaek.paths import Layout
     from sanchaek.train import train
 
     steps = profile.stop if profile else timer.warmup + timer.steps
-    params = sanchaek_params(model_dir, seq, batch, steps, precision, compile=True)
+    overrides = dict(train_overrides)
+    params = sanchaek_params(
+        model_dir, seq, batch, steps, overrides.pop("mixed_precision"), True, **overrides
+    )
 
     def on_step(done: int) -> None:
         timer.at_step(done)

@@ -364,24 +364,39 @@ def test_bf16_master_resumes_to_the_same_loss(tmp_path):
     assert resumed.final["train_loss"] == pytest.approx(whole.final["train_loss"], abs=1e-5)
 
 
-def test_master_weights_step_only_parameters_with_gradients():
-    from sanchaek.model.optim import MasterWeights
+@pytest.mark.parametrize("max_grad_norm", [None, 0.05])
+def test_master_adamw_is_clip_grad_norm_then_torch_adamw_on_the_widened_gradients(max_grad_norm):
+    """The one-pass update must be the old path's arithmetic: widen the bf16 gradients, clip them with
+    clip_grad_norm_, step fp32 masters with torch's AdamW, narrow the masters into the model."""
+    from sanchaek.model.optim import MasterAdamW, MasterWeights, build_optimizer
 
-    used, unused = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    torch.manual_seed(0)
+    used, unused = torch.nn.Linear(8, 6), torch.nn.Linear(8, 6)
     params = [*used.parameters(), *unused.parameters()]
-    before = [p.detach().clone() for p in params]
+    reference = [p.detach().clone().requires_grad_(True) for p in params]
+    untouched = params[2].detach().clone()
     master = MasterWeights(params, torch.device("cpu"))
     assert all(p.dtype == torch.bfloat16 for p in params)
-    used(torch.randn(2, 4, dtype=torch.bfloat16)).sum().backward()
-    master.grads_to_master()
-    assert [m.grad is not None for m in master.master] == [True, True, False, False]
-    assert all(p.grad is None for p in params)  # the bf16 gradients are freed
-    optimizer = torch.optim.AdamW(master.master, lr=0.1, weight_decay=0.1)
-    optimizer.step()
-    master.master_to_model()
-    assert not torch.equal(master.master[0], before[0])
-    assert torch.equal(master.master[2], before[2])  # no gradient: not even weight decay
-    assert torch.equal(params[0], master.master[0].to(torch.bfloat16))
+    hyper = {"lr": 0.01, "weight_decay": 0.1, "betas": (0.9, 0.95), "eps": 1e-8}
+    ours = MasterAdamW(master, **hyper, max_grad_norm=max_grad_norm, compiled=False)
+    theirs = build_optimizer(reference, **hyper, fused=False)
+    for _ in range(3):
+        used(torch.randn(4, 8, dtype=torch.bfloat16)).pow(2).sum().backward()
+        for r, p in zip(reference, params, strict=True):
+            r.grad = None if p.grad is None else p.grad.float()
+        with_grads = [r for r in reference if r.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(with_grads, max_grad_norm or float("inf"))
+        ours.step()
+        theirs.step()
+        assert float(ours.grad_norm) == pytest.approx(float(norm), rel=1e-6)
+        if max_grad_norm is not None:
+            assert norm > max_grad_norm  # the clipping is exercised
+        for m, r in zip(master.master, reference, strict=True):
+            torch.testing.assert_close(m.detach(), r.detach(), rtol=1e-6, atol=1e-7)
+        assert all(torch.equal(p, m.to(torch.bfloat16)) for p, m in zip(params, master.master, strict=True))
+        assert all(p.grad is None for p in params)  # the bf16 gradients are freed
+    assert torch.equal(master.master[2], untouched)  # no gradient: not even weight decay
+    assert set(ours.state[master.master[0]]) == set(theirs.state[reference[0]])  # AdamW's layout
     with pytest.raises(ValueError, match="do not match"):
         master.load_state_dict({"master": master.state_dict()["master"][:2]})
 

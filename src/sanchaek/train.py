@@ -43,7 +43,7 @@ STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is in
 
 # Params that do not change the trajectory: a checkpoint made under other values still resumes.
 _RESUME_NEUTRAL = {
-    "max_minutes", "compile", "num_workers", "log_every", "eval_every", "eval_max_blocks",
+    "max_minutes", "compile", "compile_mode", "num_workers", "log_every", "eval_every", "eval_max_blocks",
     "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
 }  # fmt: skip
 
@@ -279,7 +279,7 @@ def train(
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
-    from .model.optim import MasterWeights, build_optimizer, build_scheduler
+    from .model.optim import MasterAdamW, MasterWeights, build_optimizer, build_scheduler
     from .model.speed import fast_training
 
     t = params.train
@@ -333,11 +333,17 @@ def train(
             "set train.mixed_precision: bf16 (it has its own)",
         )
         master = MasterWeights(optimizer_params, device)
-        optimizer_params = master.master  # what AdamW steps and clipping sees
-    optimizer = build_optimizer(
-        optimizer_params, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
-        fused=device.type == "cuda",
-    )  # fmt: skip
+        # It clips too (by the bf16 gradients' norm): the loop's clip_grad_norm_ is for the other modes.
+        optimizer = MasterAdamW(
+            master, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
+            max_grad_norm=t.grad_clip, compiled=device.type == "cuda",
+        )  # fmt: skip
+    else:
+        optimizer = build_optimizer(
+            optimizer_params, lr=t.lr, weight_decay=t.weight_decay, betas=(t.beta1, t.beta2), eps=t.eps,
+            fused=device.type == "cuda",
+        )  # fmt: skip
+    stepper = optimizer  # before prepare wraps it: MasterAdamW's grad_norm is read from here
     scheduler = build_scheduler(
         optimizer, warmup_steps=t.warmup_steps, total_steps=total_steps, min_lr_ratio=t.min_lr_ratio
     )
@@ -354,7 +360,9 @@ def train(
     # dynamic=False: a second shape gets its own graph instead of turning the training graph dynamic.
     uncompiled_model = model
     if t.compile:
-        model = torch.compile(model, dynamic=False)
+        model = torch.compile(model, dynamic=False, mode=t.compile_mode)
+    # CUDA graphs replay into the same output buffers: each micro-step starts a new generation of them.
+    graphs = t.compile and t.compile_mode == "reduce-overhead" and device.type == "cuda"
 
     # Resume.
     start_step, tokens_seen, history = 0, 0, []
@@ -442,6 +450,8 @@ def train(
         for step in range(start_step, total_steps):
             for micro in range(t.grad_accum_steps):
                 batch = next(batches).to(device, non_blocking=True)
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 last_micro = micro == t.grad_accum_steps - 1
                 # DDP all-reduces gradients only on the last micro-step (and never when RE syncs by hand).
                 sync = last_micro and objective is None
@@ -458,16 +468,13 @@ def train(
                 nonfinite |= ~torch.isfinite(loss.detach())
             if objective is not None and world > 1:
                 all_reduce_gradients(accelerator, [*model.parameters(), *objective.parameters()])
-            if master is not None:
-                master.grads_to_master()
-            if t.grad_clip is not None:
+            if t.grad_clip is not None and master is None:
                 grad_norm = accelerator.clip_grad_norm_(
-                    optimizer_params if objective is not None or master is not None else model.parameters(),
-                    t.grad_clip,
+                    optimizer_params if objective is not None else model.parameters(), t.grad_clip
                 )
             optimizer.step()
             if master is not None:
-                master.master_to_model()
+                grad_norm = stepper.grad_norm
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             tokens_seen += tokens_per_step
