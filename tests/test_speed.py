@@ -65,7 +65,7 @@ def test_cached_rotary_tables_give_the_same_loss_and_gradients_and_undo_cleanly(
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
 
-    undo = fast_training(model, seq_len=16)
+    undo = fast_training(model, seq_len=16, fuse_projections=["qkv", "gate_up"])
     assert isinstance(model.model.rotary_emb, CachedRotaryEmbedding)
     assert model.config._attn_implementation == PACKED_CAUSAL
     assert set(model.state_dict()) == keys  # the tables are not weights: checkpoints do not change
@@ -107,7 +107,7 @@ def test_fused_llama_projections_keep_the_loss_and_gradients_and_undo_cleanly():
     model.zero_grad()
     params = dict(model.named_parameters())
 
-    undo = fuse_llama_projections(model)
+    undo = fuse_llama_projections(model, ["qkv", "gate_up"])
     separate_calls = []
     for layer in model.model.layers:
         for proj in (layer.self_attn.q_proj, layer.self_attn.v_proj, layer.mlp.up_proj):
@@ -124,6 +124,9 @@ def test_fused_llama_projections_keep_the_loss_and_gradients_and_undo_cleanly():
     assert all("forward" not in vars(m) for m in model.modules())
     lm_loss(model, blocks)
     assert separate_calls  # Hugging Face's own forwards again
+    fuse_llama_projections(model, ["qkv"])
+    switched = {type(m).__name__ for m in model.modules() if "forward" in vars(m)}
+    assert switched == {"LlamaAttention"}  # only the groups asked for
 
 
 def test_fused_projections_leave_other_architectures_alone():
@@ -131,4 +134,4 @@ def test_fused_projections_leave_other_architectures_alone():
 
     config = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=2)  # fmt: skip
-    assert fuse_llama_projections(Qwen2ForCausalLM(config)) is None
+    assert fuse_llama_projections(Qwen2ForCausalLM(config), ["qkv", "gate_up"]) is None

@@ -2,13 +2,13 @@
 
 Two fix what ``torch.compile`` makes of Hugging Face's eager-friendly code on packed blocks (no
 padding, positions 0..T-1); the third merges Llama's parallel projections into single matmuls.
-None changes the model's function. ``train`` applies them with ``fast_training(model, seq_len)``
+None changes the model's function. ``train`` applies them with ``fast_training``
 and restores the model with the function it returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import MethodType
 from typing import Any
 
@@ -136,10 +136,21 @@ def _fused_llama_attention_forward(
     input_shape = hidden_states.shape[:-1]
     hidden_shape = (*input_shape, -1, self.head_dim)
     sizes = [self.q_proj.out_features, self.k_proj.out_features, self.v_proj.out_features]
-    qkv = _cat_linear(hidden_states, [self.q_proj, self.k_proj, self.v_proj]).split(sizes, dim=-1)
-    query_states, key_states, value_states = (t.view(hidden_shape).transpose(1, 2) for t in qkv)
+    q, k, v = (
+        t.view(hidden_shape)
+        for t in _cat_linear(hidden_states, [self.q_proj, self.k_proj, self.v_proj]).split(sizes, dim=-1)
+    )
+    # RoPE on the (B, T, heads, head_dim) layout of the fused output, transposed for attention only
+    # afterwards, and v made dense: the attention's gradients then come back in that layout, and
+    # writing them into the one (B, T, q+k+v) gradient is a coalesced copy, not a transposing one
+    # (which made the fused step slower than three projections).
     cos, sin = position_embeddings
-    query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
+    q, k = apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=2)
+    query_states, key_states, value_states = (
+        q.transpose(1, 2),
+        k.transpose(1, 2),
+        v.contiguous().transpose(1, 2),
+    )
     if past_key_values is not None:
         key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
     attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -153,23 +164,28 @@ def _fused_llama_attention_forward(
     return self.o_proj(attn_output), attn_weights
 
 
-def fuse_llama_projections(model: Any) -> Callable[[], None] | None:
-    """Give each Llama attention one q/k/v matmul and each Llama MLP one gate/up matmul.
+PROJECTION_GROUPS = ("qkv", "gate_up")
+
+
+def fuse_llama_projections(
+    model: Any, groups: Iterable[str] = PROJECTION_GROUPS
+) -> Callable[[], None] | None:
+    """Give each Llama attention one q/k/v matmul (``qkv``) and each Llama MLP one gate/up matmul
+    (``gate_up``).
 
     Why: three projections of the same input are three matmuls of a third of the width each, and
     their input gradients are three more matmuls plus the additions that sum them. One matmul over
-    the concatenated weights (a copy of a few MB per layer) fills the GPU better and needs no sums:
-    small models' projections are narrow enough for this to show (125M: d_model 768). The weights
-    stay the module's own parameters, so the optimizer, DDP and checkpoints see no change. Only
-    modules that run transformers' own Llama forward are switched (other architectures keep theirs,
-    whatever their layout); returns the function that puts the original forwards back, or None.
+    the concatenated weights (a copy of a few MB per layer) fills the GPU better and needs no sums.
+    The weights stay the module's own parameters, so the optimizer, DDP and checkpoints see no
+    change. Only modules that run transformers' own Llama forward are switched (other architectures
+    keep theirs, whatever their layout); returns the function that puts the original forwards back,
+    or None if nothing was switched.
     """
     from transformers.models.llama.modeling_llama import LlamaAttention, LlamaMLP
 
-    replacements = {
-        LlamaAttention.forward: _fused_llama_attention_forward,
-        LlamaMLP.forward: _fused_llama_mlp_forward,
-    }
+    available = {"qkv": (LlamaAttention.forward, _fused_llama_attention_forward),
+                 "gate_up": (LlamaMLP.forward, _fused_llama_mlp_forward)}  # fmt: skip
+    replacements = dict(available[g] for g in groups)
     switched = []
     for module in model.modules():
         fused = replacements.get(getattr(type(module), "forward", None))
@@ -186,12 +202,13 @@ def fuse_llama_projections(model: Any) -> Callable[[], None] | None:
     return restore
 
 
-def fast_training(model: Any, seq_len: int) -> Callable[[], None]:
-    """Apply the speed-ups that fit ``model``; returns the function that undoes them (before saving)."""
+def fast_training(model: Any, seq_len: int, fuse_projections: Iterable[str]) -> Callable[[], None]:
+    """Apply the speed-ups that fit ``model`` (``fuse_projections``: the PROJECTION_GROUPS to fuse);
+    returns the function that undoes them (before saving)."""
     previous_attention = use_packed_causal_attention(model)
     max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 0
     restore_rotary = cache_rotary_tables(model, max(seq_len, max_positions))
-    restore_projections = fuse_llama_projections(model)
+    restore_projections = fuse_llama_projections(model, fuse_projections)
 
     def restore() -> None:
         if restore_projections is not None:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Call 3: fused projections with RoPE applied before the transpose; which groups to fuse, against
+# Trainer and Trainer + compile, 125m and 350m at seq 1024.
+source .carry/prelude.sh
+t0=$SECONDS
+timeout 270 $B --sizes 125m --seqs 1024 \
+  --variants sanchaek_master,sanchaek_qkv,sanchaek_unfused,trainer,trainer_compiled \
+  --profile-dir $RES --out $RES/train_125m_1024.json 2>&1 | $F
+echo "== 125m/1024 took $((SECONDS-t0)) s"; pack
+t0=$SECONDS
+timeout $((585-SECONDS)) $B --sizes 350m --seqs 1024 \
+  --variants sanchaek_master,sanchaek_unfused,trainer,trainer_compiled \
+  --profile-dir $RES --out $RES/train_350m_1024.json 2>&1 | $F
+echo "== 350m/1024 took $((SECONDS-t0)) s"; pack
