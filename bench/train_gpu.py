@@ -5,9 +5,7 @@
 3. a plain Accelerate loop in the style of ``run_clm_no_trainer.py``;
 4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set, under
    ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``),
-   and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``);
-   bf16-master fuses both projection groups (``train.fuse_projections``), ``sanchaek_qkv`` only
-   attention's and ``sanchaek_unfused`` neither.
+   and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``).
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -42,16 +40,12 @@ VARIANTS = [
     "sanchaek",
     "sanchaek_master",
     "sanchaek_graphs",
-    "sanchaek_qkv",
-    "sanchaek_unfused",
 ]
 # Our variants: the train params each sets (all compile the model).
 OURS = {
     "sanchaek": {"mixed_precision": "bf16"},
     "sanchaek_master": {"mixed_precision": "bf16-master"},
     "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
-    "sanchaek_qkv": {"mixed_precision": "bf16-master", "fuse_projections": ["qkv"]},
-    "sanchaek_unfused": {"mixed_precision": "bf16-master", "fuse_projections": []},
 }
 # The loss-curve check: (name, train.mixed_precision, train.compile).
 CURVE_MODES = [("autocast_eager", "bf16", False), ("autocast_compiled", "bf16", True),

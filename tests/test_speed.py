@@ -10,7 +10,6 @@ from sanchaek.model.speed import (
     PACKED_CAUSAL,
     CachedRotaryEmbedding,
     fast_training,
-    fuse_llama_projections,
     use_packed_causal_attention,
 )
 
@@ -65,7 +64,7 @@ def test_cached_rotary_tables_give_the_same_loss_and_gradients_and_undo_cleanly(
     expected = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
 
-    undo = fast_training(model, seq_len=16, fuse_projections=["qkv", "gate_up"])
+    undo = fast_training(model, seq_len=16)
     assert isinstance(model.model.rotary_emb, CachedRotaryEmbedding)
     assert model.config._attn_implementation == PACKED_CAUSAL
     assert set(model.state_dict()) == keys  # the tables are not weights: checkpoints do not change
@@ -88,50 +87,3 @@ def test_cached_rotary_falls_back_beyond_its_table(tiny_lm_dir):
         positions = torch.arange(length)[None]
         for got, want in zip(cached(x, positions), rotary(x, positions), strict=True):
             assert torch.allclose(got, want, atol=1e-6)
-
-
-def test_fused_llama_projections_keep_the_loss_and_gradients_and_undo_cleanly():
-    """One q/k/v matmul and one gate/up matmul: grouped-query heads and biases included, the same
-    loss and gradients as three and two separate projections; the parameters stay where they were."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, attention_bias=True, mlp_bias=True,
-                         attn_implementation="sdpa")  # fmt: skip
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    blocks = random_blocks(model)
-    before = lm_loss(model, blocks)
-    before.backward()
-    expected = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    params = dict(model.named_parameters())
-
-    undo = fuse_llama_projections(model, ["qkv", "gate_up"])
-    separate_calls = []
-    for layer in model.model.layers:
-        for proj in (layer.self_attn.q_proj, layer.self_attn.v_proj, layer.mlp.up_proj):
-            proj.register_forward_hook(lambda *_: separate_calls.append(1))
-    loss = lm_loss(model, blocks)
-    loss.backward()
-    assert not separate_calls  # q, v and up were computed inside the fused matmuls
-    assert torch.allclose(loss, before, atol=1e-6)
-    assert dict(model.named_parameters()) == params
-    for name, param in model.named_parameters():
-        assert torch.allclose(param.grad, expected[name], atol=1e-6), name
-
-    undo()
-    assert all("forward" not in vars(m) for m in model.modules())
-    lm_loss(model, blocks)
-    assert separate_calls  # Hugging Face's own forwards again
-    fuse_llama_projections(model, ["qkv"])
-    switched = {type(m).__name__ for m in model.modules() if "forward" in vars(m)}
-    assert switched == {"LlamaAttention"}  # only the groups asked for
-
-
-def test_fused_projections_leave_other_architectures_alone():
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    config = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2)  # fmt: skip
-    assert fuse_llama_projections(Qwen2ForCausalLM(config), ["qkv", "gate_up"]) is None

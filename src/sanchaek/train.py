@@ -43,7 +43,7 @@ STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is in
 
 # Params that do not change the trajectory: a checkpoint made under other values still resumes.
 _RESUME_NEUTRAL = {
-    "max_minutes", "compile", "compile_mode", "fuse_projections", "num_workers", "log_every", "eval_every", "eval_max_blocks",
+    "max_minutes", "compile", "compile_mode", "num_workers", "log_every", "eval_every", "eval_max_blocks",
     "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
 }  # fmt: skip
 
@@ -312,7 +312,7 @@ def train(
     plan = GlobalBatches(len(train_blocks), global_batch, t.seed)
     fingerprint = run_fingerprint(params, file_sha256(layout.train_split), world)
 
-    undo_speedups = fast_training(model, t.seq_len, t.fuse_projections)
+    undo_speedups = fast_training(model, t.seq_len)
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
     model = NextTokenLoss(lm)
     optimizer_params = list(model.parameters())

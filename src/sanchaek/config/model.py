@@ -54,9 +54,6 @@ class TrainParams(Section):
     # With compile: reduce-overhead also replays each compiled forward and backward as one CUDA graph
     # (no per-kernel launch cost: pays on small models, where the CPU barely keeps the GPU fed).
     compile_mode: Literal["default", "reduce-overhead"] = "default"
-    # Llama models only: projection groups computed as one matmul while training (qkv: attention's
-    # q/k/v; gate_up: the MLP's gate and up). Same function; which pays depends on the GPU and size.
-    fuse_projections: list[Literal["qkv", "gate_up"]] = ["qkv", "gate_up"]
     # Allow TF32 matmuls on Ampere+ GPUs for the fp32 parts.
     tf32: bool = True
     # DataLoader worker processes that prefetch pinned batches (0 = in the training process).

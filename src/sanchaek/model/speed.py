@@ -1,15 +1,13 @@
-"""Training-time speed-ups for Hugging Face causal LMs, each undone before the model is saved.
+"""Training-time speed-ups for any Hugging Face causal LM, each undone before the model is saved.
 
-Two fix what ``torch.compile`` makes of Hugging Face's eager-friendly code on packed blocks (no
-padding, positions 0..T-1); the third merges Llama's parallel projections into single matmuls.
-None changes the model's function. ``train`` applies them with ``fast_training``
-and restores the model with the function it returns.
+Both fix what ``torch.compile`` makes of Hugging Face's eager-friendly code on packed blocks (no
+padding, positions 0..T-1); neither changes the model's function. ``train`` applies them with
+``fast_training(model, seq_len)`` and restores the model with the function it returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from types import MethodType
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -105,114 +103,13 @@ def cache_rotary_tables(model: Any, size: int) -> Callable[[], None] | None:
     return restore
 
 
-def _cat_linear(x: torch.Tensor, layers: list[torch.nn.Linear]) -> torch.Tensor:
-    """``torch.cat([layer(x) for layer in layers], -1)`` as one matmul over the concatenated weights."""
-    weight = torch.cat([layer.weight for layer in layers])
-    bias = None if layers[0].bias is None else torch.cat([layer.bias for layer in layers])
-    return torch.nn.functional.linear(x, weight, bias)
-
-
-def _fused_llama_mlp_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
-    """``LlamaMLP.forward`` with gate and up projected by one matmul."""
-    gate, up = _cat_linear(x, [self.gate_proj, self.up_proj]).split(self.gate_proj.out_features, dim=-1)
-    return self.down_proj(self.act_fn(gate) * up)
-
-
-def _fused_llama_attention_forward(
-    self: Any,
-    hidden_states: torch.Tensor,
-    position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-    attention_mask: torch.Tensor | None = None,
-    past_key_values: Any = None,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``LlamaAttention.forward`` (transformers 5) with q, k and v projected by one matmul."""
-    from transformers.models.llama.modeling_llama import (
-        ALL_ATTENTION_FUNCTIONS,
-        apply_rotary_pos_emb,
-        eager_attention_forward,
-    )
-
-    input_shape = hidden_states.shape[:-1]
-    hidden_shape = (*input_shape, -1, self.head_dim)
-    sizes = [self.q_proj.out_features, self.k_proj.out_features, self.v_proj.out_features]
-    q, k, v = (
-        t.view(hidden_shape)
-        for t in _cat_linear(hidden_states, [self.q_proj, self.k_proj, self.v_proj]).split(sizes, dim=-1)
-    )
-    # RoPE on the (B, T, heads, head_dim) layout of the fused output, transposed for attention only
-    # afterwards, and v made dense: the attention's gradients then come back in that layout, and
-    # writing them into the one (B, T, q+k+v) gradient is a coalesced copy, not a transposing one
-    # (which made the fused step slower than three projections).
-    cos, sin = position_embeddings
-    q, k = apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=2)
-    query_states, key_states, value_states = (
-        q.transpose(1, 2),
-        k.transpose(1, 2),
-        v.contiguous().transpose(1, 2),
-    )
-    if past_key_values is not None:
-        key_states, value_states = past_key_values.update(key_states, value_states, self.layer_idx)
-    attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
-        self.config._attn_implementation, eager_attention_forward
-    )
-    attn_output, attn_weights = attention_interface(
-        self, query_states, key_states, value_states, attention_mask,
-        dropout=0.0 if not self.training else self.attention_dropout, scaling=self.scaling, **kwargs,
-    )  # fmt: skip
-    attn_output = attn_output.reshape(*input_shape, -1).contiguous()
-    return self.o_proj(attn_output), attn_weights
-
-
-PROJECTION_GROUPS = ("qkv", "gate_up")
-
-
-def fuse_llama_projections(
-    model: Any, groups: Iterable[str] = PROJECTION_GROUPS
-) -> Callable[[], None] | None:
-    """Give each Llama attention one q/k/v matmul (``qkv``) and each Llama MLP one gate/up matmul
-    (``gate_up``).
-
-    Why: three projections of the same input are three matmuls of a third of the width each, and
-    their input gradients are three more matmuls plus the additions that sum them. One matmul over
-    the concatenated weights (a copy of a few MB per layer) fills the GPU better and needs no sums.
-    The weights stay the module's own parameters, so the optimizer, DDP and checkpoints see no
-    change. Only modules that run transformers' own Llama forward are switched (other architectures
-    keep theirs, whatever their layout); returns the function that puts the original forwards back,
-    or None if nothing was switched.
-    """
-    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaMLP
-
-    available = {"qkv": (LlamaAttention.forward, _fused_llama_attention_forward),
-                 "gate_up": (LlamaMLP.forward, _fused_llama_mlp_forward)}  # fmt: skip
-    replacements = dict(available[g] for g in groups)
-    switched = []
-    for module in model.modules():
-        fused = replacements.get(getattr(type(module), "forward", None))
-        if fused is not None and "forward" not in vars(module):
-            module.forward = MethodType(fused, module)
-            switched.append(module)
-    if not switched:
-        return None
-
-    def restore() -> None:
-        for module in switched:
-            del module.forward
-
-    return restore
-
-
-def fast_training(model: Any, seq_len: int, fuse_projections: Iterable[str]) -> Callable[[], None]:
-    """Apply the speed-ups that fit ``model`` (``fuse_projections``: the PROJECTION_GROUPS to fuse);
-    returns the function that undoes them (before saving)."""
+def fast_training(model: Any, seq_len: int) -> Callable[[], None]:
+    """Apply both speed-ups that fit ``model``; returns the function that undoes them (before saving)."""
     previous_attention = use_packed_causal_attention(model)
     max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 0
     restore_rotary = cache_rotary_tables(model, max(seq_len, max_positions))
-    restore_projections = fuse_llama_projections(model, fuse_projections)
 
     def restore() -> None:
-        if restore_projections is not None:
-            restore_projections()
         if restore_rotary is not None:
             restore_rotary()
         if previous_attention is not None:
