@@ -458,18 +458,16 @@ def main() -> None:
                 started = time.perf_counter()
                 res = run_child(args, workdir, variant, size, seq, steps=args.steps)
                 row[variant] = res
-                if "error" in res:
-                    continue
-                res["mfu"] = res["tokens_per_s"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
-                res["mfu_vs_measured_peak"] = res["tokens_per_s"] * fpt / (peak * 1e12)
-                res["wall_s_incl_compile"] = time.perf_counter() - started
-                print(f"{size} seq{seq} {variant}: {res['tokens_per_s']:,.0f} tok/s MFU {res['mfu']:.1%} "
-                      f"peak {res['peak_memory_gib']:.1f} GiB", flush=True)  # fmt: skip
-            add_speedups(row)
+                if "error" not in res:
+                    res["mfu"] = res["tokens_per_s"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
+                    res["mfu_vs_measured_peak"] = res["tokens_per_s"] * fpt / (peak * 1e12)
+                    res["wall_s_incl_compile"] = time.perf_counter() - started
+                    print(f"{size} seq{seq} {variant}: {res['tokens_per_s']:,.0f} tok/s MFU {res['mfu']:.1%} "
+                          f"peak {res['peak_memory_gib']:.1f} GiB", flush=True)  # fmt: skip
+                add_speedups(row)
+                # After every variant: a run stopped at its time limit keeps what it measured.
+                write_report(args, card, peak, [*results, row], curve)
             results.append(row)
-            write_report(
-                args, card, peak, results, curve
-            )  # after every row: a timed-out run keeps what it measured
     print(f"wrote {args.out}")
 
 
