@@ -87,3 +87,40 @@ def test_cached_rotary_falls_back_beyond_its_table(tiny_lm_dir):
         positions = torch.arange(length)[None]
         for got, want in zip(cached(x, positions), rotary(x, positions), strict=True):
             assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_compiled_cross_entropy_is_the_eager_one_and_keeps_no_fp32_logits():
+    """Compiled, the loss is written as logsumexp minus the target logit; it must give F.cross_entropy's
+    loss and gradient, and what its forward keeps for the backward must be the bf16 logits, not an
+    fp32 (tokens x vocab) log-softmax."""
+    from functorch.compile import make_boxed_func, min_cut_rematerialization_partition
+    from torch._functorch.aot_autograd import aot_module_simplified
+
+    from sanchaek.model.lm_eval import token_cross_entropy
+
+    torch.manual_seed(0)
+    logits = (4 * torch.randn(48, 500)).bfloat16().requires_grad_(True)
+    targets = torch.randint(0, 500, (48,))
+    eager = token_cross_entropy(logits, targets)
+    eager.backward()
+    expected_grad, logits.grad = logits.grad.clone(), None
+    assert torch.equal(eager, torch.nn.functional.cross_entropy(logits.float(), targets))
+
+    kept = []
+
+    def forward_compiler(gm, example_inputs):
+        outputs = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+        kept.extend(o.meta["val"] for o in outputs[1:])  # what the forward saves for the backward
+        return make_boxed_func(gm.forward)
+
+    def backend(gm, example_inputs):
+        return aot_module_simplified(
+            gm, example_inputs, fw_compiler=forward_compiler,
+            bw_compiler=lambda g, _: make_boxed_func(g.forward), partition_fn=min_cut_rematerialization_partition,
+        )  # fmt: skip
+
+    compiled = torch.compile(token_cross_entropy, backend=backend, dynamic=False)(logits, targets)
+    compiled.backward()
+    assert torch.allclose(compiled, eager, atol=1e-5)
+    assert torch.allclose(logits.grad.float(), expected_grad.float(), atol=1e-4)
+    assert not any(t.dtype == torch.float32 and t.shape == logits.shape for t in kept)
