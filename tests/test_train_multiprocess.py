@@ -19,10 +19,13 @@ TRAIN = {
 MODEL = {"name_or_path": "scratch:tiny", "vocab_size": 300, "tokenizer_extra_text": None}
 
 
-def run_stage(root: Path, processes: int, micro: int, accum: int) -> dict:
+def run_stage(root: Path, processes: int, micro: int, accum: int, **train) -> dict:
     (root / "params.yaml").write_text(
         yaml.safe_dump(
-            {"model": MODEL, "train": {**TRAIN, "micro_batch_size": micro, "grad_accum_steps": accum}}
+            {
+                "model": MODEL,
+                "train": {**TRAIN, "micro_batch_size": micro, "grad_accum_steps": accum, **train},
+            }
         ),
         "utf-8",
     )
@@ -56,3 +59,25 @@ def test_two_processes_match_one_process_for_the_same_global_batch(tmp_path):
     assert two["train"]["loss"] == pytest.approx(one["train"]["loss"], abs=1e-5)
     assert two["val"]["loss"] == pytest.approx(one["val"]["loss"], abs=1e-5)
     assert two["val"]["token_accuracy"] == pytest.approx(one["val"]["token_accuracy"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_bf16_master_under_ddp_follows_one_process(tmp_path):
+    """MasterAdamW steps every rank's masters from DDP's all-reduced bf16 gradients (and clips by
+    their norm): two processes must follow one with the same global batch, to bf16 rounding."""
+    one = run_stage(
+        make_project(tmp_path / "one").root, processes=1, micro=4, accum=1, mixed_precision="bf16-master"
+    )
+    two = run_stage(
+        make_project(tmp_path / "two").root, processes=2, micro=2, accum=1, mixed_precision="bf16-master"
+    )
+    assert two["step"] == one["step"] == 8
+    print(
+        "bf16-master, 1 vs 2 processes:",
+        one["train"]["loss"],
+        two["train"]["loss"],
+        one["val"]["loss"],
+        two["val"]["loss"],
+    )
+    assert two["train"]["loss"] == pytest.approx(one["train"]["loss"], abs=2e-3)
+    assert two["val"]["loss"] == pytest.approx(one["val"]["loss"], abs=2e-3)
