@@ -33,20 +33,13 @@ import time
 from pathlib import Path
 
 DATASHEET_BF16_DENSE_TFLOPS = 989.0  # H100/H200 SXM
-VARIANTS = [
-    "trainer",
-    "trainer_compiled",
-    "plain_accelerate",
-    "sanchaek",
-    "sanchaek_master",
-    "sanchaek_graphs",
-]
 # Our variants: the train params each sets (all compile the model).
 OURS = {
     "sanchaek": {"mixed_precision": "bf16"},
     "sanchaek_master": {"mixed_precision": "bf16-master"},
     "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
 }
+VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", *OURS]
 # The loss-curve check: (name, train.mixed_precision, train.compile).
 CURVE_MODES = [("autocast_eager", "bf16", False), ("autocast_compiled", "bf16", True),
                ("master_compiled", "bf16-master", True)]  # fmt: skip
