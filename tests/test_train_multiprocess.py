@@ -43,19 +43,23 @@ def run_stage(root: Path, processes: int, micro: int, accum: int, **train) -> di
     return json.loads((root / "reports" / "train" / "metrics.json").read_text())
 
 
+def one_and_two_processes(
+    tmp_path: Path, one: tuple[int, int], two: tuple[int, int], **train
+) -> tuple[dict, dict]:
+    """The stage's metrics with one process and with two; ``one``/``two`` are (micro batch, accum steps)."""
+    runs = tuple(
+        run_stage(make_project(tmp_path / name).root, processes, *shape, **train)
+        for name, processes, shape in (("one", 1, one), ("two", 2, two))
+    )
+    print("1 vs 2 processes, train and val loss:", *(r[k]["loss"] for k in ("train", "val") for r in runs))
+    return runs
+
+
 @pytest.mark.slow
 def test_two_processes_match_one_process_for_the_same_global_batch(tmp_path):
-    one = run_stage(make_project(tmp_path / "one").root, processes=1, micro=2, accum=2)
-    two = run_stage(make_project(tmp_path / "two").root, processes=2, micro=2, accum=1)
+    one, two = one_and_two_processes(tmp_path, one=(2, 2), two=(2, 1))
     assert two["step"] == one["step"] == 8
     assert two["final"]["tokens"] == one["final"]["tokens"] == 8 * 4 * 32  # really 2 x (2 blocks) per step
-    print(
-        "1 vs 2 processes:",
-        one["train"]["loss"],
-        two["train"]["loss"],
-        one["val"]["loss"],
-        two["val"]["loss"],
-    )
     assert two["train"]["loss"] == pytest.approx(one["train"]["loss"], abs=1e-5)
     assert two["val"]["loss"] == pytest.approx(one["val"]["loss"], abs=1e-5)
     assert two["val"]["token_accuracy"] == pytest.approx(one["val"]["token_accuracy"], abs=1e-3)
@@ -65,19 +69,7 @@ def test_two_processes_match_one_process_for_the_same_global_batch(tmp_path):
 def test_bf16_master_under_ddp_follows_one_process(tmp_path):
     """MasterAdamW steps every rank's masters from DDP's all-reduced bf16 gradients (and clips by
     their norm): two processes must follow one with the same global batch, to bf16 rounding."""
-    one = run_stage(
-        make_project(tmp_path / "one").root, processes=1, micro=4, accum=1, mixed_precision="bf16-master"
-    )
-    two = run_stage(
-        make_project(tmp_path / "two").root, processes=2, micro=2, accum=1, mixed_precision="bf16-master"
-    )
+    one, two = one_and_two_processes(tmp_path, one=(4, 1), two=(2, 1), mixed_precision="bf16-master")
     assert two["step"] == one["step"] == 8
-    print(
-        "bf16-master, 1 vs 2 processes:",
-        one["train"]["loss"],
-        two["train"]["loss"],
-        one["val"]["loss"],
-        two["val"]["loss"],
-    )
     assert two["train"]["loss"] == pytest.approx(one["train"]["loss"], abs=2e-3)
     assert two["val"]["loss"] == pytest.approx(one["val"]["loss"], abs=2e-3)
