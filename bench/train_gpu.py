@@ -5,7 +5,8 @@
 3. a plain Accelerate loop in the style of ``run_clm_no_trainer.py``;
 4. sanchaek's loop (``sanchaek.train.train``) with the GPU params a user would set, under
    ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``),
-   and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``).
+   and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``) or
+   ``max-autotune-no-cudagraphs`` (Triton matmul templates timed against cuBLAS, ``sanchaek_autotune``).
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -38,6 +39,7 @@ OURS = {
     "sanchaek": {"mixed_precision": "bf16"},
     "sanchaek_master": {"mixed_precision": "bf16-master"},
     "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
+    "sanchaek_autotune": {"mixed_precision": "bf16-master", "compile_mode": "max-autotune-no-cudagraphs"},
 }
 VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", *OURS]
 # The loss-curve check: (name, train.mixed_precision, train.compile).
@@ -123,7 +125,8 @@ class StepTimer:
 
 class KernelProfile:
     """``torch.profiler`` over ``steps`` optimizer steps after the timed window: the top kernels by
-    device time, written as a table (where the step's time goes, to choose the next lever)."""
+    device time, written as a table (where the step's time goes, to choose the next lever), then how
+    much of that window the GPU sat idle and which host code the late launches came from."""
 
     def __init__(self, start: int, steps: int, out: Path):
         self.start, self.stop, self.out = start, start + steps, out
@@ -136,11 +139,67 @@ class KernelProfile:
             self.prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
             self.prof.__enter__()
         elif done == self.stop and self.prof is not None:
+            import torch
+
+            torch.cuda.synchronize()
             self.prof.__exit__(None, None, None)
             table = self.prof.key_averages().table(
                 sort_by="cuda_time_total", row_limit=40, max_name_column_width=90
             )
-            self.out.write_text(f"{self.stop - self.start} steps\n{table}\n", encoding="utf-8")
+            trace = self.out.with_suffix(".trace.json")
+            self.prof.export_chrome_trace(str(trace))
+            idle = gpu_idle(json.loads(trace.read_text(encoding="utf-8")))
+            trace.unlink()
+            self.out.write_text(
+                f"{self.stop - self.start} steps\n{table}\n\nGPU idle\n{json.dumps(idle, indent=1)}\n",
+                encoding="utf-8",
+            )
+
+
+def gpu_idle(trace: dict, min_gap_us: float = 5.0, top: int = 12) -> dict:
+    """From a chrome trace: the share of the window (first kernel start to last kernel end) with no
+    kernel, copy or memset running, and the idle time grouped by the host code that launched the
+    work ending each gap late (its launch came after the gap began: the CPU, not the GPU, was behind).
+    Gaps whose work was launched in time are grouped as "launched early" (a dependency, e.g. a wait).
+    """
+    events = [e for e in trace.get("traceEvents", []) if e.get("ph") == "X"]
+    device = sorted(
+        (e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")), key=lambda e: e["ts"]
+    )
+    if not device:
+        return {"error": "no device events in the trace"}
+    launches = {e["args"]["correlation"]: e for e in events
+                if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {})}  # fmt: skip
+    cpu_ops = [e for e in events if e.get("cat") in ("cpu_op", "user_annotation", "python_function")]
+    busy_end, busy, idle_by_cause, gaps = device[0]["ts"], 0.0, {}, 0
+    for ev in device:
+        start, end = ev["ts"], ev["ts"] + ev["dur"]
+        gap = start - busy_end
+        if gap > min_gap_us:
+            gaps += 1
+            launch = launches.get(ev.get("args", {}).get("correlation"))
+            cause = "launched early (waited on a dependency)"
+            if launch is not None and launch["ts"] > busy_end:
+                cause = host_stack(cpu_ops, launch)
+            idle_by_cause[cause] = idle_by_cause.get(cause, 0.0) + gap
+        busy += max(0.0, end - max(start, busy_end))
+        busy_end = max(busy_end, end)
+    window = busy_end - device[0]["ts"]
+    worst = sorted(idle_by_cause.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "window_ms": window / 1e3,
+        "busy_fraction": busy / window,
+        "gaps_over_min": gaps,
+        "idle_ms_by_late_launch_site": {k: round(v / 1e3, 3) for k, v in worst},
+    }
+
+
+def host_stack(cpu_ops: list[dict], launch: dict, depth: int = 3) -> str:
+    """The outermost ``depth`` host ops (same thread) enclosing a launch, outermost first."""
+    enclosing = [e for e in cpu_ops if e.get("tid") == launch.get("tid")
+                 and e["ts"] <= launch["ts"] <= e["ts"] + e["dur"]]  # fmt: skip
+    enclosing.sort(key=lambda e: -e["dur"])
+    return " > ".join(e["name"][:60] for e in enclosing[:depth]) or launch.get("name", "?")
 
 
 class BlockDataset:

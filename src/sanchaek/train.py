@@ -362,7 +362,7 @@ def train(
     if t.compile:
         model = torch.compile(model, dynamic=False, mode=t.compile_mode)
     # CUDA graphs replay into the same output buffers: each micro-step starts a new generation of them.
-    graphs = t.compile and t.compile_mode == "reduce-overhead" and device.type == "cuda"
+    graphs = t.compile and t.compile_mode in ("reduce-overhead", "max-autotune") and device.type == "cuda"
 
     # Resume.
     start_step, tokens_seen, history = 0, 0, []

@@ -53,7 +53,9 @@ class TrainParams(Section):
     compile: bool = False
     # With compile: reduce-overhead also replays each compiled forward and backward as one CUDA graph
     # (no per-kernel launch cost: pays on small models, where the CPU barely keeps the GPU fed).
-    compile_mode: Literal["default", "reduce-overhead"] = "default"
+    # max-autotune-no-cudagraphs times Triton matmul templates against cuBLAS per shape (minutes of
+    # warm-up) and can fuse elementwise work into them; max-autotune does both.
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"] = "default"
     # Allow TF32 matmuls on Ampere+ GPUs for the fp32 parts.
     tf32: bool = True
     # DataLoader worker processes that prefetch pinned batches (0 = in the training process).
