@@ -2,10 +2,10 @@
 the size of one training step's (16 x 1024 tokens, 32k vocabulary), both compiled, in ONE run:
 
 1. ``F.cross_entropy(logits.float(), targets)``: what the train loop compiled before;
-2. ``torch.logsumexp`` minus the masked target logit: the first form of ``token_cross_entropy``
-   (its max is inf-guarded, so Inductor reads the logits twice in the forward);
-3. ``lm_eval.token_cross_entropy``: the same with the logsumexp spelled out, which Inductor turns
-   into one online-softmax pass.
+2. ``lm_eval.token_cross_entropy``: ``torch.logsumexp`` minus the masked target logit (its
+   decomposition guards the max against inf, so Inductor reads the logits twice in the forward);
+3. the same with the logsumexp spelled out as max, exp, sum, the pattern Inductor rewrites into one
+   online-softmax pass. Measured slower on an H200 (1.38 against 1.24 ms), so not what we train with.
 
 Reports milliseconds per forward + backward (median of 3 timed windows of 20 calls), the peak
 memory each adds, and that both give the same loss and gradient.
@@ -30,11 +30,13 @@ def plain(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), targets)
 
 
-def logsumexp_form(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def online_softmax_form(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     x = logits.float()
+    row_max = x.amax(dim=-1, keepdim=True).detach()  # only shifts the exponent: its gradient cancels
+    logsumexp = (row_max + (x - row_max).exp().sum(dim=-1, keepdim=True).log()).squeeze(-1)
     vocab = torch.arange(x.size(-1), device=x.device)
     target_logit = torch.where(vocab == targets[:, None], x, 0.0).sum(-1)
-    return (torch.logsumexp(x, dim=-1) - target_logit).mean()
+    return (logsumexp - target_logit).mean()
 
 
 def time_fwd_bwd(fn, logits: torch.Tensor, targets: torch.Tensor, calls: int = 20) -> dict:
@@ -80,21 +82,21 @@ def main() -> None:
     logits = (4 * torch.randn(args.tokens, args.vocab, device="cuda")).bfloat16().requires_grad_(True)
     targets = torch.randint(0, args.vocab, (args.tokens,), device="cuda")
     base = time_fwd_bwd(plain, logits, targets)
-    first = time_fwd_bwd(logsumexp_form, logits, targets)
     ours = time_fwd_bwd(token_cross_entropy, logits, targets)
+    online = time_fwd_bwd(online_softmax_form, logits, targets)
     base_grad = base.pop("grad")
     grad_diff = float((ours.pop("grad") - base_grad).abs().max())
-    first.pop("grad")
+    online.pop("grad")
     report = {
         "card": torch.cuda.get_device_name(0),
         "torch": torch.__version__,
         "tokens": args.tokens,
         "vocab": args.vocab,
         "baseline_F_cross_entropy_fp32": base,
-        "torch_logsumexp_form": first,
         "ours_token_cross_entropy": ours,
+        "rejected_online_softmax_form": online,
         "speedup": base["ms_fwd_bwd"] / ours["ms_fwd_bwd"],
-        "speedup_vs_torch_logsumexp_form": first["ms_fwd_bwd"] / ours["ms_fwd_bwd"],
+        "speedup_vs_online_softmax_form": online["ms_fwd_bwd"] / ours["ms_fwd_bwd"],
         "abs_loss_diff": abs(ours["loss"] - base["loss"]),
         "max_abs_grad_diff": grad_diff,
     }
