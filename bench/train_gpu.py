@@ -203,18 +203,21 @@ def host_stack(cpu_ops: list[dict], launch: dict, depth: int = 3) -> str:
 
 
 class BlockDataset:
-    """HF-style items over packed blocks: ``input_ids`` = ``labels`` = the first ``seq`` tokens."""
+    """HF-style items over packed blocks: ``input_ids`` = ``labels`` = the first ``seq`` tokens,
+    cycled up to ``length`` items. Why: with fewer blocks than the run's steps x batch (the small
+    corpus at seq 2048), an epoch would end inside the timed window on a short last batch, and
+    ``Trainer`` + compile would time a recompile for that shape instead of its training step."""
 
-    def __init__(self, blocks, seq: int):
-        self.blocks, self.seq = blocks, seq
+    def __init__(self, blocks, seq: int, length: int):
+        self.blocks, self.seq, self.length = blocks, seq, max(length, len(blocks))
 
     def __len__(self) -> int:
-        return len(self.blocks)
+        return self.length
 
     def __getitem__(self, i: int) -> dict:
         import torch
 
-        ids = torch.as_tensor(self.blocks[i][: self.seq].astype("int64"))
+        ids = torch.as_tensor(self.blocks[i % len(self.blocks)][: self.seq].astype("int64"))
         return {"input_ids": ids, "labels": ids}
 
 
@@ -243,7 +246,12 @@ def run_trainer(
         save_strategy="no",
         disable_tqdm=True,
     )
-    Trainer(model=model, args=args, train_dataset=BlockDataset(blocks, seq), callbacks=[Timing()]).train()
+    Trainer(
+        model=model,
+        args=args,
+        train_dataset=BlockDataset(blocks, seq, (timer.warmup + timer.steps) * batch),
+        callbacks=[Timing()],
+    ).train()
 
 
 def run_plain_accelerate(workdir: Path, model_dir: Path, seq: int, batch: int, timer: StepTimer) -> None:
@@ -256,7 +264,10 @@ def run_plain_accelerate(workdir: Path, model_dir: Path, seq: int, batch: int, t
     accelerator = Accelerator(mixed_precision="bf16")
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     loader = torch.utils.data.DataLoader(
-        BlockDataset(blocks, seq), shuffle=True, collate_fn=default_data_collator, batch_size=batch
+        BlockDataset(blocks, seq, (timer.warmup + timer.steps) * batch),
+        shuffle=True,
+        collate_fn=default_data_collator,
+        batch_size=batch,
     )
     no_decay = ["bias", "layer_norm.weight", "norm.weight"]
     groups = [
