@@ -76,9 +76,15 @@ def project(tmp_path_factory, shared_dir) -> tuple[Path, dict]:
     return proj, env
 
 
-def test_repro_runs_every_stage_then_does_nothing(project):
+@pytest.fixture(scope="module")
+def reproduced(project) -> tuple[Path, dict, str]:
+    """The project after its first ``dvc repro`` (run once per module), and that run's output."""
     proj, env = project
-    first = run(["dvc", "repro"], proj, env).stdout
+    return proj, env, run(["dvc", "repro"], proj, env).stdout
+
+
+def test_repro_runs_every_stage_then_does_nothing(reproduced):
+    proj, env, first = reproduced
     for stage in STAGES:
         assert f"Running stage '{stage}'" in first, first[-2000:]
     for out in ["data/raw/corpus.jsonl", "data/interim/passages.jsonl", "data/index", "data/processed/train.jsonl",
@@ -95,8 +101,8 @@ def test_repro_runs_every_stage_then_does_nothing(project):
     assert json.loads(status) == {}
 
 
-def test_experiment_with_a_changed_param_reruns_only_what_depends_on_it(project):
-    proj, env = project
+def test_experiment_with_a_changed_param_reruns_only_what_depends_on_it(reproduced):
+    proj, env, _ = reproduced
     run(["git", "add", "-A"], proj, env)
     run(["git", "commit", "-qm", "baseline run"], proj, env)
     out = run(["dvc", "exp", "run", "-S", "generate.seed=7", "--name", "seed7"], proj, env).stdout
