@@ -125,3 +125,18 @@ def test_compiled_cross_entropy_is_the_eager_one_and_keeps_no_fp32_logits():
     assert torch.allclose(compiled, eager, atol=1e-5)
     assert torch.allclose(logits.grad.float(), expected_grad.float(), atol=1e-4)
     assert not any(t.dtype == torch.float32 and t.shape == logits.shape for t in kept)
+
+
+def test_the_compile_modes_that_replay_cuda_graphs_are_the_ones_train_and_generate_treat_so():
+    """Training marks each step and generation clones its logits exactly under these modes; the
+    params offer max-autotune to both, which replays CUDA graphs as reduce-overhead does."""
+    from typing import get_args
+
+    from sanchaek.config.generate import EngineParams
+    from sanchaek.config.model import TrainParams
+    from sanchaek.model.speed import compile_mode_uses_cudagraphs
+
+    offered = {*get_args(TrainParams.model_fields["compile_mode"].annotation),
+               *get_args(EngineParams.model_fields["compile_mode"].annotation)}  # fmt: skip
+    assert offered == {"default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"}
+    assert {m for m in offered if compile_mode_uses_cudagraphs(m)} == {"reduce-overhead", "max-autotune"}

@@ -374,11 +374,13 @@ def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor"
         return None
     import torch
 
+    from .model.speed import compile_mode_uses_cudagraphs
+
     if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
         return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False), backend=backend)
     return CompiledSteps(
         forward=torch.compile(model, mode=engine.compile_mode, dynamic=False),
-        uses_cudagraphs=engine.compile_mode == "reduce-overhead",
+        uses_cudagraphs=compile_mode_uses_cudagraphs(engine.compile_mode),
     )
 
 

@@ -280,7 +280,7 @@ def train(
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
     from .model.optim import MasterAdamW, MasterWeights, build_optimizer, build_scheduler
-    from .model.speed import fast_training
+    from .model.speed import compile_mode_uses_cudagraphs, fast_training
 
     t = params.train
     started = time.monotonic()
@@ -362,7 +362,7 @@ def train(
     if t.compile:
         model = torch.compile(model, dynamic=False, mode=t.compile_mode)
     # CUDA graphs replay into the same output buffers: each micro-step starts a new generation of them.
-    graphs = t.compile and t.compile_mode in ("reduce-overhead", "max-autotune") and device.type == "cuda"
+    graphs = t.compile and compile_mode_uses_cudagraphs(t.compile_mode) and device.type == "cuda"
 
     # Resume.
     start_step, tokens_seen, history = 0, 0, []

@@ -3,6 +3,7 @@
 Both fix what ``torch.compile`` makes of Hugging Face's eager-friendly code on packed blocks (no
 padding, positions 0..T-1); neither changes the model's function. ``train`` applies them with
 ``fast_training(model, seq_len)`` and restores the model with the function it returns.
+``compile_mode_uses_cudagraphs`` is the one rule training and generation share for compile modes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ import torch
 PACKED_CAUSAL = "sanchaek_packed_causal"
 # RoPE variants whose cos/sin depend on the position alone (not on the sequence length seen).
 STATIC_ROPE_TYPES = {"default", "linear", "llama3", "yarn"}
+
+
+def compile_mode_uses_cudagraphs(mode: str) -> bool:
+    """Whether ``torch.compile(mode=...)`` replays CUDA graphs (reduce-overhead, max-autotune): each
+    replay overwrites the previous one's outputs, so callers mark every step's start and clone what
+    they keep. Read from torch's own table of what each mode turns on, not from a list of names."""
+    from torch._inductor import list_mode_options
+
+    return bool(list_mode_options(mode).get("triton.cudagraphs", False))
 
 
 def _packed_causal_mask(*, attention_mask: Any = None, **kwargs: Any) -> Any:
