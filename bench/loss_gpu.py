@@ -7,10 +7,20 @@ the size of one training step's (16 x 1024 tokens, 32k vocabulary), both compile
 3. the same with the logsumexp spelled out as max, exp, sum, the pattern Inductor rewrites into one
    online-softmax pass. Measured slower on an H200 (1.38 against 1.24 ms), so not what we train with.
 
-Reports milliseconds per forward + backward (median of 3 timed windows of 20 calls), the peak
-memory each adds, and that both give the same loss and gradient.
+Then the head and the loss together, as training runs them (``--hidden``: 768 for the 125m preset,
+1024 for 350m), all compiled: ``hidden @ weight.T`` then
 
-    python bench/loss_gpu.py --out reports/bench/loss_gpu.json
+4. ``F.cross_entropy`` (the baseline) or ``token_cross_entropy`` (what trains without the kernel);
+5. ``fused_ce.linear_cross_entropy``: the loss and its logits gradient from one Triton kernel in
+   the forward, the head's two matmuls in the backward (``train.fused_cross_entropy``).
+
+``--sweep`` first times the kernel alone over logits-per-iteration and warps per row, to choose
+``fused_ce.BLOCK`` and ``NUM_WARPS``.
+
+Reports milliseconds per forward + backward (median of 3 timed windows of 20 calls), the peak
+memory each adds, and that they give the same loss and gradients.
+
+    python bench/loss_gpu.py --hidden 768 --sweep --out reports/bench/loss_gpu.json
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from sanchaek.model import fused_ce
 from sanchaek.model.lm_eval import token_cross_entropy
 
 
@@ -39,16 +50,26 @@ def online_softmax_form(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return (logsumexp - target_logit).mean()
 
 
-def time_fwd_bwd(fn, logits: torch.Tensor, targets: torch.Tensor, calls: int = 20) -> dict:
+def time_fwd_bwd(fn, leaves: list[torch.Tensor], *args: torch.Tensor, calls: int = 20) -> dict:
+    """Compiled ``fn(*leaves, *args)`` forward + backward; ``leaves`` are what gradients flow to."""
+    torch._dynamo.reset()  # each form compiles afresh (and sees fused_ce's kernel settings of now)
     compiled = torch.compile(fn, dynamic=False)
+
+    def step() -> torch.Tensor:
+        for leaf in leaves:
+            leaf.grad = None
+        loss = compiled(*leaves, *args)
+        loss.backward()
+        return loss
+
     for _ in range(3):  # compile and warm up
-        logits.grad = None
-        compiled(logits, targets).backward()
-    logits.grad = None
+        step()
+    for leaf in leaves:
+        leaf.grad = None
     torch.cuda.synchronize()
     base = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
-    compiled(logits, targets).backward()  # what one forward + backward holds at its peak, grad included
+    step()  # what one forward + backward holds at its peak, gradients included
     torch.cuda.synchronize()
     extra_peak = torch.cuda.max_memory_allocated() - base
     windows = []
@@ -56,9 +77,7 @@ def time_fwd_bwd(fn, logits: torch.Tensor, targets: torch.Tensor, calls: int = 2
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(calls):
-            logits.grad = None
-            loss = compiled(logits, targets)
-            loss.backward()
+            loss = step()
         end.record()
         torch.cuda.synchronize()
         windows.append(start.elapsed_time(end) / calls)
@@ -66,8 +85,37 @@ def time_fwd_bwd(fn, logits: torch.Tensor, targets: torch.Tensor, calls: int = 2
         "ms_fwd_bwd": statistics.median(windows),
         "extra_peak_memory_gib": extra_peak / 2**30,
         "loss": float(loss.detach()),
-        "grad": logits.grad.float().clone(),
+        "grads": [leaf.grad.float().clone() for leaf in leaves],
     }
+
+
+def head_then(loss_fn):
+    def head_and_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss_fn(hidden @ weight.t(), targets)
+
+    return head_and_loss
+
+
+def rel_grad_diff(ours: dict, base: dict) -> list[float]:
+    return [
+        float((a - b).abs().max() / b.abs().max()) for a, b in zip(ours["grads"], base["grads"], strict=True)
+    ]
+
+
+def sweep_kernel(logits: torch.Tensor, targets: torch.Tensor) -> list[dict]:
+    """The kernel alone, eager, per (logits per iteration, warps per row)."""
+    from triton.testing import do_bench
+
+    rows = []
+    for block in (1024, 2048, 4096, 8192):
+        for warps in (4, 8, 16, 32):
+            fused_ce.BLOCK, fused_ce.NUM_WARPS = block, warps
+            ms = do_bench(lambda: fused_ce.cross_entropy_rows_and_grad(logits, targets, 1.0), rep=200)
+            # Bytes that must cross memory: the logits read once, their gradient written once.
+            gbps = 2 * logits.numel() * logits.element_size() / (ms * 1e-3) / 1e9
+            rows.append({"block": block, "num_warps": warps, "ms": ms, "effective_GBps": gbps})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
@@ -76,30 +124,66 @@ def main() -> None:
     )
     parser.add_argument("--tokens", type=int, default=16 * 1024)
     parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument(
+        "--hidden", type=int, default=768, help="the head's input width (125m: 768, 350m: 1024)"
+    )
+    parser.add_argument(
+        "--sweep", action="store_true", help="time the kernel's block and warp settings first"
+    )
     parser.add_argument("--out", default="reports/bench/loss_gpu.json")
     args = parser.parse_args()
     torch.manual_seed(0)
+    report = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__, "tokens": args.tokens,
+              "vocab": args.vocab, "hidden": args.hidden}  # fmt: skip
     logits = (4 * torch.randn(args.tokens, args.vocab, device="cuda")).bfloat16().requires_grad_(True)
     targets = torch.randint(0, args.vocab, (args.tokens,), device="cuda")
-    base = time_fwd_bwd(plain, logits, targets)
-    ours = time_fwd_bwd(token_cross_entropy, logits, targets)
-    online = time_fwd_bwd(online_softmax_form, logits, targets)
-    base_grad = base.pop("grad")
-    grad_diff = float((ours.pop("grad") - base_grad).abs().max())
-    online.pop("grad")
-    report = {
-        "card": torch.cuda.get_device_name(0),
-        "torch": torch.__version__,
-        "tokens": args.tokens,
-        "vocab": args.vocab,
+    if args.sweep:
+        chosen = fused_ce.BLOCK, fused_ce.NUM_WARPS
+        report["kernel_sweep"] = sweep_kernel(logits.detach(), targets)
+        fused_ce.BLOCK, fused_ce.NUM_WARPS = chosen
+    report["kernel"] = {"block": fused_ce.BLOCK, "num_warps": fused_ce.NUM_WARPS}
+
+    # The loss alone, over given logits.
+    base = time_fwd_bwd(plain, [logits], targets)
+    ours = time_fwd_bwd(token_cross_entropy, [logits], targets)
+    online = time_fwd_bwd(online_softmax_form, [logits], targets)
+    report["logits_only"] = {
         "baseline_F_cross_entropy_fp32": base,
         "ours_token_cross_entropy": ours,
         "rejected_online_softmax_form": online,
         "speedup": base["ms_fwd_bwd"] / ours["ms_fwd_bwd"],
         "speedup_vs_online_softmax_form": online["ms_fwd_bwd"] / ours["ms_fwd_bwd"],
         "abs_loss_diff": abs(ours["loss"] - base["loss"]),
-        "max_abs_grad_diff": grad_diff,
+        "max_rel_grad_diff": rel_grad_diff(ours, base),
     }
+    del logits
+
+    # The head and the loss, as training runs them.
+    hidden = torch.randn(args.tokens, args.hidden, device="cuda").bfloat16().requires_grad_(True)
+    weight = (
+        (torch.randn(args.vocab, args.hidden, device="cuda") / args.hidden**0.25)
+        .bfloat16()
+        .requires_grad_(True)
+    )
+    leaves = [hidden, weight]
+    head_plain = time_fwd_bwd(head_then(plain), leaves, targets)
+    head_ours = time_fwd_bwd(head_then(token_cross_entropy), leaves, targets)
+    fused = time_fwd_bwd(fused_ce.linear_cross_entropy, leaves, targets)
+    report["head_and_loss"] = {
+        "baseline_head_F_cross_entropy": head_plain,
+        "head_token_cross_entropy": head_ours,
+        "fused_linear_cross_entropy": fused,
+        "speedup_vs_baseline": head_plain["ms_fwd_bwd"] / fused["ms_fwd_bwd"],
+        "speedup_vs_token_cross_entropy": head_ours["ms_fwd_bwd"] / fused["ms_fwd_bwd"],
+        "ms_saved_per_step": head_ours["ms_fwd_bwd"] - fused["ms_fwd_bwd"],
+        "abs_loss_diff": abs(fused["loss"] - head_plain["loss"]),
+        "max_rel_grad_diff_hidden_weight": rel_grad_diff(fused, head_plain),
+        "token_cross_entropy_max_rel_grad_diff_hidden_weight": rel_grad_diff(head_ours, head_plain),
+    }
+    for section in ("logits_only", "head_and_loss"):
+        for row in report[section].values():
+            if isinstance(row, dict):
+                row.pop("grads", None)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

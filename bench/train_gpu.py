@@ -7,6 +7,7 @@
    ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``),
    and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``) or
    ``max-autotune-no-cudagraphs`` (Triton matmul templates timed against cuBLAS, ``sanchaek_autotune``).
+   All use the fused head + loss kernel (``train.fused_cross_entropy``) except the ``*_unfused`` ones.
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -40,11 +41,19 @@ OURS = {
     "sanchaek_master": {"mixed_precision": "bf16-master"},
     "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
     "sanchaek_autotune": {"mixed_precision": "bf16-master", "compile_mode": "max-autotune-no-cudagraphs"},
+    # The same two without the fused head + loss kernel (train.fused_cross_entropy: false).
+    "sanchaek_master_unfused": {"mixed_precision": "bf16-master", "fused_cross_entropy": False},
+    "sanchaek_graphs_unfused": {
+        "mixed_precision": "bf16-master",
+        "compile_mode": "reduce-overhead",
+        "fused_cross_entropy": False,
+    },
 }
 VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", *OURS]
-# The loss-curve check: (name, train.mixed_precision, train.compile).
-CURVE_MODES = [("autocast_eager", "bf16", False), ("autocast_compiled", "bf16", True),
-               ("master_compiled", "bf16-master", True)]  # fmt: skip
+# The loss-curve check: (name, train.mixed_precision, train.compile, train.fused_cross_entropy).
+# The first is the unoptimised path the others must follow.
+CURVE_MODES = [("autocast_eager", "bf16", False, False), ("autocast_compiled", "bf16", True, True),
+               ("master_compiled", "bf16-master", True, True)]  # fmt: skip
 
 
 def flops_per_token(n_params: int, n_layers: int, d_model: int, seq: int) -> float:
@@ -343,10 +352,11 @@ def run_curve(workdir: Path, model_dir: Path, seq: int, batch: int, steps: int, 
     from sanchaek.paths import Layout
     from sanchaek.train import train
 
-    _, precision, compile = next(m for m in CURVE_MODES if m[0] == mode)
+    _, precision, compile, fused = next(m for m in CURVE_MODES if m[0] == mode)
     params = sanchaek_params(
-        model_dir, seq, batch, steps, precision, compile, lr=1e-3, warmup_steps=steps // 10,
-        eval_every=max(1, steps // 5), eval_max_blocks=64, log_every=max(1, steps // 5), seed=1,
+        model_dir, seq, batch, steps, precision, compile, fused_cross_entropy=fused, lr=1e-3,
+        warmup_steps=steps // 10, eval_every=max(1, steps // 5), eval_max_blocks=64,
+        log_every=max(1, steps // 5), seed=1,
     )  # fmt: skip
     result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
     return {
@@ -496,7 +506,7 @@ def main() -> None:
         size, seq, steps = args.curve.split(":")
         prepare(workdir, Path(args.corpus), size, args.vocab_size)
         curve = {"size": size, "seq_len": int(seq), "steps": int(steps), "batch": args.batch, "modes": {}}
-        for mode, _, _ in CURVE_MODES:
+        for mode, *_ in CURVE_MODES:
             res = run_child(args, workdir, f"curve:{mode}", size, int(seq), steps=int(steps))
             curve["modes"][mode] = res
             print(f"curve {mode}: {res.get('val_loss', res)}", flush=True)

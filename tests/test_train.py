@@ -202,9 +202,9 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(project,
 
     real_loss, calls = lm_eval.lm_loss, {"n": 0}
 
-    def poisoned(model, blocks):
+    def poisoned(model, blocks, fused=False):
         calls["n"] += 1
-        loss = real_loss(model, blocks)
+        loss = real_loss(model, blocks, fused)
         return loss * float("nan") if calls["n"] > 8 else loss
 
     monkeypatch.setattr(lm_eval, "lm_loss", poisoned)
@@ -279,7 +279,7 @@ def test_cuda_oom_names_the_knobs_to_turn(project, monkeypatch):
     from sanchaek.model import lm_eval
     from sanchaek.train import train
 
-    def out_of_memory(model, blocks):
+    def out_of_memory(model, blocks, fused=False):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(lm_eval, "lm_loss", out_of_memory)

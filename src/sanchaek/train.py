@@ -43,8 +43,8 @@ STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is in
 
 # Params that do not change the trajectory: a checkpoint made under other values still resumes.
 _RESUME_NEUTRAL = {
-    "max_minutes", "compile", "compile_mode", "num_workers", "log_every", "eval_every", "eval_max_blocks",
-    "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
+    "max_minutes", "compile", "compile_mode", "fused_cross_entropy", "num_workers", "log_every", "eval_every",
+    "eval_max_blocks", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
 }  # fmt: skip
 
 
@@ -100,6 +100,29 @@ def resolve_mixed_precision(t: Any) -> str:
         # CPU autocast to bf16 works but is slower than fp32 on most CPUs; honour the explicit ask.
         log.warning("train.mixed_precision = %s on CPU: expect it to be slower than 'no'", choice)
     return choice
+
+
+def resolve_fused_cross_entropy(t: Any, lm: Any, device: Any, accelerator: Any) -> bool:
+    """Whether the training loss runs through ``fused_ce`` (see ``train.fused_cross_entropy``); says
+    why not when it was asked for and cannot apply."""
+    import importlib.util
+
+    from .model.lm_eval import supports_fused_cross_entropy
+
+    if not t.fused_cross_entropy:
+        return False
+    why_not = (
+        "no CUDA device" if device.type != "cuda"
+        else "Triton is not installed" if importlib.util.find_spec("triton") is None
+        else f"the {accelerator.distributed_type.name} launch shards the head"
+        if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+        else f"model type {getattr(lm.config, 'model_type', '?')!r} has no plain head"
+        if not supports_fused_cross_entropy(lm)
+        else None
+    )  # fmt: skip
+    if why_not is not None:
+        log.info("train.fused_cross_entropy: not used (%s): logits + F.cross_entropy", why_not)
+    return why_not is None
 
 
 def total_steps_for(params: Params, tokens_per_step: int) -> int:
@@ -314,7 +337,7 @@ def train(
 
     undo_speedups = fast_training(model, t.seq_len)
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
-    model = NextTokenLoss(lm)
+    model = NextTokenLoss(lm, resolve_fused_cross_entropy(t, lm, device, accelerator))
     optimizer_params = list(model.parameters())
     objective = None
     if t.re_weight > 0:

@@ -55,7 +55,13 @@ class TrainParams(Section):
     # (no per-kernel launch cost: pays on small models, where the CPU barely keeps the GPU fed).
     # max-autotune-no-cudagraphs times Triton matmul templates against cuBLAS per shape (minutes of
     # warm-up) and can fuse elementwise work into them; max-autotune does both.
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"] = "default"
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"] = (
+        "default"
+    )
+    # On a CUDA GPU with Triton, for Llama, Mistral and Qwen2/3 models: the head's cross-entropy and
+    # its gradient in one Triton kernel (the same loss; the logits are read twice, not four times).
+    # Elsewhere, or false: the logits and F.cross_entropy (compiled with train.compile).
+    fused_cross_entropy: bool = True
     # Allow TF32 matmuls on Ampere+ GPUs for the fp32 parts.
     tf32: bool = True
     # DataLoader worker processes that prefetch pinned batches (0 = in the training process).

@@ -16,6 +16,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# Model types whose causal-LM forward computes ``logits = lm_head(hidden_states)`` and nothing more
+# (no logit scale or soft-cap), read from transformers' modeling code: the fused loss may stand in.
+PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def supports_fused_cross_entropy(model: Any) -> bool:
+    """Whether ``model``'s logits are ``lm_head(base_model(...).last_hidden_state)``, bias-free."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    return model_type in PLAIN_HEAD_MODEL_TYPES and isinstance(head, torch.nn.Linear) and head.bias is None
+
 
 def lm_logits(model: Any, inputs: torch.Tensor) -> torch.Tensor:
     # use_cache=False: no KV cache is wanted in training or scoring, and building one costs memory.
@@ -39,9 +50,17 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return (torch.logsumexp(x, dim=-1) - target_logit).mean()
 
 
-def lm_loss(model: Any, blocks: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over every position of a ``(B, seq_len + 1)`` batch."""
+def lm_loss(model: Any, blocks: torch.Tensor, fused: bool = False) -> torch.Tensor:
+    """Mean next-token cross-entropy over every position of a ``(B, seq_len + 1)`` batch.
+
+    ``fused``: the head and the loss in one step with a Triton kernel (``fused_ce``), for a model
+    that ``supports_fused_cross_entropy``; the same loss without the logits in memory.
+    """
     inputs, targets = blocks[:, :-1], blocks[:, 1:]
+    if fused:
+        from .fused_ce import fused_lm_loss
+
+        return fused_lm_loss(model, inputs, targets)
     logits = lm_logits(model, inputs)
     return token_cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
@@ -64,14 +83,19 @@ class NextTokenLoss(torch.nn.Module):
     mode (2 GiB per 16k tokens at a 32k vocabulary). DDP and FSDP wrap it like any model.
     """
 
-    def __init__(self, lm: Any):
+    def __init__(self, lm: Any, fused_cross_entropy: bool = False):
         super().__init__()
         self.lm = lm
+        self.fused_cross_entropy = fused_cross_entropy  # the training loss only (see lm_loss)
         # FSDP's auto-wrap policy reads the transformer block classes from the top module.
         self._no_split_modules = getattr(lm, "_no_split_modules", None)
 
     def forward(self, blocks: torch.Tensor, totals: bool = False) -> torch.Tensor:
-        return next_token_totals(self.lm, blocks) if totals else lm_loss(self.lm, blocks)
+        return (
+            next_token_totals(self.lm, blocks)
+            if totals
+            else lm_loss(self.lm, blocks, self.fused_cross_entropy)
+        )
 
 
 def _batches(

@@ -1,0 +1,127 @@
+"""The language-model head and its cross-entropy as one autograd step, around one Triton kernel.
+
+Why: at a 32k vocabulary the (tokens x vocab) logits are the largest tensor of a training step
+(1 GiB in bf16 at 16k tokens). The compiled loss reads them twice in the forward (max, then sum of
+exp) and, in the backward, reads them again and writes their gradient: four passes over 1 GiB.
+Here one kernel, in the forward, reads each row of logits from memory once (its second read finds
+the row in L2) and writes the row's loss and the gradient of the mean loss with respect to it:
+two passes. The backward is then the head's two matmuls alone. The incoming gradient scales their
+small products, (tokens x hidden) and (vocab x hidden), never the logits.
+
+Applies to models whose logits are exactly ``lm_head(last_hidden_state)`` with a bias-free head
+(``lm_eval.supports_fused_cross_entropy``); training picks it with ``train.fused_cross_entropy``. Without
+a GPU the kernel runs under Triton's interpreter (``TRITON_INTERPRET=1``), which is how the tests
+compare it with ``F.cross_entropy`` on the CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch.library import triton_op, wrap_triton
+
+# Logits per loop iteration of one row, and warps per row. Measured on an H200 with
+# bench/loss_gpu.py --sweep (reports/bench/loss_gpu_h200.json).
+BLOCK = 4096
+NUM_WARPS = 8
+
+
+@triton.jit
+def _cross_entropy_rows_and_grad_kernel(
+    logits_ptr,
+    targets_ptr,
+    losses_ptr,
+    grad_ptr,
+    n_cols: tl.constexpr,
+    logits_row_stride,
+    grad_row_stride,
+    grad_scale,
+    BLOCK: tl.constexpr,
+):
+    """One row per program: its cross-entropy (fp32) and ``grad_scale * (softmax - onehot)``.
+
+    The vocabulary size is a compile-time constant: one compile per model, and loops of known length.
+    """
+    row = tl.program_id(0).to(tl.int64)
+    logits_row = logits_ptr + row * logits_row_stride
+    grad_row = grad_ptr + row * grad_row_stride
+    cols = tl.arange(0, BLOCK)
+    # Pass 1: max and sum of exp, online over the row's blocks (one exp per logit).
+    row_max = tl.full((), float("-inf"), tl.float32)
+    row_sum = tl.full((), 0.0, tl.float32)
+    for start in range(0, n_cols, BLOCK):
+        offs = start + cols
+        x = tl.load(logits_row + offs, mask=offs < n_cols, other=float("-inf")).to(tl.float32)
+        new_max = tl.maximum(row_max, tl.max(x, axis=0))
+        row_sum = row_sum * tl.exp(row_max - new_max) + tl.sum(tl.exp(x - new_max), axis=0)
+        row_max = new_max
+    logsumexp = row_max + tl.log(row_sum)
+    target = tl.load(targets_ptr + row)
+    target_logit = tl.load(logits_row + target).to(tl.float32)
+    tl.store(losses_ptr + row, logsumexp - target_logit)
+    # Pass 2: the gradient. The row was read a moment ago, so these reads come from L2.
+    for start in range(0, n_cols, BLOCK):
+        offs = start + cols
+        mask = offs < n_cols
+        x = tl.load(logits_row + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.exp(x - logsumexp) - tl.where(offs == target, 1.0, 0.0)
+        tl.store(grad_row + offs, (g * grad_scale).to(grad_ptr.dtype.element_ty), mask=mask)
+
+
+@triton_op("sanchaek::cross_entropy_rows_and_grad", mutates_args=())
+def cross_entropy_rows_and_grad(
+    logits: torch.Tensor, targets: torch.Tensor, grad_scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row cross-entropy of ``(N, V)`` logits against ``(N,)`` ids, and its gradient times
+    ``grad_scale`` (in the logits' dtype). A ``triton_op``, so ``torch.compile`` keeps the kernel
+    in its graph (and in its CUDA graphs) rather than breaking the graph around it."""
+    n_rows, n_cols = logits.shape
+    losses = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
+    grad = torch.empty_like(logits)
+    wrap_triton(_cross_entropy_rows_and_grad_kernel)[(n_rows,)](
+        logits, targets, losses, grad, n_cols, logits.stride(0), grad.stride(0), grad_scale,
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return losses, grad
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """``mean(cross_entropy(hidden @ weight.T, targets))`` with d loss / d logits made in the forward."""
+
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = hidden @ weight.t()
+        losses, grad_logits = cross_entropy_rows_and_grad(logits, targets, 1.0 / hidden.size(0))
+        ctx.save_for_backward(hidden, weight, grad_logits)
+        return losses.mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        hidden, weight, grad_logits = ctx.saved_tensors
+        grad_hidden = (grad_logits @ weight) * grad_loss
+        grad_weight = (grad_logits.t() @ hidden) * grad_loss
+        return grad_hidden, grad_weight, None
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``hidden @ weight.T`` (``(N, d)`` by ``(V, d)``) against ``(N,)`` ids.
+
+    Under autocast both operands are cast to its dtype first, as the head's ``nn.Linear`` would be
+    (the casts stay outside the autograd function, so their gradients reach fp32 weights as usual).
+    """
+    device_type = hidden.device.type
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    return LinearCrossEntropy.apply(hidden, weight, targets.contiguous())
+
+
+def fused_lm_loss(model: Any, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``lm_eval.lm_loss`` for a model that ``lm_eval.supports_fused_cross_entropy``: the same mean
+    cross-entropy, from the last hidden state and the head's weight, with no logits kept."""
+    hidden = model.base_model(input_ids=inputs, use_cache=False).last_hidden_state
+    weight = model.get_output_embeddings().weight
+    return linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), weight, targets.reshape(-1))
