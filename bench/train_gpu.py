@@ -7,7 +7,8 @@
    ``train.mixed_precision: bf16`` (autocast, ``sanchaek``) and ``bf16-master`` (``sanchaek_master``),
    and bf16-master with ``train.compile_mode: reduce-overhead`` (CUDA graphs, ``sanchaek_graphs``) or
    ``max-autotune-no-cudagraphs`` (Triton matmul templates timed against cuBLAS, ``sanchaek_autotune``).
-   All use the fused head + loss kernel (``train.fused_cross_entropy``) except the ``*_unfused`` ones.
+   All use the fused head + loss kernel (``train.fused_cross_entropy``) except the ``*_unfused`` ones;
+   the ``*_fa4`` ones use FlashAttention 4 (``train.attention: flash_attn_4``) instead of SDPA.
 
 Each variant runs in its own subprocess (clean memory peak, no shared compile state) on the same
 saved scratch model (same initial weights) and the same ``load_blocks`` output. Steady-state
@@ -41,6 +42,13 @@ OURS = {
     "sanchaek_master": {"mixed_precision": "bf16-master"},
     "sanchaek_graphs": {"mixed_precision": "bf16-master", "compile_mode": "reduce-overhead"},
     "sanchaek_autotune": {"mixed_precision": "bf16-master", "compile_mode": "max-autotune-no-cudagraphs"},
+    # bf16-master (with and without CUDA graphs) on FlashAttention 4 (train.attention: flash_attn_4).
+    "sanchaek_master_fa4": {"mixed_precision": "bf16-master", "attention": "flash_attn_4"},
+    "sanchaek_graphs_fa4": {
+        "mixed_precision": "bf16-master",
+        "compile_mode": "reduce-overhead",
+        "attention": "flash_attn_4",
+    },
     # The same two without the fused head + loss kernel (train.fused_cross_entropy: false).
     "sanchaek_master_unfused": {"mixed_precision": "bf16-master", "fused_cross_entropy": False},
     "sanchaek_graphs_unfused": {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+
+import pytest
 import torch
 
 from sanchaek.model.lm_eval import NextTokenLoss, lm_loss
@@ -140,3 +143,43 @@ def test_the_compile_modes_that_replay_cuda_graphs_are_the_ones_train_and_genera
                *get_args(EngineParams.model_fields["compile_mode"].annotation)}  # fmt: skip
     assert offered == {"default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"}
     assert {m for m in offered if compile_mode_uses_cudagraphs(m)} == {"reduce-overhead", "max-autotune"}
+
+
+def test_flash_attn_4_where_it_cannot_run_is_an_error_naming_the_fix():
+    from sanchaek.errors import SanchaekError
+    from sanchaek.model.flash4 import require, unavailable_reason
+
+    assert "CUDA" in unavailable_reason(torch.device("cpu"))
+    with pytest.raises(SanchaekError, match="train.attention: sdpa"):
+        require(torch.device("cpu"))
+
+
+def test_flash_attn_4_attention_hands_padded_batches_to_sdpa(tiny_lm_dir):
+    """A mask (the RE objective's padded batches) never reaches FlashAttention 4: SDPA gets it."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from sanchaek.model.flash4 import flash4_attention_forward
+
+    module = types.SimpleNamespace(is_causal=True, num_key_value_groups=1, training=False)
+    q, k, v = (torch.randn(2, 4, 8, 16) for _ in range(3))
+    mask = torch.ones(2, 1, 8, 8, dtype=torch.bool).tril()
+    mask[1, :, :, 6:] = False
+    got, _ = flash4_attention_forward(module, q, k, v, mask, scaling=0.25)
+    want, _ = sdpa_attention_forward(module, q, k, v, mask, scaling=0.25)
+    assert torch.equal(got, want)
+
+
+def test_train_attention_flash_attn_4_switches_the_packed_attention_and_undoes_it(tiny_lm_dir):
+    from transformers import AttentionInterface, AutoModelForCausalLM
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from sanchaek.model.flash4 import flash4_attention_forward
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir, attn_implementation="sdpa")
+    undo = fast_training(model, 16, "flash_attn_4")
+    assert model.config._attn_implementation == PACKED_CAUSAL
+    assert AttentionInterface()[PACKED_CAUSAL] is flash4_attention_forward
+    undo()
+    assert model.config._attn_implementation == "sdpa"
+    fast_training(model, 16)()  # the default puts SDPA back under the same name
+    assert AttentionInterface()[PACKED_CAUSAL] is sdpa_attention_forward

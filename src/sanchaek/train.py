@@ -43,8 +43,8 @@ STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is in
 
 # Params that do not change the trajectory: a checkpoint made under other values still resumes.
 _RESUME_NEUTRAL = {
-    "max_minutes", "compile", "compile_mode", "fused_cross_entropy", "num_workers", "log_every", "eval_every",
-    "eval_max_blocks", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
+    "max_minutes", "compile", "compile_mode", "fused_cross_entropy", "attention", "num_workers", "log_every",
+    "eval_every", "eval_max_blocks", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
 }  # fmt: skip
 
 
@@ -335,7 +335,11 @@ def train(
     plan = GlobalBatches(len(train_blocks), global_batch, t.seed)
     fingerprint = run_fingerprint(params, file_sha256(layout.train_split), world)
 
-    undo_speedups = fast_training(model, t.seq_len)
+    if t.attention == "flash_attn_4":
+        from .model.flash4 import require
+
+        require(device)
+    undo_speedups = fast_training(model, t.seq_len, t.attention)
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
     model = NextTokenLoss(lm, resolve_fused_cross_entropy(t, lm, device, accelerator))
     optimizer_params = list(model.parameters())

@@ -62,6 +62,9 @@ class TrainParams(Section):
     # its gradient in one Triton kernel (the same loss; the logits are read twice, not four times).
     # Elsewhere, or false: the logits and F.cross_entropy (compiled with train.compile).
     fused_cross_entropy: bool = True
+    # Attention of the unpadded training blocks: sdpa (PyTorch's flash/cuDNN kernels), or flash_attn_4
+    # (FlashAttention 4; needs an SM90+ GPU and `pip install flash-attn-4`, not a project dependency).
+    attention: Literal["sdpa", "flash_attn_4"] = "sdpa"
     # Allow TF32 matmuls on Ampere+ GPUs for the fp32 parts.
     tf32: bool = True
     # DataLoader worker processes that prefetch pinned batches (0 = in the training process).

@@ -35,7 +35,7 @@ def _packed_causal_mask(*, attention_mask: Any = None, **kwargs: Any) -> Any:
     return None if attention_mask is None else sdpa_mask(attention_mask=attention_mask, **kwargs)
 
 
-def use_packed_causal_attention(model: Any) -> str | None:
+def use_packed_causal_attention(model: Any, attention: str = "sdpa") -> str | None:
     """Switch a model that uses SDPA to an attention that never builds a mask for unpadded input.
 
     Why: under ``torch.compile`` Hugging Face cannot prove a batch unpadded, so it materialises a
@@ -43,7 +43,9 @@ def use_packed_causal_attention(model: Any) -> str | None:
     training blocks have no padding by construction, so plain causality is exactly right there and
     SDPA's ``is_causal`` path is both correct and much faster. A padded batch (the RE objective's)
     still gets Hugging Face's own mask. Models with sliding-window or chunked layers need more than
-    causality and keep their attention. Returns the implementation to restore, or None if unchanged.
+    causality and keep their attention. ``attention``: ``sdpa``, or ``flash_attn_4`` for
+    FlashAttention 4's kernels on unpadded blocks (``flash4``). Returns the implementation to
+    restore, or None if unchanged.
     """
     from transformers import AttentionInterface
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -58,7 +60,12 @@ def use_packed_causal_attention(model: Any) -> str | None:
     can_set = getattr(model, "_can_set_attn_implementation", lambda: False)()
     if previous != "sdpa" or windowed or layer_types != {"full_attention"} or not can_set:
         return None
-    AttentionInterface.register(PACKED_CAUSAL, sdpa_attention_forward)
+    if attention == "flash_attn_4":
+        from .flash4 import flash4_attention_forward
+
+        AttentionInterface.register(PACKED_CAUSAL, flash4_attention_forward)
+    else:
+        AttentionInterface.register(PACKED_CAUSAL, sdpa_attention_forward)
     AttentionMaskInterface.register(PACKED_CAUSAL, _packed_causal_mask)
     model.set_attn_implementation(PACKED_CAUSAL)
     return previous if model.config._attn_implementation == PACKED_CAUSAL else None
@@ -113,9 +120,9 @@ def cache_rotary_tables(model: Any, size: int) -> Callable[[], None] | None:
     return restore
 
 
-def fast_training(model: Any, seq_len: int) -> Callable[[], None]:
+def fast_training(model: Any, seq_len: int, attention: str = "sdpa") -> Callable[[], None]:
     """Apply both speed-ups that fit ``model``; returns the function that undoes them (before saving)."""
-    previous_attention = use_packed_causal_attention(model)
+    previous_attention = use_packed_causal_attention(model, attention)
     max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 0
     restore_rotary = cache_rotary_tables(model, max(seq_len, max_positions))
 
