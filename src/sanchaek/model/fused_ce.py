@@ -67,7 +67,10 @@ def _cross_entropy_rows_and_grad_kernel(
         lane_sum += tl.exp(x - row_max)
     logsumexp = row_max + tl.log(tl.sum(lane_sum, axis=0))
     target = tl.load(targets_ptr + row)
-    target_logit = tl.load(logits_row + target).to(tl.float32)
+    # Masked: an id outside the vocabulary must not read another row's memory.
+    target_logit = tl.load(logits_row + target, mask=(target >= 0) & (target < n_cols), other=0.0).to(
+        tl.float32
+    )
     tl.store(losses_ptr + row, logsumexp - target_logit)
     for start in range(0, n_cols, BLOCK):
         offs = start + cols
