@@ -4,14 +4,14 @@ Why: at a 32k vocabulary the (tokens x vocab) logits are the largest tensor of a
 (1 GiB in bf16 at 16k tokens). The compiled loss reads them twice in the forward (max, then sum of
 exp) and, in the backward, reads them again and writes their gradient: four passes over 1 GiB.
 Here one kernel, in the forward, reads each row of logits from memory once (its later reads find
-the row in L2) and writes the row's loss and the gradient of the mean loss with respect to it:
-two passes over memory. The backward is then the head's two matmuls alone. The incoming gradient scales their
-small products, (tokens x hidden) and (vocab x hidden), never the logits.
+the row in L2) and writes the row's loss and the gradient of the mean loss with respect to it: two
+passes over memory. The backward is then the head's two matmuls alone; the incoming gradient
+scales their small products, (tokens x hidden) and (vocab x hidden), never the logits.
 
 Applies to models whose logits are exactly ``lm_head(last_hidden_state)`` with a bias-free head
-(``lm_eval.supports_fused_cross_entropy``); training picks it with ``train.fused_cross_entropy``. Without
-a GPU the kernel runs under Triton's interpreter (``TRITON_INTERPRET=1``), which is how the tests
-compare it with ``F.cross_entropy`` on the CPU.
+(``lm_eval.supports_fused_cross_entropy``); training picks it with ``train.fused_cross_entropy``.
+Without a GPU the kernel runs under Triton's interpreter (``TRITON_INTERPRET=1``), which is how the
+tests compare it with ``F.cross_entropy`` on the CPU.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
 
 def fused_lm_loss(model: Any, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``lm_eval.lm_loss`` for a model that ``lm_eval.supports_fused_cross_entropy``: the same mean
-    cross-entropy, from the last hidden state and the head's weight, with no logits kept."""
+    cross-entropy, from the last hidden state and the head's weight. What waits for the backward is
+    the logits' gradient (their size), not the logits."""
     hidden = model.base_model(input_ids=inputs, use_cache=False).last_hidden_state
     weight = model.get_output_embeddings().weight
     return linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), weight, targets.reshape(-1))
