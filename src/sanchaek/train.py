@@ -102,24 +102,29 @@ def resolve_mixed_precision(t: Any) -> str:
     return choice
 
 
-def resolve_fused_cross_entropy(t: Any, lm: Any, device: Any, accelerator: Any) -> bool:
-    """Whether the training loss runs through ``fused_ce`` (see ``train.fused_cross_entropy``); says
-    why not when it was asked for and cannot apply."""
+def _fused_cross_entropy_blocker(lm: Any, device: Any, accelerator: Any) -> str | None:
+    """What keeps ``fused_ce`` from running here, or None."""
     import importlib.util
 
     from .model.lm_eval import supports_fused_cross_entropy
 
+    if device.type != "cuda":
+        return "no CUDA device"
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed"
+    if shards_the_model(accelerator):
+        return f"the {accelerator.distributed_type.name} launch shards the head"
+    if not supports_fused_cross_entropy(lm):
+        return f"model type {getattr(lm.config, 'model_type', '?')!r} has no plain head"
+    return None
+
+
+def resolve_fused_cross_entropy(t: Any, lm: Any, device: Any, accelerator: Any) -> bool:
+    """Whether the training loss runs through ``fused_ce`` (see ``train.fused_cross_entropy``); says
+    why not when it was asked for and cannot apply."""
     if not t.fused_cross_entropy:
         return False
-    why_not = (
-        "no CUDA device" if device.type != "cuda"
-        else "Triton is not installed" if importlib.util.find_spec("triton") is None
-        else f"the {accelerator.distributed_type.name} launch shards the head"
-        if accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
-        else f"model type {getattr(lm.config, 'model_type', '?')!r} has no plain head"
-        if not supports_fused_cross_entropy(lm)
-        else None
-    )  # fmt: skip
+    why_not = _fused_cross_entropy_blocker(lm, device, accelerator)
     if why_not is not None:
         log.info("train.fused_cross_entropy: not used (%s): logits + F.cross_entropy", why_not)
     return why_not is None
@@ -255,11 +260,15 @@ def oom_error(params: Params, exc: BaseException) -> SanchaekError:
     )
 
 
+def shards_the_model(accelerator: Any) -> bool:
+    """FSDP and DeepSpeed shard the model (and bring their own mixed precision)."""
+    return accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+
+
 def refuse_under_sharding(accelerator: Any, feature: str, fix: str) -> None:
-    """FSDP and DeepSpeed shard the model (and bring their own mixed precision): what needs the whole
-    model on every process refuses them, naming the fix."""
-    kind = accelerator.distributed_type.name
-    if kind in ("FSDP", "DEEPSPEED"):
+    """What needs the whole model on every process refuses a sharded launch, naming the fix."""
+    if shards_the_model(accelerator):
+        kind = accelerator.distributed_type.name
         raise SanchaekError(f"{feature} is not supported under {kind}: {fix}")
 
 

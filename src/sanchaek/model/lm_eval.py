@@ -54,7 +54,7 @@ def lm_loss(model: Any, blocks: torch.Tensor, fused: bool = False) -> torch.Tens
     """Mean next-token cross-entropy over every position of a ``(B, seq_len + 1)`` batch.
 
     ``fused``: the head and the loss in one step with a Triton kernel (``fused_ce``), for a model
-    that ``supports_fused_cross_entropy``; the same loss without the logits in memory.
+    that ``supports_fused_cross_entropy``; the same loss, with the logits' gradient made in the forward.
     """
     inputs, targets = blocks[:, :-1], blocks[:, 1:]
     if fused:
