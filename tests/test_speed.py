@@ -154,7 +154,7 @@ def test_flash_attn_4_where_it_cannot_run_is_an_error_naming_the_fix():
         require(torch.device("cpu"))
 
 
-def test_flash_attn_4_attention_hands_padded_batches_to_sdpa(tiny_lm_dir):
+def test_flash_attn_4_attention_hands_padded_batches_to_sdpa():
     """A mask (the RE objective's padded batches) never reaches FlashAttention 4: SDPA gets it."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 

@@ -267,6 +267,18 @@ def test_params_need_a_budget_and_reject_bad_values():
         params_from_dict({"train": {"mixed_precision": "fp8"}})
 
 
+def test_flash_attn_4_where_it_cannot_run_stops_before_training_with_the_fix(project):
+    from sanchaek.train import train
+
+    with pytest.raises(
+        SanchaekError, match=r"flash_attn_4 cannot run: it needs a CUDA GPU.*train.attention: sdpa"
+    ):
+        train(tiny_params(attention="flash_attn_4"), project, live_dir=None)
+    assert not project.checkpoints_dir.exists() and not project.model_dir.exists()
+    with pytest.raises(SanchaekError, match="train.attention"):
+        params_from_dict({"train": {"attention": "flash_attn_3"}})
+
+
 def test_max_minutes_stops_early_with_a_checkpoint_and_a_model(project):
     from sanchaek.train import train
 
