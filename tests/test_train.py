@@ -279,6 +279,19 @@ def test_flash_attn_4_where_it_cannot_run_stops_before_training_with_the_fix(pro
         params_from_dict({"train": {"attention": "flash_attn_3"}})
 
 
+def test_flash_attn_4_on_a_model_whose_attention_cannot_switch_says_so(project, monkeypatch, caplog):
+    """Where FlashAttention 4 could run but the model keeps its own attention (not SDPA, sliding
+    windows), training goes on with that attention and says flash_attn_4 was not used."""
+    from sanchaek.model import flash4, speed
+    from sanchaek.train import train
+
+    monkeypatch.setattr(flash4, "require", lambda device: None)  # as on an SM90 GPU with the package
+    monkeypatch.setattr(speed, "use_packed_causal_attention", lambda model, attention: None)
+    with caplog.at_level("WARNING", logger="sanchaek.train"):
+        train(tiny_params(attention="flash_attn_4", max_steps=2, eval_every=0), project, live_dir=None)
+    assert "flash_attn_4 not used" in caplog.text
+
+
 def test_max_minutes_stops_early_with_a_checkpoint_and_a_model(project):
     from sanchaek.train import train
 

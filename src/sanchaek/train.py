@@ -312,7 +312,7 @@ def train(
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
     from .model.optim import MasterAdamW, MasterWeights, build_optimizer, build_scheduler
-    from .model.speed import compile_mode_uses_cudagraphs, fast_training
+    from .model.speed import PACKED_CAUSAL, compile_mode_uses_cudagraphs, fast_training
 
     t = params.train
     started = time.monotonic()
@@ -349,6 +349,11 @@ def train(
 
         require(device)
     undo_speedups = fast_training(model, t.seq_len, t.attention)
+    if t.attention == "flash_attn_4" and model.config._attn_implementation != PACKED_CAUSAL:
+        log.warning(
+            "train.attention: flash_attn_4 not used: the model's attention (%s, or sliding windows) stays",
+            model.config._attn_implementation,
+        )
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
     model = NextTokenLoss(lm, resolve_fused_cross_entropy(t, lm, device, accelerator))
     optimizer_params = list(model.parameters())
