@@ -69,6 +69,17 @@ def tiny_llama(model_dir: str) -> dict[str, float]:
     }
 
 
+def op_check() -> dict[str, str]:
+    """``torch.library.opcheck`` of the custom op: its schema, its fake (shape-only) form, which
+    ``torch.compile`` traces with, and that it stays out of autograd's way."""
+    from sanchaek.model.fused_ce import linear_cross_entropy_rows_and_grad
+
+    gen = torch.Generator().manual_seed(4)
+    hidden, weight = torch.randn(24, 32, generator=gen), torch.randn(300, 32, generator=gen)
+    targets = torch.randint(0, 300, (24,), generator=gen)
+    return torch.library.opcheck(linear_cross_entropy_rows_and_grad, (hidden, weight, targets, 0.5))
+
+
 if __name__ == "__main__":
     report = {
         # 5000 logits a row: one full block of fused_ce.BLOCK (4096) and one partial.
@@ -77,5 +88,6 @@ if __name__ == "__main__":
         "fp32_huge_logits": head_and_loss(torch.float32, vocab=5000, scale=300.0, seed=2),
         "bf16": head_and_loss(torch.bfloat16, vocab=5000, scale=1.0, seed=3),
         "tiny_llama": tiny_llama(sys.argv[1]),
+        "opcheck": op_check(),
     }
     print(json.dumps(report))

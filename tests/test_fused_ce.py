@@ -64,6 +64,10 @@ def test_a_tied_embedding_llama_trains_on_the_same_loss_and_gradients(interprete
     assert got["loss"] < 1e-5 and got["grad"] < 1e-4
 
 
+def test_the_op_passes_torch_library_opcheck(interpreted):
+    assert set(interpreted["opcheck"].values()) == {"SUCCESS"}, interpreted["opcheck"]
+
+
 def test_only_plain_bias_free_heads_qualify(tiny_lm_dir):
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
@@ -130,3 +134,21 @@ def test_on_a_gpu_the_eager_kernel_matches_in_fp32():
     assert torch.allclose(loss, reference, rtol=1e-5)
     assert torch.allclose(hidden.grad, h.grad, atol=1e-5, rtol=1e-3)
     assert torch.allclose(weight.grad, w.grad, atol=1e-5, rtol=1e-3)
+
+
+@needs_cuda
+def test_on_a_gpu_the_gradient_is_written_over_the_logits():
+    """The forward holds one (tokens x vocab) buffer, not two: the logits become their gradient."""
+    from sanchaek.model.fused_ce import linear_cross_entropy
+
+    hidden = torch.randn(2048, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    weight = torch.randn(32000, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    targets = torch.randint(0, 32000, (2048,), device="cuda")
+    logits_bytes = 2048 * 32000 * 2
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    loss = linear_cross_entropy(hidden, weight, targets)
+    torch.cuda.synchronize()
+    assert torch.cuda.max_memory_allocated() - before < 1.2 * logits_bytes
+    loss.backward()

@@ -4,9 +4,10 @@ Why: at a 32k vocabulary the (tokens x vocab) logits are the largest tensor of a
 (1 GiB in bf16 at 16k tokens). The compiled loss reads them twice in the forward (max, then sum of
 exp) and, in the backward, reads them again and writes their gradient: four passes over 1 GiB.
 Here one kernel, in the forward, reads each row of logits from memory once (its later reads find
-the row in L2) and writes the row's loss and the gradient of the mean loss with respect to it: two
-passes over memory. The backward is then the head's two matmuls alone; the incoming gradient
-scales their small products, (tokens x hidden) and (vocab x hidden), never the logits.
+the row in L2) and writes the row's loss and, over the row itself, the gradient of the mean loss
+with respect to it: two passes over memory, and no second (tokens x vocab) buffer. The backward is
+then the head's two matmuls alone; the incoming gradient scales their small products, (tokens x
+hidden) and (vocab x hidden), never the logits.
 
 Applies to models whose logits are exactly ``lm_head(last_hidden_state)`` with a bias-free head
 (``lm_eval.supports_fused_cross_entropy``); training picks it with ``train.fused_cross_entropy``.
@@ -21,7 +22,6 @@ from typing import Any
 import torch
 import triton
 import triton.language as tl
-from torch.library import triton_op, wrap_triton
 
 # Logits per loop iteration of one row, and warps per row: the kernel alone on an H200 at 16k x 32k
 # bf16 logits (bench/loss_gpu.py --sweep, reports/bench/loss_gpu_h200.json) took 0.69 ms at 4096 and
@@ -35,14 +35,13 @@ def _cross_entropy_rows_and_grad_kernel(
     logits_ptr,
     targets_ptr,
     losses_ptr,
-    grad_ptr,
     n_cols: tl.constexpr,
     logits_row_stride,
-    grad_row_stride,
     grad_scale,
     BLOCK: tl.constexpr,
 ):
-    """One row per program: its cross-entropy (fp32) and ``grad_scale * (softmax - onehot)``.
+    """One row per program: its cross-entropy (fp32), then ``grad_scale * (softmax - onehot)``
+    written over the row.
 
     Three passes over the row, the first from memory and the other two from L2 (the row is 64 KiB
     at a 32k bf16 vocabulary). Each pass keeps one running value per lane and reduces across the
@@ -52,7 +51,6 @@ def _cross_entropy_rows_and_grad_kernel(
     """
     row = tl.program_id(0).to(tl.int64)
     logits_row = logits_ptr + row * logits_row_stride
-    grad_row = grad_ptr + row * grad_row_stride
     cols = tl.arange(0, BLOCK)
     lane_max = tl.full((BLOCK,), float("-inf"), tl.float32)
     for start in range(0, n_cols, BLOCK):
@@ -67,7 +65,8 @@ def _cross_entropy_rows_and_grad_kernel(
         lane_sum += tl.exp(x - row_max)
     logsumexp = row_max + tl.log(tl.sum(lane_sum, axis=0))
     target = tl.load(targets_ptr + row)
-    # Masked: an id outside the vocabulary must not read another row's memory.
+    # Read before the row is overwritten. Masked: an id outside the vocabulary must not read another
+    # row's memory.
     target_logit = tl.load(logits_row + target, mask=(target >= 0) & (target < n_cols), other=0.0).to(
         tl.float32
     )
@@ -77,24 +76,39 @@ def _cross_entropy_rows_and_grad_kernel(
         mask = offs < n_cols
         x = tl.load(logits_row + offs, mask=mask, other=0.0).to(tl.float32)
         g = tl.exp(x - logsumexp) - tl.where(offs == target, 1.0, 0.0)
-        tl.store(grad_row + offs, (g * grad_scale).to(grad_ptr.dtype.element_ty), mask=mask)
+        tl.store(logits_row + offs, (g * grad_scale).to(logits_ptr.dtype.element_ty), mask=mask)
 
 
-@triton_op("sanchaek::cross_entropy_rows_and_grad", mutates_args=())
-def cross_entropy_rows_and_grad(
+def cross_entropy_rows_and_grad_(
     logits: torch.Tensor, targets: torch.Tensor, grad_scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row cross-entropy of ``(N, V)`` logits against ``(N,)`` ids, and its gradient times
-    ``grad_scale`` (in the logits' dtype). A ``triton_op``, so ``torch.compile`` keeps the kernel
-    in its graph (and in its CUDA graphs) rather than breaking the graph around it."""
+) -> torch.Tensor:
+    """The kernel: per-row cross-entropy of contiguous ``(N, V)`` logits against ``(N,)`` ids,
+    returned in fp32, and their gradient times ``grad_scale`` written over ``logits``."""
     n_rows, n_cols = logits.shape
     losses = torch.empty(n_rows, dtype=torch.float32, device=logits.device)
-    grad = torch.empty_like(logits)
-    wrap_triton(_cross_entropy_rows_and_grad_kernel)[(n_rows,)](
-        logits, targets, losses, grad, n_cols, logits.stride(0), grad.stride(0), grad_scale,
-        BLOCK=BLOCK, num_warps=NUM_WARPS,
-    )  # fmt: skip
-    return losses, grad
+    _cross_entropy_rows_and_grad_kernel[(n_rows,)](
+        logits, targets, losses, n_cols, logits.stride(0), grad_scale, BLOCK=BLOCK, num_warps=NUM_WARPS
+    )
+    return losses
+
+
+@torch.library.custom_op("sanchaek::linear_cross_entropy_rows_and_grad", mutates_args=())
+def linear_cross_entropy_rows_and_grad(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, grad_scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row cross-entropy of the logits ``hidden @ weight.T`` (``(N, d)`` by ``(V, d)``) against
+    ``(N,)`` ids, and their gradient times ``grad_scale``, written over the logits (their buffer is
+    the op's own, so nothing outside sees it change). One opaque op, matmul and kernel together, so
+    that ``torch.compile`` (and its CUDA graphs) keeps the in-place write as written: no copy of
+    the logits for a functional form, and no second (N, V) buffer at the peak of the step."""
+    logits = hidden @ weight.t()
+    return cross_entropy_rows_and_grad_(logits, targets, grad_scale), logits
+
+
+@linear_cross_entropy_rows_and_grad.register_fake
+def _(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, grad_scale: float):
+    n_rows, n_cols = hidden.size(0), weight.size(0)
+    return hidden.new_empty(n_rows, dtype=torch.float32), hidden.new_empty(n_rows, n_cols)
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -102,8 +116,9 @@ class LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = hidden @ weight.t()
-        losses, grad_logits = cross_entropy_rows_and_grad(logits, targets, 1.0 / hidden.size(0))
+        losses, grad_logits = linear_cross_entropy_rows_and_grad(
+            hidden, weight, targets, 1.0 / hidden.size(0)
+        )
         ctx.save_for_backward(hidden, weight, grad_logits)
         return losses.mean()
 
