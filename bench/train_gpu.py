@@ -58,10 +58,17 @@ OURS = {
     },
 }
 VARIANTS = ["trainer", "trainer_compiled", "plain_accelerate", *OURS]
-# The loss-curve check: (name, train.mixed_precision, train.compile, train.fused_cross_entropy).
-# The first is the unoptimised path the others must follow.
-CURVE_MODES = [("autocast_eager", "bf16", False, False), ("autocast_compiled", "bf16", True, True),
-               ("master_compiled", "bf16-master", True, True)]  # fmt: skip
+# The loss-curve check: the train params of each mode. The first is the unoptimised path the others
+# must follow; --curve-modes picks which run (the first always does).
+CURVE_MODES = {
+    "autocast_eager": {"mixed_precision": "bf16", "compile": False, "fused_cross_entropy": False},
+    "autocast_compiled": {"mixed_precision": "bf16", "compile": True, "fused_cross_entropy": True},
+    "master_compiled": {"mixed_precision": "bf16-master", "compile": True, "fused_cross_entropy": True},
+    "master_compiled_fa4": {
+        "mixed_precision": "bf16-master", "compile": True, "fused_cross_entropy": True, "attention": "flash_attn_4",
+    },
+}  # fmt: skip
+CURVE_REFERENCE = next(iter(CURVE_MODES))
 
 
 def flops_per_token(n_params: int, n_layers: int, d_model: int, seq: int) -> float:
@@ -360,11 +367,12 @@ def run_curve(workdir: Path, model_dir: Path, seq: int, batch: int, steps: int, 
     from sanchaek.paths import Layout
     from sanchaek.train import train
 
-    _, precision, compile, fused = next(m for m in CURVE_MODES if m[0] == mode)
+    train_params = dict(CURVE_MODES[mode])
+    precision, compile = train_params.pop("mixed_precision"), train_params.pop("compile")
     params = sanchaek_params(
-        model_dir, seq, batch, steps, precision, compile, fused_cross_entropy=fused, lr=1e-3,
-        warmup_steps=steps // 10, eval_every=max(1, steps // 5), eval_max_blocks=64,
-        log_every=max(1, steps // 5), seed=1,
+        model_dir, seq, batch, steps, precision, compile, lr=1e-3, warmup_steps=steps // 10,
+        eval_every=max(1, steps // 5), eval_max_blocks=64, log_every=max(1, steps // 5), seed=1,
+        **train_params,
     )  # fmt: skip
     result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
     return {
@@ -443,10 +451,10 @@ def add_speedups(row: dict) -> None:
 
 def curve_differences(modes: dict) -> dict:
     """Largest |val loss - the unoptimised path's| over the shared eval steps, per optimised mode."""
-    reference = dict(map(tuple, modes.get("autocast_eager", {}).get("val_loss", [])))
+    reference = dict(map(tuple, modes.get(CURVE_REFERENCE, {}).get("val_loss", [])))
     out = {}
     for mode, res in modes.items():
-        if mode == "autocast_eager" or "val_loss" not in res or not reference:
+        if mode == CURVE_REFERENCE or "val_loss" not in res or not reference:
             continue
         diffs = [abs(loss - reference[step]) for step, loss in res["val_loss"] if step in reference]
         out[mode] = max(diffs) if diffs else None
@@ -494,6 +502,11 @@ def main() -> None:
     parser.add_argument(
         "--curve", default=None, help="SIZE:SEQ:STEPS: compare the loss curves of the precision/compile modes"
     )
+    parser.add_argument(
+        "--curve-modes",
+        default="autocast_eager,autocast_compiled,master_compiled",
+        help=f"which of {', '.join(CURVE_MODES)} --curve runs ({CURVE_REFERENCE} always does)",
+    )
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--seq", type=int, help=argparse.SUPPRESS)
@@ -514,11 +527,16 @@ def main() -> None:
         size, seq, steps = args.curve.split(":")
         prepare(workdir, Path(args.corpus), size, args.vocab_size)
         curve = {"size": size, "seq_len": int(seq), "steps": int(steps), "batch": args.batch, "modes": {}}
-        for mode, *_ in CURVE_MODES:
+        asked = set(args.curve_modes.split(",")) | {CURVE_REFERENCE}
+        if unknown := asked - set(CURVE_MODES):
+            parser.error(
+                f"--curve-modes: unknown {', '.join(sorted(unknown))}; known: {', '.join(CURVE_MODES)}"
+            )
+        for mode in (m for m in CURVE_MODES if m in asked):
             res = run_child(args, workdir, f"curve:{mode}", size, int(seq), steps=int(steps))
             curve["modes"][mode] = res
             print(f"curve {mode}: {res.get('val_loss', res)}", flush=True)
-        curve["max_abs_val_loss_diff_vs_autocast_eager"] = curve_differences(curve["modes"])
+        curve[f"max_abs_val_loss_diff_vs_{CURVE_REFERENCE}"] = curve_differences(curve["modes"])
         write_report(args, card, peak, results, curve)
     for size in (s for s in args.sizes.split(",") if s):
         model_dir = prepare(workdir, Path(args.corpus), size, args.vocab_size)
