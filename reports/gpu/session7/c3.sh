@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Session 7, call 3 (same machine as call 2, whose flash-attn-4 install stays in /tmp/site):
+# GPU 0: 350m seq 1024, FA4 against max-autotune (never run before) and Trainer.
+# GPU 1: 125m at seq 1024 and 2048, FA4 with CUDA graphs against Trainer.
+source .carry/prelude.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site/nvidia_cutlass_dsl/dsl_packages
+python3 -c "import flash_attn.cute.interface; print('flash_attn.cute ok')" 2>&1 | tail -2
+export TORCHINDUCTOR_COMPILE_THREADS=14
+BB="python3 $HEAD/bench/train_gpu.py --corpus /tmp/data/passages.jsonl"
+left() { echo $((540-SECONDS)); }
+(
+  export CUDA_VISIBLE_DEVICES=0
+  timeout $(left) $BB --workdir /tmp/bw0 --sizes 350m --seqs 1024 \
+    --variants trainer,sanchaek_master_fa4,sanchaek_master,sanchaek_autotune --out $RES/train_350m_1024_autotune.json 2>&1 | $F
+  echo "== GPU0 done at $SECONDS s"
+) > $RES/gpu0.log 2>&1 &
+(
+  export CUDA_VISIBLE_DEVICES=1
+  timeout $(left) $BB --workdir /tmp/bw1 --sizes 125m --seqs 1024,2048 \
+    --variants trainer,sanchaek_graphs_fa4,sanchaek_graphs --out $RES/train_125m_fa4.json 2>&1 | $F
+  echo "== GPU1 done at $SECONDS s"
+) > $RES/gpu1.log 2>&1 &
+wait
+cat $RES/gpu0.log $RES/gpu1.log
+pack
