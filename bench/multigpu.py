@@ -32,7 +32,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_gpu import DATASHEET_BF16_DENSE_TFLOPS, StepTimer, flops_per_token, prepare, sanchaek_params  # noqa: E402
+from train_gpu import (  # noqa: E402
+    DATASHEET_BF16_DENSE_TFLOPS,
+    StepTimer,
+    flops_per_token,
+    max_curve_difference,
+    model_shape,
+    prepare,
+    sanchaek_params,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs" / "accelerate"
@@ -189,9 +197,7 @@ def summarise(runs: dict, sizes: dict) -> dict:
         run["mfu_per_gpu"] = run["tokens_per_s_per_gpu"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
         if base.get("tokens_per_s") and name != f"{run['size']}_1gpu":
             run["scaling_efficiency"] = run["tokens_per_s_per_gpu"] / base["tokens_per_s"]
-            reference = dict(map(tuple, base.get("val_loss", [])))
-            diffs = [abs(v - reference[s]) for s, v in run.get("val_loss", []) if s in reference]
-            run["max_abs_val_loss_diff_vs_1gpu"] = max(diffs) if diffs else None
+            run["max_abs_val_loss_diff_vs_1gpu"] = max_curve_difference(run["val_loss"], base["val_loss"])
             if base["peak_memory_gib_per_gpu"][0]:  # None on the CPU
                 peak = max(run["peak_memory_gib_per_gpu"])
                 run["peak_memory_ratio_vs_1gpu"] = peak / base["peak_memory_gib_per_gpu"][0]
@@ -228,7 +234,6 @@ def main() -> None:
         parser.error("--eval-every must fall after the timed window (--warmup + --timed)")
 
     import torch
-    from transformers import AutoConfig
 
     from sanchaek.io import write_json
 
@@ -249,11 +254,7 @@ def main() -> None:
     sizes = {}
     for size in {j.size for j in jobs}:
         model_dir = prepare(Path(args.workdir), Path(args.corpus), size, args.vocab_size)
-        config = AutoConfig.from_pretrained(model_dir)
-        from transformers import AutoModelForCausalLM
-
-        n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
-        sizes[size] = flops_per_token(n_params, config.num_hidden_layers, config.hidden_size, args.seq)
+        sizes[size] = flops_per_token(*model_shape(model_dir), args.seq)
     header = {
         "card": "cpu" if args.cpu else torch.cuda.get_device_name(0),
         "gpus_visible": args.visible_gpus,

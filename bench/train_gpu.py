@@ -75,6 +75,18 @@ def flops_per_token(n_params: int, n_layers: int, d_model: int, seq: int) -> flo
     return 6.0 * n_params + 12.0 * n_layers * d_model * seq
 
 
+def model_shape(model_dir: Path) -> tuple[int, int, int]:
+    """(parameters, layers, d_model) of a saved model: what ``flops_per_token`` needs besides seq."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    return (
+        sum(p.numel() for p in model.parameters()),
+        model.config.num_hidden_layers,
+        model.config.hidden_size,
+    )
+
+
 def measured_bf16_peak_tflops() -> float:
     import torch
 
@@ -449,16 +461,21 @@ def add_speedups(row: dict) -> None:
     row.update({k: v for k, v in row[best].items() if k.startswith("speedup_vs_")})
 
 
+def max_curve_difference(curve: list, reference: list) -> float | None:
+    """Largest |val loss - the reference's| over the eval steps both ``(step, loss)`` curves share."""
+    by_step = dict(map(tuple, reference))
+    diffs = [abs(loss - by_step[step]) for step, loss in curve if step in by_step]
+    return max(diffs) if diffs else None
+
+
 def curve_differences(modes: dict) -> dict:
     """Largest |val loss - the unoptimised path's| over the shared eval steps, per optimised mode."""
-    reference = dict(map(tuple, modes.get(CURVE_REFERENCE, {}).get("val_loss", [])))
-    out = {}
-    for mode, res in modes.items():
-        if mode == CURVE_REFERENCE or "val_loss" not in res or not reference:
-            continue
-        diffs = [abs(loss - reference[step]) for step, loss in res["val_loss"] if step in reference]
-        out[mode] = max(diffs) if diffs else None
-    return out
+    reference = modes.get(CURVE_REFERENCE, {}).get("val_loss", [])
+    return {
+        mode: max_curve_difference(res["val_loss"], reference)
+        for mode, res in modes.items()
+        if mode != CURVE_REFERENCE and "val_loss" in res and reference
+    }
 
 
 def write_report(
@@ -540,12 +557,9 @@ def main() -> None:
         write_report(args, card, peak, results, curve)
     for size in (s for s in args.sizes.split(",") if s):
         model_dir = prepare(workdir, Path(args.corpus), size, args.vocab_size)
-        config = json.loads((model_dir / "config.json").read_text())
-        from transformers import AutoModelForCausalLM
-
-        n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
+        n_params, n_layers, d_model = model_shape(model_dir)
         for seq in (int(s) for s in args.seqs.split(",")):
-            fpt = flops_per_token(n_params, config["num_hidden_layers"], config["hidden_size"], seq)
+            fpt = flops_per_token(n_params, n_layers, d_model, seq)
             row = {
                 "size": size,
                 "n_params": n_params,
