@@ -14,16 +14,15 @@ from sanchaek.paths import Layout
 from sanchaek.search import ThemeQuery, open_backend, resolve_backend
 from sanchaek.search.elastic import (
     ElasticsearchBackend,
-    bulk_operations,
     client_options,
     highlight_request,
     index_settings,
     mappings,
     redact,
-    sort_bulk_items,
     theme_query,
 )
 from sanchaek.search.embedded import EmbeddedBackend
+from sanchaek.search.es_bulk import bulk_operations, sort_bulk_items
 
 
 def test_theme_query_matches_the_embedded_semantics():

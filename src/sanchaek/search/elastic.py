@@ -22,10 +22,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..config.search import IndexParams
 from ..errors import SanchaekError
@@ -36,13 +35,14 @@ from .analysis import (
     elasticsearch_settings,
     elasticsearch_tokenizer,
 )
-from .base import STORED_FIELDS, Hit, ThemeQuery, Token, stored_source
+from .base import STORED_FIELDS, Hit, ThemeQuery, Token
+from .es_bulk import load_bulk
 from .es_transport import (
-    RETRY_STATUSES,
     ServerInfo,
-    backoff_s,
     check_supported,
+    client_options,
     compat_node_class,
+    redact,
     server_info,
     translated_errors,
 )
@@ -137,82 +137,6 @@ def highlight_request(params: IndexParams) -> dict:
             }
         },
     }
-
-
-def redact(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def client_options(url: str, params: IndexParams, env: Mapping[str, str]) -> dict:
-    """Keyword arguments for ``Elasticsearch(...)``; credentials and TLS only from ``env``."""
-    options: dict[str, Any] = {
-        "hosts": [url],
-        "request_timeout": params.elasticsearch_timeout_s,
-        # For idempotent requests; index creation and bulk requests turn these off (see the backend).
-        "max_retries": params.elasticsearch_max_retries,
-        "retry_on_timeout": True,
-        "retry_on_status": RETRY_STATUSES,
-        "retry_backoff_base": params.elasticsearch_backoff_s,  # the transport's backoff has jitter
-        "retry_backoff_cap": params.elasticsearch_backoff_max_s,
-    }
-    if env.get("ELASTICSEARCH_API_KEY"):
-        options["api_key"] = env["ELASTICSEARCH_API_KEY"]
-    elif env.get("ELASTICSEARCH_USERNAME"):
-        options["basic_auth"] = (env["ELASTICSEARCH_USERNAME"], env.get("ELASTICSEARCH_PASSWORD", ""))
-    if env.get("ELASTICSEARCH_CA_CERTS"):
-        options["ca_certs"] = env["ELASTICSEARCH_CA_CERTS"]
-    verify = env.get("ELASTICSEARCH_VERIFY_CERTS")
-    if verify is not None and verify != "":
-        if verify.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise SanchaekError(f"ELASTICSEARCH_VERIFY_CERTS={verify!r} is not a boolean: use true or false")
-        options["verify_certs"] = verify.lower() in ("1", "true", "yes")
-    return options
-
-
-def bulk_operations(index: str, sources: Iterable[dict]) -> list[dict]:
-    """The ``_bulk`` body: an ``index`` action with a fixed ``_id`` per passage (resending is harmless)."""
-    ops: list[dict] = []
-    for source in sources:
-        ops.append({"index": {"_index": index, "_id": source["passage_id"]}})
-        ops.append(source)
-    return ops
-
-
-def chunks(passages: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for p in passages:
-        chunk.append(stored_source(p))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def sort_bulk_items(sources: list[dict], items: list[dict]) -> tuple[int, list[dict], list[dict]]:
-    """(accepted count, passages to resend (429), rejected passages) of one ``_bulk`` response."""
-    ok, again, rejected = 0, [], []
-    for source, item in zip(sources, items, strict=True):
-        info = next(iter(item.values())) if item else {}
-        status = int(info.get("status", 500))
-        if 200 <= status < 300:
-            ok += 1
-        elif status in RETRY_STATUSES:  # the node was busy: not the passage's fault
-            again.append(source)
-        else:
-            error = info.get("error") or "unknown error"
-            if isinstance(error, dict):
-                error = f"{error.get('type', 'error')}: {error.get('reason', '')}"
-            rejected.append(
-                {"passage_id": source["passage_id"], "status": status, "reason": str(error)[:300]}
-            )
-            log.warning("Elasticsearch rejected passage %s: %s", source["passage_id"], error)
-    return ok, again, rejected
 
 
 def _pos_name(value: str | None) -> str:
@@ -320,7 +244,9 @@ class ElasticsearchBackend:
                 client.options(max_retries=0).indices.create(
                     index=versioned, settings=settings, mappings=mappings()
                 )
-            n, self.rejected = self._bulk_all(versioned, passages)
+            n, self.rejected = load_bulk(
+                client, versioned, passages, self.params, where=self.where, sleep=self._sleep, rng=self._rng
+            )
             if len(self.rejected) > self.params.max_rejected:
                 first = self.rejected[0]
                 raise SanchaekError(
@@ -367,51 +293,6 @@ class ElasticsearchBackend:
             self.client.indices.delete(index=index, ignore_unavailable=True)
         except Exception as exc:  # the original error matters more; the next build deletes it
             log.warning("could not delete the unfinished index %s (%s); the next build will", index, exc)
-
-    def _bulk_all(self, index: str, passages: Iterable[dict]) -> tuple[int, list[dict]]:
-        n, rejected = 0, []
-        for chunk in chunks(passages, self.params.elasticsearch_bulk_docs):
-            ok, bad = self._bulk_chunk(index, chunk)
-            n += ok
-            rejected += bad
-        return n, rejected
-
-    def _bulk_chunk(self, index: str, sources: list[dict]) -> tuple[int, list[dict]]:
-        """Send one chunk; resend what a dropped connection or a 429 left unwritten, with backoff."""
-        from elastic_transport import ApiError, ConnectionError, ConnectionTimeout
-
-        ok, rejected, pending = 0, [], sources
-        retries = self.params.elasticsearch_max_retries
-        for attempt in range(retries + 1):
-            if attempt:
-                self._sleep(backoff_s(attempt - 1, self.params.elasticsearch_backoff_s,
-                                      self.params.elasticsearch_backoff_max_s, self._rng))  # fmt: skip
-            try:
-                resp = self.client.options(max_retries=0).bulk(operations=bulk_operations(index, pending))
-            except (ConnectionError, ConnectionTimeout, ApiError) as exc:
-                status = getattr(getattr(exc, "meta", None), "status", None)
-                if isinstance(exc, ApiError) and status not in RETRY_STATUSES:
-                    with self._errors(f"bulk indexing into {index}"):
-                        raise
-                if attempt == retries:
-                    with self._errors(f"bulk indexing into {index} ({retries} retries; the live alias "
-                                      f"{self.alias} is unchanged)"):  # fmt: skip
-                        raise
-                log.warning(
-                    "bulk request failed (%s), resending %d passages", type(exc).__name__, len(pending)
-                )
-                continue
-            accepted, pending, bad = sort_bulk_items(pending, resp["items"])
-            ok += accepted
-            rejected += bad
-            if not pending:
-                return ok, rejected
-            log.warning("Elasticsearch was too busy for %d passages (429), resending", len(pending))
-        raise SanchaekError(
-            f"bulk indexing into {index} failed at {self.where}: Elasticsearch answered 429 (too many requests) "
-            f"for {len(pending)} passages through {retries} retries; the live alias {self.alias} is unchanged: "
-            "retry later, lower index.elasticsearch_bulk_docs or raise index.elasticsearch_max_retries"
-        )
 
     # searching
     def _check_index(self) -> None:

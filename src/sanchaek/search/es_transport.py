@@ -1,5 +1,6 @@
-"""What the Elasticsearch backend needs from the wire: the server's version, the REST compatibility
-headers that version accepts, retry delays, and one-line errors that carry the server's own reason.
+"""What the Elasticsearch backend needs from the wire: client options (credentials and TLS from the
+environment), the server's version, the REST compatibility headers that version accepts, retry
+delays, and one-line errors that carry the server's own reason.
 
 Why a node class: elasticsearch-py 9 sends ``compatible-with=9`` on every request, which Elasticsearch 8
 refuses (``media_type_header_exception``). The node rewrites those headers: plain JSON until the
@@ -8,14 +9,20 @@ server's version is known (every version accepts it), then ``compatible-with=<se
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from ..config.search import IndexParams
 from ..errors import SanchaekError
 from .analysis import TagSet, tagset_of
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_MAJORS = (8, 9)
 SUPPORTED = "Elasticsearch 8.x (Lucene 9) and 9.x (Lucene 10)"
@@ -97,6 +104,41 @@ def compat_node_class(base: type) -> type:
             return super().perform_request(method, target, body=body, headers=headers, **kwargs)
 
     return CompatHeadersNode
+
+
+def redact(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def client_options(url: str, params: IndexParams, env: Mapping[str, str]) -> dict:
+    """Keyword arguments for ``Elasticsearch(...)``; credentials and TLS only from ``env``."""
+    options: dict[str, Any] = {
+        "hosts": [url],
+        "request_timeout": params.elasticsearch_timeout_s,
+        # For idempotent requests; index creation and bulk requests turn these off (see the backend).
+        "max_retries": params.elasticsearch_max_retries,
+        "retry_on_timeout": True,
+        "retry_on_status": RETRY_STATUSES,
+        "retry_backoff_base": params.elasticsearch_backoff_s,  # the transport's backoff has jitter
+        "retry_backoff_cap": params.elasticsearch_backoff_max_s,
+    }
+    if env.get("ELASTICSEARCH_API_KEY"):
+        options["api_key"] = env["ELASTICSEARCH_API_KEY"]
+    elif env.get("ELASTICSEARCH_USERNAME"):
+        options["basic_auth"] = (env["ELASTICSEARCH_USERNAME"], env.get("ELASTICSEARCH_PASSWORD", ""))
+    if env.get("ELASTICSEARCH_CA_CERTS"):
+        options["ca_certs"] = env["ELASTICSEARCH_CA_CERTS"]
+    verify = env.get("ELASTICSEARCH_VERIFY_CERTS")
+    if verify is not None and verify != "":
+        if verify.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise SanchaekError(f"ELASTICSEARCH_VERIFY_CERTS={verify!r} is not a boolean: use true or false")
+        options["verify_certs"] = verify.lower() in ("1", "true", "yes")
+    return options
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:
