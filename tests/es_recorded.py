@@ -66,17 +66,15 @@ def error_body(status: int, kind: str, reason: str, caused_by: dict | None = Non
     return {"error": error, "status": status}
 
 
-MEDIA_TYPE_ERROR_8 = error_body(
-    400,
-    "media_type_header_exception",
-    "Invalid media-type value on headers [Accept, Content-Type]",
-    {
-        "type": "status_exception",
-        "reason": "A compatible version is required on both Content-Type and Accept headers if either one has "
-        "requested a compatible version. Accept=application/vnd.elasticsearch+json; compatible-with=9, "
-        "Content-Type=null",
-    },
-)
+def media_type_error(cause: str) -> dict:
+    """What 8.x and 9.x servers answer a request whose Accept/Content-Type they refuse (as reported
+    in elastic/elasticsearch-py#2927 and elastic/elasticsearch-ruby#2665)."""
+    return error_body(
+        400,
+        "media_type_header_exception",
+        "Invalid media-type value on headers [Accept, Content-Type]",
+        {"type": "status_exception", "reason": cause},
+    )
 
 
 @dataclass
@@ -134,9 +132,16 @@ class FakeCluster:
                 if isinstance(then, BaseException):
                     raise then
                 return then  # type: ignore[return-value]
-        accept = req.headers.get("accept", "")
+        accept, content = req.headers.get("accept", ""), req.headers.get("content-type", "")
         if self.major == 8 and "compatible-with=9" in accept:
-            return 400, MEDIA_TYPE_ERROR_8
+            return 400, media_type_error(
+                f"Accept version must be either version 8 or 7, but found 9. Accept={accept}"
+            )
+        if body and ("compatible-with" in accept) != ("compatible-with" in content):
+            return 400, media_type_error(
+                "A compatible version is required on both Content-Type and Accept headers if either one has "
+                f"requested a compatible version. Accept={accept}, Content-Type={content}"
+            )
         return self.route(req)
 
     def route(self, req: Request) -> tuple[int, object]:

@@ -78,8 +78,9 @@ def test_elasticsearch_8_refuses_the_9_client_headers_unless_rewritten(tmp_path)
     from elasticsearch import Elasticsearch
 
     raw = Elasticsearch(URL, node_class=recording_node(cluster))
-    with pytest.raises(Exception, match="media_type_header_exception"):
+    with pytest.raises(Exception, match="media_type_header_exception") as err:
         raw.search(index="x")
+    assert "Accept version must be either version 8 or 7, but found 9" in str(err.value.body)
     b = backend(FakeCluster(8), tmp_path)
     assert b.index(passages(1)) == 1  # every request accepted
 
@@ -291,7 +292,7 @@ def test_tls_failure_names_the_ca_setting(cluster, tmp_path):
         cluster.fail(
             lambda r: r.path == "/", TlsError("certificate verify failed: self-signed certificate in chain")
         )
-    msg = one_line_error(backend(cluster, tmp_path))
+    msg = one_line_error(backend(cluster, tmp_path, elasticsearch_backoff_s=0))
     assert "TLS handshake failed" in msg and "ELASTICSEARCH_CA_CERTS" in msg and "self-signed" in msg
     assert "start the server" not in msg
 
@@ -337,6 +338,18 @@ def test_refused_stoptags_name_the_param_with_the_servers_reason(tmp_path):
                                   "No enum constant org.apache.lucene.analysis.ko.POS.Tag.E")))  # fmt: skip
     msg = one_line_error(backend(cluster, tmp_path))
     assert "POS.Tag.E" in msg and "index.analysis.nori_part_of_speech.stoptags" in msg and "plugin" not in msg
+
+
+def test_refused_headers_name_the_supported_versions(tmp_path):
+    cluster = FakeCluster(9)
+    cause = "Accept version must be either version 9 or 8, but found 10. Accept=application/vnd.elasticsearch+json"
+    body = error_body(400, "media_type_header_exception", "Invalid media-type value on headers [Accept, Content-Type]",
+                      {"type": "status_exception", "reason": cause})  # fmt: skip
+    cluster.fail(lambda r: r.path.endswith("/_count"), (400, body))
+    b = backend(cluster, tmp_path)
+    b.index(passages(1))
+    msg = one_line_error(b, lambda b: b.count())
+    assert cause in msg and "supports Elasticsearch 8.x (Lucene 9) and 9.x (Lucene 10)" in msg
 
 
 def test_partial_detailed_stoptags_cannot_run_on_lucene_9(tmp_path):
