@@ -159,7 +159,12 @@ class FakeCluster:
         if p == "/_search":  # over a point in time
             return 200, self.search(self.alias_targets("sanchaek-passages"), req.body)  # type: ignore[arg-type]
         if match := re.fullmatch(r"/_alias/([^/]+)", p):
-            return (200 if self.alias_targets(match[1]) else 404), {}
+            targets = self.alias_targets(match[1])
+            if m == "HEAD":
+                return (200 if targets else 404), {}
+            if not targets:
+                return 404, {"error": f"alias [{match[1]}] missing", "status": 404}
+            return 200, {t: {"aliases": {match[1]: {}}} for t in targets}
         name, _, rest = p[1:].partition("/")
         if rest == "":
             return self.on_index(m, name, req)

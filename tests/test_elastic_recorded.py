@@ -189,9 +189,15 @@ def test_orphans_of_killed_builds_are_deleted(cluster, tmp_path):
     live = cluster.alias_targets(ALIAS)[0]
     cluster.indices["sanchaek-passages-20261201000000-000001"] = type(cluster.indices[live])({}, {})
     cluster.indices["sanchaek-passages-archive"] = type(cluster.indices[live])({}, {})  # not ours: kept
+    cluster.indices["manual-copy"] = type(cluster.indices[live])({}, {}, aliases={ALIAS})  # another holder
     b.index(passages(1))
     assert "sanchaek-passages-20261201000000-000001" not in cluster.indices
     assert "sanchaek-passages-archive" in cluster.indices
+    assert cluster.of("POST", "/_aliases")[-1].body["actions"][:2] == [
+        {"remove": {"index": "manual-copy", "alias": ALIAS}},
+        {"remove": {"index": live, "alias": ALIAS}},
+    ]
+    assert cluster.alias_targets(ALIAS) != [live] and len(cluster.alias_targets(ALIAS)) == 1
 
 
 # -- searching ------------------------------------------------------------------------------------

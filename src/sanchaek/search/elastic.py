@@ -280,8 +280,10 @@ class ElasticsearchBackend:
     def _delete_orphans(self) -> list[str]:
         """Delete the versioned indices of builds that died before moving the alias; return the live ones."""
         pattern = re.compile(rf"^{re.escape(self.alias)}-\d{{14}}-\d{{6}}$")
+        live = []
+        if self.client.indices.exists_alias(name=self.alias):  # every holder, whatever its name
+            live = sorted(self.client.indices.get_alias(name=self.alias).body)
         found = self.client.indices.get_alias(index=f"{self.alias}-*", ignore_unavailable=True).body
-        live = [name for name, info in found.items() if self.alias in (info.get("aliases") or {})]
         for name in sorted(found):
             if pattern.match(name) and name not in live:
                 log.warning("deleting %s, left by a build that did not finish", name)
