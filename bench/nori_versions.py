@@ -30,14 +30,16 @@ from sanchaek.search.analysis import coarse_tag
 
 CHILD = r"""
 import json, sys, jpype
-jar, java_home = sys.argv[1], sys.argv[2]
+jar, java_home, unfiltered = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 jpype.startJVM(java_home + "/lib/server/libjvm.so", classpath=[jar], convertStrings=True)
 from sanchaek.config.search import IndexParams
 from sanchaek.search.analysis import lucene_chain
 Version = jpype.JClass("org.apache.lucene.util.Version")
 HashMap = jpype.JClass("java.util.HashMap")
+stoptags = {"nori_part_of_speech": {"stoptags": []}} if unfiltered else {}
+params = IndexParams.model_validate({"analysis": stoptags})
 builder = jpype.JClass("org.apache.lucene.analysis.custom.CustomAnalyzer").builder()
-for i, (factory, args) in enumerate(lucene_chain(IndexParams().analysis, None, "detailed")):
+for i, (factory, args) in enumerate(lucene_chain(params.analysis, None, "detailed")):
     m = HashMap()
     for k, v in args.items():
         m.put(k, v)
@@ -64,11 +66,16 @@ print(json.dumps(out, ensure_ascii=False))
 """
 
 
-def lucene10_tokens(texts: list[str], jar: str, java_home: str) -> tuple[str, list[list[list]]]:
-    """(Lucene version, tokens per text) from a child process running the fatjar's Nori."""
+def lucene10_tokens(
+    texts: list[str], jar: str, java_home: str, unfiltered: bool = False
+) -> tuple[str, list[list[list]]]:
+    """(Lucene version, tokens per text) from a child process running the fatjar's Nori.
+
+    ``unfiltered``: without the part-of-speech stop filter, so every tag (EF, JKS, ...) shows.
+    """
     stdin = "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", CHILD, jar, java_home], input=stdin, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", CHILD, jar, java_home, "1" if unfiltered else "0"], input=stdin, capture_output=True,
                           text=True, check=True, env=env)  # fmt: skip
     out = json.loads(done.stdout.strip().splitlines()[-1])
     return out["lucene"], out["tokens"]
@@ -129,8 +136,10 @@ def main() -> None:
     if args.golden:
         texts = [s for s in args.golden_sentences.read_text(encoding="utf-8").splitlines() if s.strip()]
         version, tokens = lucene10_tokens(texts, args.jar, args.java_home)
+        _, unfiltered = lucene10_tokens(texts, args.jar, args.java_home, unfiltered=True)
         golden = {"lucene": version, "source": "bench/nori_versions.py", "sentences": [
-            {"text": t, "tokens": toks} for t, toks in zip(texts, tokens, strict=True)]}  # fmt: skip
+            {"text": t, "tokens": toks, "unfiltered": raw}
+            for t, toks, raw in zip(texts, tokens, unfiltered, strict=True)]}  # fmt: skip
         args.golden.write_text(json.dumps(golden, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         report["golden"] = compare(lucene8_tokens(texts), tokens)
     if args.corpus:
