@@ -193,9 +193,13 @@ class ElasticsearchBackend:
 
         node_class = compat_node_class(self._node_class or Urllib3HttpNode)
         client = Elasticsearch(**self._options, node_class=node_class)
-        with self._errors("connecting"):
-            info = server_info(client.info().body)  # sent as plain JSON: every version answers
-        check_supported(info, f"Elasticsearch at {self.where}")
+        try:
+            with self._errors("connecting"):
+                info = server_info(client.info().body)  # sent as plain JSON: every version answers
+            check_supported(info, f"Elasticsearch at {self.where}")
+        except BaseException:
+            client.close()
+            raise
         node_class.compat_major = info.major
         self.server = info
         log.info("connected to %s at %s", info.describe(), self.where)
