@@ -211,3 +211,27 @@ def test_failed_build_keeps_the_old_index(tmp_path):
         b.index(broken())
     assert b.count() == len(PASSAGES)
     b.close()
+
+
+@pytest.mark.skipif(not os.environ.get("ELASTICSEARCH_URL"), reason="ELASTICSEARCH_URL is not set")
+def test_elasticsearch_scores_and_hits_match_the_embedded_index(tmp_path):
+    """Live: same hits, same order and scores on one scale (the legacy BM25 factor divided out)."""
+    built = {}
+    for kind in ("embedded", "elasticsearch"):
+        params = IndexParams(backend=kind, elasticsearch_index="sanchaek-test-scale")
+        b = open_backend(params, Layout(tmp_path / kind))
+        b.index(records())
+        built[kind] = b
+    try:
+        for query in (
+            "죽음",
+            "비가 내렸다",
+            ThemeQuery("담대하다", weight=2.0),
+            ThemeQuery("엄마가 죽었다", match="phrase"),
+        ):
+            emb, es = (built[k].search(query, 10) for k in ("embedded", "elasticsearch"))
+            assert ids(es) == ids(emb)
+            assert [h.score for h in es] == pytest.approx([h.score for h in emb], rel=1e-4)
+    finally:
+        for b in built.values():
+            b.close()

@@ -14,9 +14,7 @@ from sanchaek.paths import Layout
 from sanchaek.search import ThemeQuery, open_backend, resolve_backend
 from sanchaek.search.elastic import (
     ElasticsearchBackend,
-    bulk_actions,
     client_options,
-    collect_bulk_results,
     highlight_request,
     index_settings,
     mappings,
@@ -24,24 +22,29 @@ from sanchaek.search.elastic import (
     theme_query,
 )
 from sanchaek.search.embedded import EmbeddedBackend
+from sanchaek.search.es_bulk import bulk_operations, sort_bulk_items
 
 
 def test_theme_query_matches_the_embedded_semantics():
     q = theme_query(ThemeQuery("죽음", synonyms=("사망",), match="all", weight=2.0))
+    explicit = {"auto_generate_synonyms_phrase_query": False, "zero_terms_query": "none", "lenient": False}
     assert q == {
         "bool": {
             "should": [
-                {"match": {"text": {"query": "죽음", "operator": "and"}}},
-                {"match": {"text": {"query": "사망", "operator": "and"}}},
+                {"match": {"text": {"query": "죽음", "operator": "and", **explicit}}},
+                {"match": {"text": {"query": "사망", "operator": "and", **explicit}}},
             ],
             "boost": 2.0,
         }
     }
     assert theme_query("엄마") == {
-        "bool": {"should": [{"match": {"text": {"query": "엄마", "operator": "or"}}}], "boost": 1.0}
+        "bool": {
+            "should": [{"match": {"text": {"query": "엄마", "operator": "or", **explicit}}}],
+            "boost": 1.0,
+        }
     }
     assert theme_query(ThemeQuery("엄마가 죽었다", match="phrase"))["bool"]["should"] == [
-        {"match_phrase": {"text": {"query": "엄마가 죽었다"}}}
+        {"match_phrase": {"text": {"query": "엄마가 죽었다", "slop": 0, "zero_terms_query": "none"}}}
     ]
 
 
@@ -54,40 +57,44 @@ def test_index_definition_is_explicit():
     )
     m = mappings()
     assert m["dynamic"] == "strict"
-    assert m["properties"]["text"] == {"type": "text", "analyzer": "sanchaek_nori", "index_options": "offsets"}
+    assert m["properties"]["text"] == {
+        "type": "text",
+        "analyzer": "sanchaek_nori",
+        "index_options": "offsets",
+        "similarity": "sanchaek_bm25",
+    }
     assert m["properties"]["passage_id"]["type"] == "keyword"
     hl = highlight_request(params)["fields"]["text"]
     assert hl["type"] == "unified" and hl["fragment_size"] == 80
 
 
-def test_bulk_actions_carry_id_and_stored_fields():
-    action = next(
-        bulk_actions("idx-1", [{"passage_id": "p1", "doc_id": "d1", "text": "글", "title": "제목"}])
+def test_bulk_operations_carry_id_and_stored_fields():
+    action, source = bulk_operations(
+        "idx-1", [{"passage_id": "p1", "doc_id": "d1", "text": "글", "title": "제목"}]
     )
-    assert action["_index"] == "idx-1" and action["_id"] == "p1"
-    assert action["_source"]["title"] == "제목" and action["_source"]["author"] == ""
+    assert action == {"index": {"_index": "idx-1", "_id": "p1"}}
+    assert source["title"] == "제목" and source["passage_id"] == "p1"
 
 
-def test_every_rejected_document_is_reported():
-    results = [
-        (True, {"index": {"_id": "p1", "status": 201}}),
-        (
-            False,
-            {
-                "index": {
-                    "_id": "p2",
-                    "status": 400,
-                    "error": {"type": "mapper_parsing_exception", "reason": "bad"},
-                }
-            },
-        ),
-        (False, {"index": {"_id": "p3", "status": 503, "exception": "ConnectionError(...)"}}),
+def test_every_rejected_document_is_reported_and_429s_are_resent():
+    sources = [{"passage_id": f"p{i}"} for i in range(1, 5)]
+    items = [
+        {"index": {"_id": "p1", "status": 201}},
+        {
+            "index": {
+                "_id": "p2",
+                "status": 400,
+                "error": {"type": "mapper_parsing_exception", "reason": "bad"},
+            }
+        },
+        {"index": {"_id": "p3", "status": 429, "error": {"type": "es_rejected_execution_exception"}}},
+        {"index": {"_id": "p4", "status": 500, "error": "boom"}},
     ]
-    ok, rejected = collect_bulk_results(results)
-    assert ok == 1
+    ok, again, rejected = sort_bulk_items(sources, items)
+    assert ok == 1 and again == [{"passage_id": "p3"}]
     assert rejected == [
         {"passage_id": "p2", "status": 400, "reason": "mapper_parsing_exception: bad"},
-        {"passage_id": "p3", "status": 503, "reason": "ConnectionError(...)"},
+        {"passage_id": "p4", "status": 500, "reason": "boom"},
     ]
 
 
@@ -104,6 +111,7 @@ def test_credentials_and_tls_come_from_env_only():
     )
     assert opts["basic_auth"] == ("u", "p") and opts["verify_certs"] is False
     assert opts["max_retries"] == params.elasticsearch_max_retries and opts["retry_on_timeout"] is True
+    assert opts["retry_on_status"] == (429, 502, 503, 504) and opts["retry_backoff_base"] == 0.5
     with pytest.raises(SanchaekError, match="ELASTICSEARCH_VERIFY_CERTS"):
         client_options("https://es:9200", params, {"ELASTICSEARCH_VERIFY_CERTS": "maybe"})
 

@@ -12,11 +12,18 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
-# Every part-of-speech tag Nori knows (org.apache.lucene.analysis.ko.POS.Tag).
+# Nori's coarse tags for endings (E) and particles (J), and the detailed tags Lucene 10 split them
+# into (apache/lucene#11779; Lucene 8 and 9, so Elasticsearch 8, know only E and J, Lucene 10, so
+# Elasticsearch 9, only the detailed ones). Stoptags may use either form; the backend translates.
+NORI_TAG_GROUPS = {
+    "E": ("EP", "EF", "EC", "ETN", "ETM"),
+    "J": ("JKS", "JKC", "JKG", "JKO", "JKB", "JKV", "JKQ", "JX", "JC"),
+}
+# Every part-of-speech tag Nori knows (org.apache.lucene.analysis.ko.POS.Tag), in either version.
 POS_TAGS = (
     "E IC J MAG MAJ MM NNG NNP NNB NNBC NP NR SF SH SL SN SP SSC SSO SC SY SE "
     "VA VCN VCP VV VX XPN XR XSA XSN XSV UNKNOWN UNA NA VSV"
-).split()
+).split() + [tag for group in NORI_TAG_GROUPS.values() for tag in group]
 PosTag = Literal[tuple(POS_TAGS)]  # type: ignore[valid-type]
 
 # Elasticsearch's (and Lucene's) default stoptags for nori_part_of_speech: endings, particles,
@@ -70,6 +77,9 @@ class IndexParams(Section):
     elasticsearch_replicas: int = Field(0, ge=0)
     elasticsearch_bulk_docs: int = Field(500, ge=1)
     elasticsearch_max_retries: int = Field(3, ge=0)
+    # retries wait base * 2^attempt seconds (capped), with jitter; only idempotent requests retry
+    elasticsearch_backoff_s: float = Field(0.5, ge=0)
+    elasticsearch_backoff_max_s: float = Field(30.0, ge=0)
     elasticsearch_timeout_s: float = Field(30.0, gt=0)
     # a document the backend rejects is reported; more rejections than this fail the stage
     max_rejected: int = Field(0, ge=0)

@@ -9,12 +9,74 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from typing import Literal
 
-from ..config.search import AnalysisParams
+from ..config.search import NORI_TAG_GROUPS, AnalysisParams
+from ..errors import SanchaekError
 
 ANALYZER_NAME = "sanchaek_nori"
 TOKENIZER_NAME = "sanchaek_nori_tokenizer"
 POS_FILTER_NAME = "sanchaek_nori_pos"
+
+# Which of Nori's two tag vocabularies a Lucene version speaks (see config.search.NORI_TAG_GROUPS).
+TagSet = Literal["coarse", "detailed"]
+DETAILED_TO_COARSE = {tag: coarse for coarse, group in NORI_TAG_GROUPS.items() for tag in group}
+EMBEDDED_TAGSET: TagSet = "coarse"  # Debian's Lucene 8.8 jars
+
+
+# -- part-of-speech tags, coarse <-> detailed ---------------------------------------------------
+
+
+def tagset_of(lucene_version: str) -> TagSet:
+    """Lucene 10 split E and J into detailed tags; 8.x and 9.x keep the coarse ones."""
+    major = lucene_version.split(".", 1)[0]
+    return "detailed" if major.isdigit() and int(major) >= 10 else "coarse"
+
+
+def coarse_tag(tag: str) -> str:
+    """The tag in Lucene 8/9 terms: EF -> E, JKS -> J, every other tag as it is."""
+    return DETAILED_TO_COARSE.get(tag, tag)
+
+
+def is_ending(tag: str) -> bool:
+    """An ending (어미) in either vocabulary: E, or EP/EF/EC/ETN/ETM."""
+    return coarse_tag(tag) == "E"
+
+
+def stoptags_for(tags: Iterable[str], tagset: TagSet) -> list[str]:
+    """``tags`` (either form, as params allow) in the vocabulary of ``tagset``, order kept, no repeats.
+
+    coarse -> detailed is exact (E is every ending); detailed -> coarse is exact only for a whole
+    group, so a part of one (EF without EC) cannot run on Lucene 8/9 and is refused.
+    """
+    tags = list(dict.fromkeys(tags))
+    if tagset == "detailed":
+        return list(dict.fromkeys(t for tag in tags for t in NORI_TAG_GROUPS.get(tag, (tag,))))
+    out: list[str] = []
+    for tag in tags:
+        coarse = coarse_tag(tag)
+        if coarse != tag and coarse not in tags:
+            missing = [t for t in NORI_TAG_GROUPS[coarse] if t not in tags]
+            if missing:
+                raise SanchaekError(
+                    f"index.analysis.nori_part_of_speech.stoptags lists {tag} but not {' '.join(missing)}, "
+                    f"which Lucene 8/9 (the embedded index, Elasticsearch 8) cannot tell apart (all are {coarse}): "
+                    f"list all of {' '.join(NORI_TAG_GROUPS[coarse])}, or {coarse}, or none"
+                )
+        out.append(coarse)
+    return list(dict.fromkeys(out))
+
+
+def canonical_stoptags(tags: Iterable[str]) -> list[str]:
+    """One spelling of a stoptag set: whole detailed groups collapse to E/J, in first-seen order."""
+    tags = list(tags)
+    out: list[str] = []
+    for tag in tags:
+        coarse = coarse_tag(tag)
+        whole = coarse == tag or coarse in tags or all(t in tags for t in NORI_TAG_GROUPS[coarse])
+        out.append(coarse if whole else tag)
+    return list(dict.fromkeys(out))
 
 
 def analysis_dict(analysis: AnalysisParams) -> dict:
@@ -23,7 +85,10 @@ def analysis_dict(analysis: AnalysisParams) -> dict:
 
 
 def analysis_fingerprint(analysis: AnalysisParams) -> str:
-    blob = json.dumps(analysis_dict(analysis), sort_keys=True, ensure_ascii=False)
+    """Hash of the settings; E and EP/EF/EC/ETN/ETM (J and its parts) spell the same analysis."""
+    canonical = analysis_dict(analysis)
+    canonical["nori_part_of_speech"]["stoptags"] = canonical_stoptags(analysis.nori_part_of_speech.stoptags)
+    blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -55,11 +120,15 @@ def elasticsearch_tokenizer(analysis: AnalysisParams) -> dict:
     return spec
 
 
-def elasticsearch_filters(analysis: AnalysisParams) -> list[dict | str]:
-    """The token filter chain, as inline definitions (usable in ``_analyze`` and in settings)."""
+def elasticsearch_filters(analysis: AnalysisParams, tagset: TagSet = "coarse") -> list[dict | str]:
+    """The token filter chain, as inline definitions (usable in ``_analyze`` and in settings).
+
+    ``tagset``: the stoptags in the server's vocabulary (``tagset_of`` its Lucene version).
+    """
     chain: list[dict | str] = []
     if analysis.nori_part_of_speech.stoptags:
-        chain.append({"type": "nori_part_of_speech", "stoptags": list(analysis.nori_part_of_speech.stoptags)})
+        tags = stoptags_for(analysis.nori_part_of_speech.stoptags, tagset)
+        chain.append({"type": "nori_part_of_speech", "stoptags": tags})
     if analysis.nori_readingform:
         chain.append("nori_readingform")
     if analysis.lowercase:
@@ -67,11 +136,11 @@ def elasticsearch_filters(analysis: AnalysisParams) -> list[dict | str]:
     return chain
 
 
-def elasticsearch_settings(analysis: AnalysisParams) -> dict:
+def elasticsearch_settings(analysis: AnalysisParams, tagset: TagSet = "coarse") -> dict:
     """``settings.analysis`` of the index: one custom analyzer named ``sanchaek_nori``."""
     filters: dict[str, dict] = {}
     names: list[str] = []
-    for item in elasticsearch_filters(analysis):
+    for item in elasticsearch_filters(analysis, tagset):
         if isinstance(item, dict):
             filters[POS_FILTER_NAME] = item
             names.append(POS_FILTER_NAME)
@@ -90,7 +159,7 @@ def elasticsearch_settings(analysis: AnalysisParams) -> dict:
 
 
 def lucene_chain(
-    analysis: AnalysisParams, user_dictionary_file: str | None
+    analysis: AnalysisParams, user_dictionary_file: str | None, tagset: TagSet = EMBEDDED_TAGSET
 ) -> list[tuple[str, dict[str, str]]]:
     """(factory class, args) pairs for Lucene's CustomAnalyzer, equivalent to the ES settings.
 
@@ -110,7 +179,7 @@ def lucene_chain(
     ]
     # An empty stoptag list means "no filter": Lucene's factory would fall back to its defaults.
     if analysis.nori_part_of_speech.stoptags:
-        tags = ",".join(analysis.nori_part_of_speech.stoptags)
+        tags = ",".join(stoptags_for(analysis.nori_part_of_speech.stoptags, tagset))
         chain.append(("org.apache.lucene.analysis.ko.KoreanPartOfSpeechStopFilterFactory", {"tags": tags}))
     if analysis.nori_readingform:
         chain.append(("org.apache.lucene.analysis.ko.KoreanReadingFormFilterFactory", {}))

@@ -1,30 +1,63 @@
-"""Elasticsearch backend (elasticsearch-py 9) with the same Nori analysis as the embedded one.
+"""Elasticsearch backend (elasticsearch-py 9, servers 8.x and 9.x) with the same Nori analysis as the
+embedded one.
 
-A build writes a new versioned index (``<alias>-<timestamp>``) with explicit settings and mappings,
-streams documents through ``helpers.streaming_bulk`` (every rejected document is reported), and only
-then moves the alias: searches never see a half-built index. Credentials come only from the
-environment: ``ELASTICSEARCH_API_KEY``, or ``ELASTICSEARCH_USERNAME`` / ``ELASTICSEARCH_PASSWORD``;
-TLS options from ``ELASTICSEARCH_CA_CERTS`` and ``ELASTICSEARCH_VERIFY_CERTS``.
+At connect time the backend reads the server's version: 8.x (Lucene 9) and 9.x (Lucene 10) are
+supported, anything else is refused in one line; requests carry the REST compatibility headers that
+version accepts (``es_transport``), and the stoptags are written in the tag vocabulary of its Lucene
+(E/J on Lucene 9, EF/EC/JKS/... on Lucene 10).
+
+A build writes a new versioned index (``<alias>-<timestamp>``) with explicit settings, similarity and
+mappings, sends the documents in bulk chunks of ``index`` actions with fixed ids (resending a chunk
+is harmless, so dropped connections and 429s are retried with backoff and jitter; a 429 is never a
+rejected passage), and only then moves the alias: searches never see a half-built index, and a
+failed build deletes its index. Index creation is never retried (a retried create would meet its own
+first attempt); indices that an earlier, killed build left behind are deleted before a new one.
+Credentials come only from the environment: ``ELASTICSEARCH_API_KEY``, or ``ELASTICSEARCH_USERNAME``
+/ ``ELASTICSEARCH_PASSWORD``; TLS options from ``ELASTICSEARCH_CA_CERTS`` and ``ELASTICSEARCH_VERIFY_CERTS``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..config.search import IndexParams
 from ..errors import SanchaekError
-from .analysis import ANALYZER_NAME, elasticsearch_filters, elasticsearch_settings, elasticsearch_tokenizer
-from .base import STORED_FIELDS, Hit, ThemeQuery, Token, stored_source
+from .analysis import (
+    ANALYZER_NAME,
+    TagSet,
+    elasticsearch_filters,
+    elasticsearch_settings,
+    elasticsearch_tokenizer,
+)
+from .base import STORED_FIELDS, Hit, ThemeQuery, Token
+from .es_bulk import load_bulk
+from .es_transport import (
+    ServerInfo,
+    check_supported,
+    client_options,
+    compat_node_class,
+    redact,
+    server_info,
+    translated_errors,
+)
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
 
-NORI_HINT = "install the plugin on the server: bin/elasticsearch-plugin install analysis-nori"
+SIMILARITY_NAME = "sanchaek_bm25"
+# Lucene's BM25Similarity() defaults, which the embedded index scores with.
+BM25_K1, BM25_B = 1.2, 0.75
+# Elasticsearch's BM25 is Lucene's LegacyBM25Similarity: every score times (k1 + 1). Dividing it out
+# puts both backends' scores (and so query.min_score) on one scale.
+LEGACY_BM25_FACTOR = BM25_K1 + 1.0
+SORT = [{"_score": "desc"}, {"passage_id": "asc"}]  # ties rank by passage_id on both backends
+PIT_KEEP_ALIVE = "2m"
 
 
 def mappings() -> dict:
@@ -32,32 +65,60 @@ def mappings() -> dict:
     properties: dict[str, dict] = {
         "passage_id": {"type": "keyword"},
         "doc_id": {"type": "keyword"},
-        "text": {"type": "text", "analyzer": ANALYZER_NAME, "index_options": "offsets"},
+        "text": {
+            "type": "text",
+            "analyzer": ANALYZER_NAME,
+            "index_options": "offsets",
+            "similarity": SIMILARITY_NAME,
+        },
     }
     for name in STORED_FIELDS:
         properties[name] = {"type": "keyword", "index": False}
     return {"dynamic": "strict", "properties": properties}
 
 
-def index_settings(params: IndexParams) -> dict:
+def index_settings(params: IndexParams, tagset: TagSet = "detailed") -> dict:
+    """Settings of a new index; ``tagset``: the stoptag vocabulary of the server's Lucene."""
     return {
         "number_of_shards": params.elasticsearch_shards,
         "number_of_replicas": params.elasticsearch_replicas,
         "refresh_interval": "-1",  # no refreshes while bulk loading; set back before the alias moves
-        "analysis": elasticsearch_settings(params.analysis),
+        "similarity": {
+            SIMILARITY_NAME: {"type": "BM25", "k1": BM25_K1, "b": BM25_B, "discount_overlaps": True}
+        },
+        "analysis": elasticsearch_settings(params.analysis, tagset),
     }
 
 
 def theme_query(query: str | ThemeQuery) -> dict:
-    """Query DSL for a theme: each alternative a ``match`` (or ``match_phrase``), OR-ed, boosted."""
+    """Query DSL for a theme: each alternative a ``match`` (or ``match_phrase``), OR-ed, boosted.
+
+    Every option whose Elasticsearch default differs from Lucene's QueryBuilder (what the embedded
+    backend runs) is spelled out: ``auto_generate_synonyms_phrase_query`` is true on Elasticsearch and
+    would turn the stacked tokens of ``decompound_mode: mixed`` into phrase queries.
+    """
     theme = ThemeQuery(query) if isinstance(query, str) else query
     alternatives = []
     for alt in theme.alternatives:
         if theme.match == "phrase":
-            alternatives.append({"match_phrase": {"text": {"query": alt}}})
+            alternatives.append(
+                {"match_phrase": {"text": {"query": alt, "slop": 0, "zero_terms_query": "none"}}}
+            )
         else:
             operator = "and" if theme.match == "all" else "or"
-            alternatives.append({"match": {"text": {"query": alt, "operator": operator}}})
+            alternatives.append(
+                {
+                    "match": {
+                        "text": {
+                            "query": alt,
+                            "operator": operator,
+                            "auto_generate_synonyms_phrase_query": False,
+                            "zero_terms_query": "none",
+                            "lenient": False,
+                        }
+                    }
+                }
+            )
     return {"bool": {"should": alternatives, "boost": theme.weight}}
 
 
@@ -78,79 +139,44 @@ def highlight_request(params: IndexParams) -> dict:
     }
 
 
-def redact(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def client_options(url: str, params: IndexParams, env: Mapping[str, str]) -> dict:
-    """Keyword arguments for ``Elasticsearch(...)``; credentials and TLS only from ``env``."""
-    options: dict[str, Any] = {
-        "hosts": [url],
-        "request_timeout": params.elasticsearch_timeout_s,
-        "max_retries": params.elasticsearch_max_retries,
-        "retry_on_timeout": True,  # connection errors are retried by the transport as well
-    }
-    if env.get("ELASTICSEARCH_API_KEY"):
-        options["api_key"] = env["ELASTICSEARCH_API_KEY"]
-    elif env.get("ELASTICSEARCH_USERNAME"):
-        options["basic_auth"] = (env["ELASTICSEARCH_USERNAME"], env.get("ELASTICSEARCH_PASSWORD", ""))
-    if env.get("ELASTICSEARCH_CA_CERTS"):
-        options["ca_certs"] = env["ELASTICSEARCH_CA_CERTS"]
-    verify = env.get("ELASTICSEARCH_VERIFY_CERTS")
-    if verify is not None and verify != "":
-        if verify.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise SanchaekError(f"ELASTICSEARCH_VERIFY_CERTS={verify!r} is not a boolean: use true or false")
-        options["verify_certs"] = verify.lower() in ("1", "true", "yes")
-    return options
-
-
-def bulk_actions(index: str, passages: Iterable[dict]) -> Iterator[dict]:
-    for p in passages:
-        source = stored_source(p)
-        yield {"_index": index, "_id": source["passage_id"], "_source": source}
-
-
-def collect_bulk_results(results: Iterable[tuple[bool, dict]]) -> tuple[int, list[dict]]:
-    """Count accepted documents and describe every rejected one (``streaming_bulk`` output)."""
-    ok_count, rejected = 0, []
-    for ok, item in results:
-        if ok:
-            ok_count += 1
-            continue
-        info = next(iter(item.values())) if item else {}
-        error = info.get("error") or info.get("exception") or "unknown error"
-        if isinstance(error, dict):
-            error = f"{error.get('type', 'error')}: {error.get('reason', '')}"
-        rejected.append(
-            {"passage_id": info.get("_id"), "status": info.get("status"), "reason": str(error)[:300]}
-        )
-        log.warning("Elasticsearch rejected passage %s: %s", info.get("_id"), error)
-    return ok_count, rejected
-
-
 def _pos_name(value: str | None) -> str:
     # Elasticsearch explains POS as "NNG(General Noun)"; keep the tag like the embedded backend.
     return (value or "UNKNOWN").split("(", 1)[0]
 
 
 class ElasticsearchBackend:
-    """``SearchBackend`` over an Elasticsearch alias; ``index_dir`` keeps the metadata DVC tracks."""
+    """``SearchBackend`` over an Elasticsearch alias; ``index_dir`` keeps the metadata DVC tracks.
+
+    ``node_class``: elastic_transport's node (the HTTP connection); tests pass a recording node.
+    ``sleep`` and ``rng`` pace the retries (tests pass instant ones).
+    """
 
     name = "elasticsearch"
 
-    def __init__(self, params: IndexParams, url: str, index_dir: str | Path, env: Mapping[str, str]):
+    def __init__(
+        self,
+        params: IndexParams,
+        url: str,
+        index_dir: str | Path,
+        env: Mapping[str, str],
+        *,
+        node_class: type | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
         self.params = params
         self.url = url
+        self.where = redact(url)
         self.alias = params.elasticsearch_index
         self.index_dir = Path(index_dir)
         self.rejected: list[dict] = []
+        self.server: ServerInfo | None = None
         self._options = client_options(url, params, env)
+        self._node_class = node_class
+        self._sleep = sleep
+        self._rng = rng or random.Random()
         self._client: Any = None
+        self._window: int | None = None
 
     @property
     def client(self) -> Any:
@@ -158,45 +184,45 @@ class ElasticsearchBackend:
             self._client = self._connect()
         return self._client
 
-    def _connect(self) -> Any:
-        from elastic_transport import ConnectionError as TransportConnectionError
-        from elastic_transport import ConnectionTimeout
-        from elasticsearch import AuthenticationException, Elasticsearch
+    def _errors(self, action: str):  # type: ignore[no-untyped-def]
+        return translated_errors(self.where, action, self.alias)
 
-        client = Elasticsearch(**self._options)
+    def _connect(self) -> Any:
+        from elastic_transport import Urllib3HttpNode
+        from elasticsearch import Elasticsearch
+
+        node_class = compat_node_class(self._node_class or Urllib3HttpNode)
+        client = Elasticsearch(**self._options, node_class=node_class)
         try:
-            client.info()
-        except (TransportConnectionError, ConnectionTimeout) as exc:
-            raise SanchaekError(
-                f"cannot reach Elasticsearch at {redact(self.url)} ({type(exc).__name__}): start the server, "
-                "fix index.elasticsearch_url / ELASTICSEARCH_URL, or set index.backend: embedded"
-            ) from exc
-        except AuthenticationException as exc:
-            raise SanchaekError(
-                f"Elasticsearch at {redact(self.url)} rejected the credentials: set ELASTICSEARCH_API_KEY "
-                "or ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD"
-            ) from exc
+            with self._errors("connecting"):
+                info = server_info(client.info().body)  # sent as plain JSON: every version answers
+            check_supported(info, f"Elasticsearch at {self.where}")
+        except BaseException:
+            client.close()
+            raise
+        node_class.compat_major = info.major
+        self.server = info
+        log.info("connected to %s at %s", info.describe(), self.where)
         return client
 
+    @property
+    def tagset(self) -> TagSet:
+        self.client  # noqa: B018  (connects: the tag vocabulary is the server's)
+        assert self.server is not None
+        return self.server.tagset
+
     def describe(self) -> str:
-        return f"elasticsearch {redact(self.url)} alias {self.alias}"
+        server = f" ({self.server.describe()})" if self.server else ""
+        return f"elasticsearch {self.where}{server} alias {self.alias}"
 
     # analysis
     def analyze(self, text: str) -> list[Token]:
-        from elasticsearch import BadRequestError
-
         analysis = self.params.analysis
-        try:
+        filters = elasticsearch_filters(analysis, self.tagset)
+        with self._errors("_analyze with the Nori analysis"):
             resp = self.client.indices.analyze(
-                tokenizer=elasticsearch_tokenizer(analysis),
-                filter=elasticsearch_filters(analysis),
-                text=text,
-                explain=True,
+                tokenizer=elasticsearch_tokenizer(analysis), filter=filters, text=text, explain=True
             )
-        except BadRequestError as exc:
-            raise SanchaekError(
-                f"Elasticsearch cannot run the Nori analysis ({exc.message}): {NORI_HINT}"
-            ) from exc
         detail = resp["detail"]
         stages = detail.get("tokenfilters") or []
         tokens = stages[-1]["tokens"] if stages else detail["tokenizer"]["tokens"]
@@ -206,30 +232,25 @@ class ElasticsearchBackend:
 
     # indexing
     def index(self, passages: Iterable[dict]) -> int:
-        from elasticsearch import BadRequestError, helpers
-
         client = self.client
-        if client.indices.exists(index=self.alias) and not client.indices.exists_alias(name=self.alias):
-            raise SanchaekError(
-                f"Elasticsearch has an index (not an alias) named {self.alias}: delete it or set index.elasticsearch_index"
-            )
+        settings = index_settings(self.params, self.tagset)  # a bad stoptag set fails before any request
+        with self._errors(f"reading alias {self.alias}"):
+            if client.indices.exists(index=self.alias) and not client.indices.exists_alias(name=self.alias):
+                raise SanchaekError(
+                    f"Elasticsearch has an index (not an alias) named {self.alias}: delete it or set "
+                    "index.elasticsearch_index"
+                )
+            live = self._delete_orphans()
         versioned = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
         try:
-            client.indices.create(index=versioned, settings=index_settings(self.params), mappings=mappings())
-        except BadRequestError as exc:
-            raise SanchaekError(
-                f"Elasticsearch refused the index settings ({exc.message}): {NORI_HINT}"
-            ) from exc
-        try:
-            results = helpers.streaming_bulk(
-                client,
-                bulk_actions(versioned, passages),
-                chunk_size=self.params.elasticsearch_bulk_docs,
-                max_retries=self.params.elasticsearch_max_retries,  # 429s back off and retry
-                raise_on_error=False,
-                raise_on_exception=False,
+            with self._errors(f"creating index {versioned}"):
+                # Never retried: a retry after a lost response would meet the index its first try made.
+                client.options(max_retries=0).indices.create(
+                    index=versioned, settings=settings, mappings=mappings()
+                )
+            n, self.rejected = load_bulk(
+                client, versioned, passages, self.params, where=self.where, sleep=self._sleep, rng=self._rng
             )
-            n, self.rejected = collect_bulk_results(results)
             if len(self.rejected) > self.params.max_rejected:
                 first = self.rejected[0]
                 raise SanchaekError(
@@ -237,68 +258,134 @@ class ElasticsearchBackend:
                     f"{first['reason']}); the live alias {self.alias} is unchanged: fix the passages or raise "
                     "index.max_rejected"
                 )
-            client.indices.put_settings(index=versioned, settings={"refresh_interval": "1s"})
-            client.indices.refresh(index=versioned)
+            with self._errors(f"refreshing index {versioned}"):
+                client.indices.put_settings(index=versioned, settings={"refresh_interval": "1s"})
+                client.indices.refresh(index=versioned)
         except BaseException:
-            client.indices.delete(index=versioned, ignore_unavailable=True)
+            self._delete_quietly(versioned)
             raise
-        old = (
-            list(client.indices.get_alias(name=self.alias).body)
-            if client.indices.exists_alias(name=self.alias)
-            else []
-        )
-        actions = [{"remove": {"index": o, "alias": self.alias}} for o in old]
+        actions = [{"remove": {"index": o, "alias": self.alias}} for o in live]
         actions.append({"add": {"index": versioned, "alias": self.alias}})
-        client.indices.update_aliases(actions=actions)  # atomic: readers switch all at once
-        for o in old:
-            client.indices.delete(index=o, ignore_unavailable=True)
+        with self._errors(f"moving alias {self.alias} to {versioned}"):
+            client.indices.update_aliases(actions=actions)  # atomic: readers switch all at once
+            for o in live:
+                client.indices.delete(index=o, ignore_unavailable=True)
+        assert self.server is not None
         building = building_dir(self.index_dir)
-        meta = index_meta(self.params, self.name, n, url=redact(self.url), alias=self.alias, index=versioned)
+        meta = index_meta(
+            self.params, self.name, n, url=self.where, alias=self.alias, index=versioned,
+            server=self.server.version, lucene=self.server.lucene_version,
+        )  # fmt: skip
         write_meta(building, meta)
         swap_into_place(building, self.index_dir)
+        self._window = None
         return n
+
+    def _delete_orphans(self) -> list[str]:
+        """Delete the versioned indices of builds that died before moving the alias; return the live ones."""
+        pattern = re.compile(rf"^{re.escape(self.alias)}-\d{{14}}-\d{{6}}$")
+        live = []
+        if self.client.indices.exists_alias(name=self.alias):  # every holder, whatever its name
+            live = sorted(self.client.indices.get_alias(name=self.alias).body)
+        found = self.client.indices.get_alias(index=f"{self.alias}-*", ignore_unavailable=True).body
+        for name in sorted(found):
+            if pattern.match(name) and name not in live:
+                log.warning("deleting %s, left by a build that did not finish", name)
+                self.client.indices.delete(index=name, ignore_unavailable=True)
+        return live
+
+    def _delete_quietly(self, index: str) -> None:
+        try:
+            self.client.indices.delete(index=index, ignore_unavailable=True)
+        except Exception as exc:  # the original error matters more; the next build deletes it
+            log.warning("could not delete the unfinished index %s (%s); the next build will", index, exc)
 
     # searching
     def _check_index(self) -> None:
         read_meta(self.index_dir, self.params, self.name)
-        if not self.client.indices.exists_alias(name=self.alias):
-            raise SanchaekError(
-                f"Elasticsearch at {redact(self.url)} has no alias {self.alias}: {REBUILD_HINT}"
-            )
+        with self._errors(f"reading alias {self.alias}"):
+            exists = self.client.indices.exists_alias(name=self.alias)
+        if not exists:
+            raise SanchaekError(f"Elasticsearch at {self.where} has no alias {self.alias}: {REBUILD_HINT}")
 
     def count(self) -> int:
         self._check_index()
-        return int(self.client.count(index=self.alias)["count"])
+        with self._errors(f"counting {self.alias}"):
+            return int(self.client.count(index=self.alias)["count"])
+
+    def max_result_window(self) -> int:
+        """``index.max_result_window`` of the live index (10,000 unless set): the most one page holds."""
+        if self._window is None:
+            with self._errors(f"reading the settings of {self.alias}"):
+                resp = self.client.indices.get_settings(
+                    index=self.alias,
+                    name="index.max_result_window",
+                    include_defaults=True,
+                    flat_settings=True,
+                ).body
+            values = [
+                part.get("index.max_result_window")
+                for info in resp.values()
+                for part in (info.get("settings") or {}, info.get("defaults") or {})
+            ]
+            self._window = min((int(v) for v in values if v is not None), default=10_000)
+        return self._window
 
     def search(self, query: str | ThemeQuery, k: int) -> list[Hit]:
         self._check_index()
         if k <= 0:
             return []
-        resp = self.client.search(
-            index=self.alias,
-            query=theme_query(query),
-            size=k,
-            sort=[{"_score": "desc"}, {"passage_id": "asc"}],
-            track_scores=True,
-            highlight=highlight_request(self.params),
-        )
-        hits = []
-        for h in resp["hits"]["hits"]:
-            src = h["_source"]
-            fragments = h.get("highlight", {}).get("text", [])
-            hits.append(
-                Hit(
-                    passage_id=src["passage_id"],
-                    doc_id=src["doc_id"],
-                    score=float(h["_score"]),
-                    text=src["text"],
-                    highlight=" … ".join(fragments) or src["text"][: self.params.highlight_fragment_chars],
-                    source=src.get("source", ""),
-                    genre=src.get("genre", ""),
-                    title=src.get("title", ""),
+        body = {
+            "query": theme_query(query),
+            "sort": SORT,
+            "track_scores": True,
+            "highlight": highlight_request(self.params),
+        }
+        window = self.max_result_window()
+        with self._errors(f"searching {self.alias}"):
+            if k <= window:
+                found = self.client.search(index=self.alias, size=k, **body)["hits"]["hits"]
+            else:
+                found = self._search_pages(body, k, window)
+        return [self._hit(h) for h in found]
+
+    def _search_pages(self, body: dict, k: int, window: int) -> list[dict]:
+        """More hits than one page may hold: pages of ``window`` over a point in time, by ``search_after``."""
+        pit = self.client.open_point_in_time(index=self.alias, keep_alive=PIT_KEEP_ALIVE)["id"]
+        found: list[dict] = []
+        try:
+            after = None
+            while len(found) < k:
+                extra = {"search_after": after} if after is not None else {}
+                resp = self.client.search(
+                    size=min(window, k - len(found)),
+                    pit={"id": pit, "keep_alive": PIT_KEEP_ALIVE},
+                    **body,
+                    **extra,
                 )
-            )
-        return hits
+                page = resp["hits"]["hits"]
+                if not page:
+                    break
+                found += page
+                pit = resp.get("pit_id", pit)
+                after = page[-1]["sort"]
+        finally:
+            self.client.close_point_in_time(id=pit)
+        return found[:k]
+
+    def _hit(self, h: dict) -> Hit:
+        src = h["_source"]
+        fragments = h.get("highlight", {}).get("text", [])
+        return Hit(
+            passage_id=src["passage_id"],
+            doc_id=src["doc_id"],
+            score=float(h["_score"]) / LEGACY_BM25_FACTOR,
+            text=src["text"],
+            highlight=" … ".join(fragments) or src["text"][: self.params.highlight_fragment_chars],
+            source=src.get("source", ""),
+            genre=src.get("genre", ""),
+            title=src.get("title", ""),
+        )
 
     def nearest_terms(self, term: str, n: int) -> list[str]:
         """Elasticsearch's term suggester (Lucene's DirectSpellChecker), same settings as embedded."""
@@ -316,9 +403,10 @@ class ElasticsearchBackend:
             "accuracy": 0.0,
             "max_term_freq": 2**31,
         }
-        resp = self.client.search(
-            index=self.alias, size=0, suggest={"near": {"text": term, "term": suggester}}
-        )
+        with self._errors(f"suggesting terms from {self.alias}"):
+            resp = self.client.search(
+                index=self.alias, size=0, suggest={"near": {"text": term, "term": suggester}}
+            )
         options = resp["suggest"]["near"][0]["options"] if resp["suggest"]["near"] else []
         return [o["text"] for o in options]
 

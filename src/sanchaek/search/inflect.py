@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from .analysis import is_ending
 from .base import Hit, SearchBackend, ThemeQuery, Token
 
 # Tags of a predicate stem, and of the noun or root before the 하 of a 하다 predicate (담대/NNG 하다).
@@ -178,13 +179,14 @@ def dictionary_stem(word: str, tokens: list[Token]) -> str | None:
     """The stem of ``word`` (``tokens``: its analysis) if Nori reads it as a predicate in dictionary
     form (듣다 -> 듣), else None.
 
-    The final 다 must be read as an ending (stopped, or kept with tag E), right after a predicate stem,
+    The final 다 must be read as an ending (stopped, or kept with tag E, or EF/EC/… where Lucene 10
+    splits endings), right after a predicate stem,
     or after a noun/root and 하 (담대하다): 바다 (a noun), 내다 (내/NP + 다/J) and 걸었다 (걷 + 었 + 다) are not.
     """
     if len(word) < 2 or not word.endswith("다") or not is_hangul(word):
         return None
     ending_at = len(word) - 1
-    if any(t.end > ending_at and t.pos != "E" for t in tokens):
+    if any(t.end > ending_at and not is_ending(t.pos) for t in tokens):
         return None
     before = [t for t in tokens if t.end <= ending_at]
     if not before:
