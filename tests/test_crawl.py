@@ -464,7 +464,8 @@ def serve_brunch(server: SiteServer) -> None:
 
 def test_brunch_refuses_by_default_because_robots_opts_out_of_ai(server, tmp_path):
     serve_brunch(server)
-    crawl = crawl_params(sources=["brunch"], brunch={"base_url": server.base, "profiles": ["@writer"]})
+    brunch = {"base_url": server.base, "api_base_url": server.base, "profiles": ["@writer"]}
+    crawl = crawl_params(sources=["brunch"], brunch=brunch)
     report, layout = run(tmp_path, crawl)
     rights = report["sources"]["brunch"]["rights"]
     assert rights["decision"] == "refused"
@@ -475,7 +476,13 @@ def test_brunch_refuses_by_default_because_robots_opts_out_of_ai(server, tmp_pat
 
 def test_brunch_opt_in_collects_own_profile(server, tmp_path):
     serve_brunch(server)
-    brunch = {"base_url": server.base, "profiles": ["writer"], "rights_holder_opt_in": True, "min_chars": 30}
+    brunch = {
+        "base_url": server.base,
+        "use_api": False,  # the profile page + RSS route (the API route: test_crawl_sources.py)
+        "profiles": ["writer"],
+        "rights_holder_opt_in": True,
+        "min_chars": 30,
+    }
     clock = FakeClock()
     report, layout = run(tmp_path, crawl_params(sources=["brunch"], brunch=brunch), clock=clock)
     docs = {d["id"]: d for d in records(layout, "brunch")}
@@ -524,8 +531,8 @@ def serve_mirror(server: SiteServer) -> None:
 
 def test_mirror_issue_posts_encodings_dedupe_and_pagination_end(server, tmp_path):
     serve_mirror(server)
-    crawl = crawl_params(sources=["mirror"], mirror={"base_url": server.base, "min_chars": 40})
-    report, layout = run(tmp_path, crawl)
+    mirror = {"base_url": server.base, "min_chars": 40, "walk_boards": False}  # boards: test_crawl_sources.py
+    report, layout = run(tmp_path, crawl_params(sources=["mirror"], mirror=mirror))
     docs = {d["id"]: d for d in records(layout, "mirror")}
     assert list(docs) == [
         "mirror:fiction/100001",
