@@ -14,101 +14,30 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
+from crawl_support import (
+    BOARD,
+    FIXTURES,
+    REPO,
+    FakeClock,
+    Reply,
+    SiteServer,
+    crawl_params,
+    fetch_params,
+    records,
+    route_key,
+    run,
+)
 
 from sanchaek.config import params_from_dict
-from sanchaek.config.crawl import FetchParams
 from sanchaek.crawl.fetcher import Fetcher, FetchError, decode_body, parse_retry_after
 from sanchaek.crawl.robots import parse_robots
-from sanchaek.crawl.stage import run_crawl
 from sanchaek.errors import SanchaekError
 from sanchaek.io import read_jsonl
-from sanchaek.paths import Layout
-
-FIXTURES = Path(__file__).parent / "fixtures" / "sites"
-REPO = Path(__file__).resolve().parents[1]
-BOARD = {"mid": "a20103000000", "bid": "0003"}
-
-
-# --- local site server ------------------------------------------------------------------------
-
-
-def route_key(target: str) -> str:
-    """Path + sorted query, so the order of query parameters does not matter."""
-    parts = urlsplit(target)
-    query = sorted(parse_qsl(parts.query, keep_blank_values=True))
-    return parts.path + ("?" + urlencode(query) if query else "")
-
-
-Reply = tuple[int, dict, bytes]
-
-
-class SiteServer:
-    """Threaded http.server on a random port; routes are path(+query) -> reply or handler(hit_no)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable[[int], Reply]] = {}
-        self.hits: dict[str, int] = {}
-        self.log: list[tuple[str, str]] = []  # (path+query, user agent)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                key = route_key(self.path)
-                server.log.append((self.path, self.headers.get("User-Agent", "")))
-                n = server.hits[key] = server.hits.get(key, 0) + 1
-                handler = server.routes.get(key)
-                status, headers, body = handler(n) if handler else (404, {}, b"not found")
-                self.send_response(status)
-                headers = {"Content-Type": "text/html; charset=utf-8", **headers}
-                for name, value in headers.items():
-                    if value is not None:
-                        self.send_header(name, value)
-                if "Content-Length" not in headers:
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if "Content-Length" in headers:  # a lying length: hang up mid-body
-                    self.close_connection = True
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-
-    def fixture(self, name: str) -> bytes:
-        return (FIXTURES / name).read_bytes().replace(b"{{BASE}}", self.base.encode())
-
-    def add(
-        self, target: str, body: bytes | str = b"", status: int = 200, headers: dict | None = None
-    ) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.routes[route_key(target)] = lambda n: (status, headers or {}, data)
-
-    def add_file(self, target: str, name: str, **kw) -> None:
-        self.add(target, self.fixture(name), **kw)
-
-    def handle(self, target: str, handler: Callable[[int], Reply]) -> None:
-        self.routes[route_key(target)] = handler
-
-    def paths(self) -> list[str]:
-        return [urlsplit(p).path for p, _ in self.log]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -116,50 +45,6 @@ def server():
     srv = SiteServer()
     yield srv
     srv.close()
-
-
-class FakeClock:
-    """Monotonic and wall time that only move when the crawler sleeps."""
-
-    def __init__(self, wall: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
-        self.t, self.wall, self.sleeps = 0.0, wall, []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        self.wall += seconds
-
-    def now(self) -> float:
-        return self.wall
-
-
-def fetch_params(**kw) -> FetchParams:
-    base = dict(min_delay_s=0.0, max_retries=2, backoff_base_s=0.5, read_timeout_s=2.0, connect_timeout_s=2.0)
-    return FetchParams(**{**base, **kw, "progress": False})
-
-
-def crawl_params(**sections) -> dict:
-    fetch = {
-        "min_delay_s": 0.01,
-        "max_retries": 1,
-        "backoff_base_s": 0.01,
-        "read_timeout_s": 2.0,
-        "progress": False,
-    }
-    return {"sources": [], "fetch": fetch, **sections}
-
-
-def run(tmp_path: Path, crawl: dict, clock=None, environ=None) -> tuple[dict, Layout]:
-    layout = Layout(tmp_path)
-    params = params_from_dict({"crawl": crawl}).crawl
-    return run_crawl(params, layout, clock=clock or FakeClock(), environ=environ or {}), layout
-
-
-def records(layout: Layout, source: str) -> list[dict]:
-    return list(read_jsonl(layout.raw_file(source)))
 
 
 # --- robots.txt and Retry-After parsing -------------------------------------------------------

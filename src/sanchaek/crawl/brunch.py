@@ -139,7 +139,9 @@ class BrunchSource:
             # the API is undocumented and changes; the profile page and RSS still list the articles
             step = self._feed_step(fetcher, profile)
             reason = err.reason if isinstance(err, FetchError) else str(err)
-            step.errors.insert(0, {"url": fetcher.redact(url), "reason": f"article API: {reason}; used profile page + RSS"})
+            step.errors.insert(
+                0, {"url": fetcher.redact(url), "reason": f"article API: {reason}; used profile page + RSS"}
+            )
             return step
 
     def _api_step(self, fetcher: Fetcher, cursor: dict, profile: str, url: str) -> ListingStep:
@@ -158,7 +160,9 @@ class BrunchSource:
                 "profile": profile,
             }
             if isinstance(published, int | float):
-                item["published"] = datetime.fromtimestamp(published / 1000, UTC).astimezone(KST).date().isoformat()
+                item["published"] = (
+                    datetime.fromtimestamp(published / 1000, UTC).astimezone(KST).date().isoformat()
+                )
             items.append(item)
         next_cursor = None
         more, next_url = data.get("moreList"), data.get("nextUrl")

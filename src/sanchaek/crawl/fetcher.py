@@ -75,7 +75,6 @@ class SystemClock:
 class FetchError(Exception):
     """One URL could not be fetched. ``kind``: robots | gone | http | retries | redirect | too-large."""
 
-
     def __init__(self, url: str, reason: str, kind: str, status: int | None = None):
         super().__init__(f"{url}: {reason}")
         self.url, self.reason, self.kind, self.status = url, reason, kind, status
@@ -172,7 +171,9 @@ class Fetcher:
         except FetchError as err:
             if err.status is not None and 400 <= err.status < 500:
                 # RFC 9309 2.3.1.3: robots.txt "unavailable" (4xx, 429 included) -> crawling is allowed
-                return Robots.allow_all("missing", f"{url}: HTTP {err.status}, no rules" if err.status == 429 else "")
+                return Robots.allow_all(
+                    "missing", f"{url}: HTTP {err.status}, no rules" if err.status == 429 else ""
+                )
             return Robots.deny_all(
                 "unreachable",
                 f"{url} could not be read ({err.reason}): treating {origin} as disallow-all; rerun later",
@@ -270,7 +271,7 @@ class Fetcher:
             try:
                 raw = self._send(url)
             except httpx.TimeoutException as exc:
-                reason = f"timeout ({type(exc).__name__}: {exc})" if str(exc) else f"timeout ({type(exc).__name__})"
+                reason = f"timeout ({type(exc).__name__}{': ' if str(exc) else ''}{exc})"
             except httpx.TransportError as exc:  # connection refused/reset, truncated body, ...
                 reason = f"{type(exc).__name__}: {exc}"
             else:

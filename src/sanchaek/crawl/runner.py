@@ -209,9 +209,7 @@ def crawl_site(
 def _walk_listing(
     source: SiteSource, fetcher: Fetcher, state_path: Path, had_output: bool, report: dict
 ) -> dict:
-    state = load_state(
-        state_path, fingerprint(source.params.model_dump()), had_output, source.first_cursor()
-    )
+    state = load_state(state_path, fingerprint(source.params.model_dump()), had_output, source.first_cursor())
     index = {item_key(item): n for n, item in enumerate(state["items"])}
     while state["cursor"] is not None:
         cursor = state["cursor"]
@@ -310,9 +308,7 @@ def _fetch_documents(
         bar.close()
 
 
-def _fetch_with_truncation_retries(
-    source: SiteSource, fetcher: Fetcher, item: dict, report: dict
-) -> dict:
+def _fetch_with_truncation_retries(source: SiteSource, fetcher: Fetcher, item: dict, report: dict) -> dict:
     """A truncated 200 page is a broken transfer: fetch it again after a backoff, then give up."""
     params = fetcher.params
     for attempt in range(params.truncated_retries + 1):
