@@ -246,7 +246,9 @@ class Fetcher:
         if delay is not None and delay > self.params.max_crawl_delay_s:
             raise FetchError(
                 self.redact(url),
-                f"robots.txt asks for a Crawl-delay of {delay:g} s, more than crawl.fetch.max_crawl_delay_s",
+                f"robots.txt asks for a Crawl-delay of {delay:g} s, more than crawl.fetch.max_crawl_delay_s"
+                if delay < 1e300
+                else "robots.txt asks for a Crawl-delay of inf s, more than crawl.fetch.max_crawl_delay_s",
                 "robots",
             )
 
