@@ -200,3 +200,55 @@ def trickle(chunks: int, pause: float, chunk: bytes = b"<p>x</p>") -> Iterable[b
         time.sleep(pause)
         yield chunk
     yield b"</body></html>"
+
+
+class ConnectProxy:
+    """A forward proxy on 127.0.0.1 that only tunnels (CONNECT) to 127.0.0.1/localhost, as HTTPS_PROXY."""
+
+    def __init__(self) -> None:
+        import select
+        import socket
+        import socketserver
+
+        self.tunnels: list[str] = []
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                request = self.rfile.readline().decode("latin-1").split()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                if len(request) < 2 or request[0] != "CONNECT":
+                    self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                    return
+                host, _, port = request[1].rpartition(":")
+                if host not in ("127.0.0.1", "localhost"):
+                    self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                    return
+                proxy.tunnels.append(request[1])
+                upstream = socket.create_connection(("127.0.0.1", int(port)))
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                sockets = [self.connection, upstream]
+                try:
+                    while True:
+                        ready, _, _ = select.select(sockets, [], [], 5)
+                        if not ready:
+                            return
+                        for sock in ready:
+                            data = sock.recv(65536)
+                            if not data:
+                                return
+                            (upstream if sock is self.connection else self.connection).sendall(data)
+                finally:
+                    upstream.close()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
