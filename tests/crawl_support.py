@@ -155,6 +155,20 @@ def records(layout: Layout, source: str) -> list[dict]:
     return list(read_jsonl(layout.raw_file(source)))
 
 
+def serve_munjang(server: SiteServer, pages: int = 3) -> None:
+    server.add_file("/robots.txt", "munjang/robots.txt", headers={"Content-Type": "text/plain"})
+    lists = {1: "munjang/list_1.html", 2: "munjang/list_2.html"}
+    for n in range(1, pages + 2):
+        target = "/board.es?" + urlencode({**BOARD, "act": "list", "ord": "OLD", "nPage": n})
+        server.add_file(target, lists.get(n, "munjang/list_empty.html"))
+    view = "/board.es?" + urlencode({**BOARD, "act": "view"}) + "&list_no="
+    for no in (100001, 100002, 100003, 100004):
+        server.add_file(view + str(no), f"munjang/view_{no}.html")
+    server.add(view + "100005", status=404)
+    whole = server.fixture("munjang/view_100001.html")
+    server.add(view + "100006", whole[: whole.index(b"<h4>")])  # cut before any paragraph
+
+
 def self_signed_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
     """A server context for 127.0.0.1/localhost and the PEM a client must trust to talk to it."""
     from cryptography import x509

@@ -31,6 +31,7 @@ from crawl_support import (
     records,
     route_key,
     run,
+    serve_munjang,
 )
 
 from sanchaek.config import params_from_dict
@@ -250,20 +251,6 @@ def test_charset_detection(content_type, body, expected):
 
 
 # --- sources ----------------------------------------------------------------------------------
-
-
-def serve_munjang(server: SiteServer, pages: int = 3) -> None:
-    server.add_file("/robots.txt", "munjang/robots.txt", headers={"Content-Type": "text/plain"})
-    lists = {1: "munjang/list_1.html", 2: "munjang/list_2.html"}
-    for n in range(1, pages + 2):
-        target = "/board.es?" + urlencode({**BOARD, "act": "list", "ord": "OLD", "nPage": n})
-        server.add_file(target, lists.get(n, "munjang/list_empty.html"))
-    view = "/board.es?" + urlencode({**BOARD, "act": "view"}) + "&list_no="
-    for no in (100001, 100002, 100003, 100004):
-        server.add_file(view + str(no), f"munjang/view_{no}.html")
-    server.add(view + "100005", status=404)
-    whole = server.fixture("munjang/view_100001.html")
-    server.add(view + "100006", whole[: whole.index(b"<h4>")])  # cut before any paragraph
 
 
 def test_munjang_html_listing_views_and_faults(server, tmp_path):
