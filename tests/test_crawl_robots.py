@@ -320,6 +320,7 @@ def test_an_ai_opt_out_split_by_a_sitemap_line_still_refuses(server, tmp_path):
     )
     report, _ = run(tmp_path, crawl)
     block = report["sources"]["mirror"]
+    assert report["totals"]["refusals"] == [{"source": "mirror", **block["refusals"][0]}]
     assert block["rights"]["decision"] == "refused"
     assert block["refusals"][0]["reason"].startswith(
         "mirror: the site opts out of AI training (robots.txt disallows GPTBot)"

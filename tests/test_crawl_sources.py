@@ -92,8 +92,14 @@ def test_mirror_walks_work_boards_accepts_links_without_mid_and_counts_routes(se
     assert route_key("/index.php?document_srl=502") not in server.hits  # the board gave its full address
     assert route_key("/index.php?mid=fiction&page=3") not in server.hits  # repeated page ended the board
     assert not any("act=" in p for p, _ in server.log)
-    saved = json.loads((tmp_path / "reports" / "crawl.json").read_text())["sources"]["mirror"]
-    assert saved["discovered"] == block["discovered"] and saved["refusals"] == []
+    saved = json.loads((tmp_path / "reports" / "crawl.json").read_text())
+    assert saved["sources"]["mirror"]["discovered"] == block["discovered"]
+    assert saved["totals"] == {
+        "documents_by_route": {"mirror:notice": 3, "mirror:board": 2},
+        "truncated_retries": 0,
+        "truncated_failed": 0,
+        "refusals": [],
+    }
 
 
 def test_mirror_without_work_mids_walks_the_boards_issue_posts_linked_to(server, tmp_path):
@@ -125,6 +131,7 @@ def test_truncated_pages_are_fetched_again_in_the_same_run_then_reported(server,
     block = report["sources"]["munjang"]
     assert block["truncated"] == {"retries": 4 + 2, "recovered": 1, "failed": 2}  # 100003 and 100006
     assert server.hits[route_key(view + "100002")] == 3 and server.hits[route_key(view + "100003")] == 3
+    assert report["totals"]["truncated_retries"] == 6 and report["totals"]["truncated_failed"] == 2
     errors = {e["url"].rsplit("=", 1)[1]: e["reason"] for e in block["errors"]}
     assert "still cut short after 3 fetches" in errors["100003"]
     # per cut page a backoff of 1 s, then 2 s (three pages were cut: 100002, 100003, 100006)
