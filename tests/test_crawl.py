@@ -35,7 +35,8 @@ from crawl_support import (
 )
 
 from sanchaek.config import params_from_dict
-from sanchaek.crawl.fetcher import Fetcher, FetchError, decode_body, parse_retry_after
+from sanchaek.crawl.charset import decode_body
+from sanchaek.crawl.fetcher import Fetcher, FetchError, parse_retry_after
 from sanchaek.crawl.robots import parse_robots
 from sanchaek.errors import SanchaekError
 from sanchaek.io import read_jsonl

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from protego import Protego
 
@@ -125,7 +125,6 @@ class Robots:
     deny: bool = False
     fetched_at: float = 0.0  # monotonic time of the fetch; rules older than a day are fetched again
     final_url: str = ""  # where robots.txt was found after redirects
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def allow_all(cls, status: str, message: str = "") -> Robots:
