@@ -287,19 +287,20 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _wait_turn(self, url: str) -> None:
-        """Per-host pause: max(min_delay_s, robots Crawl-delay) since the last request to that host."""
-        origin = _origin(url)
+        """Per-host pause: max(min_delay_s, robots Crawl-delay) since the last request to that host
+        (by host name: its http and https origins are one server to be polite to)."""
+        origin, host = _origin(url), (urlsplit(url).hostname or "").lower()
         delay = self.params.min_delay_s
         robots = self._robots.get(origin)
         crawl_delay = robots.crawl_delay(self.params.user_agent) if robots else None
         if crawl_delay:  # past max_crawl_delay_s pages are refused anyway; robots.txt itself may be reread
             delay = max(delay, min(crawl_delay, self.params.max_crawl_delay_s))
-        last = self._last.get(origin)
+        last = self._last.get(host)
         if last is not None:
             due = last + delay - self.clock.monotonic()
             if due > 0:
                 self.clock.sleep(due)
-        self._last[origin] = self.clock.monotonic()
+        self._last[host] = self.clock.monotonic()
 
     def _send(self, url: str) -> _Raw:
         self.requests += 1
