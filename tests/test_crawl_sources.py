@@ -92,10 +92,22 @@ def test_mirror_walks_work_boards_accepts_links_without_mid_and_counts_routes(se
     assert route_key("/index.php?document_srl=502") not in server.hits  # the board gave its full address
     assert route_key("/index.php?mid=fiction&page=3") not in server.hits  # repeated page ended the board
     assert not any("act=" in p for p, _ in server.log)
+    hits = dict(server.hits)
+    again, _ = run(tmp_path, crawl_params(sources=["mirror"], mirror=mirror))  # a rerun fetches no document
+    assert again["sources"]["mirror"]["fetched"] == 0
+    works = [
+        "/fiction/501",
+        "/fiction/502",
+        "/fiction/503",
+        "/review/601",
+        route_key("/index.php?document_srl=504"),
+    ]
+    assert [server.hits[w] for w in works] == [hits[w] for w in works] == [1] * 5
     saved = json.loads((tmp_path / "reports" / "crawl.json").read_text())
     assert saved["sources"]["mirror"]["discovered"] == block["discovered"]
+    assert block["documents_by_route"] == {"notice": 3, "board": 2}
     assert saved["totals"] == {
-        "documents_by_route": {"mirror:notice": 3, "mirror:board": 2},
+        "documents_by_route": {},  # nothing new on the rerun
         "truncated_retries": 0,
         "truncated_failed": 0,
         "refusals": [],

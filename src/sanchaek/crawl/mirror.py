@@ -64,6 +64,10 @@ class MirrorSource:
         match = _SHORT_PATH.match(parts.path)
         return (match.group(1), match.group(2)) if match and not parts.query else None
 
+    def key_of_id(self, doc_id: str) -> str:
+        """``mirror:fiction/504`` -> ``mirror:504``: the dedupe key of a saved document."""
+        return "mirror:" + doc_id.rsplit("/", 1)[-1]
+
     def canonical(self, mid: str | None, srl: str) -> str:
         if mid is None:
             return f"{self.params.base_url}/index.php?{urlencode({'document_srl': srl})}"

@@ -261,7 +261,10 @@ def _fetch_documents(
     check_pages: bool,
 ) -> None:
     limit = source.params.max_documents
-    todo = [item for item in items if item["id"] not in done]
+    # an item listed under another address of a saved document (a link without mid) is not fetched again
+    key_of = getattr(source, "key_of_id", None)
+    done_keys = {key_of(doc_id) for doc_id in done} if key_of else set()
+    todo = [item for item in items if item["id"] not in done and item_key(item) not in done_keys]
     bar = _progress(len(items), len(items) - len(todo), source.name, progress)
     try:
         for item in todo:
