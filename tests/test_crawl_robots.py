@@ -109,6 +109,13 @@ _HEDWIG = (
     "user-agent: hedwig-news\ndisallow: /\nallow: /group1\nuser-agent: *\ndisallow: /\nallow: /group2\n"
     "user-agent: hedwig\ndisallow: /\nallow: /group3\n"
 )
+_UNKNOWN_KEY_GROUPING = (
+    "User-agent: abc\nDisallow: /content/2/\nUser-agent: *\nInvalid_directive: /gb.html\n"
+    "User-agent: ia_archiver\nDisallow: /\n",
+    "agent",
+    "/foo",
+    True,
+)
 PROTEGO_CASES: list[tuple[str, str, str, bool]] = [
     ("User-agent: * \nDisallow: /disallowed \nAllow: /allowed \nCrawl-delay: 10", "*", "https://s/allowed", True),
     ("User-agent: * \nDisallow: /disallowed \nAllow: /allowed \nCrawl-delay: 10", "*", "https://s/disallowed", False),
@@ -165,17 +172,154 @@ PROTEGO_CASES: list[tuple[str, str, str, bool]] = [
     ("User-Agent: googlebot\nDisallow: /private\n", "googlebot-news", "http://e/private", False),
     # protego drops an unknown "field: value" between agents as a group break; RFC 9309 2.2.4 and
     # Google's matcher do not (see PROTEGO_QUIRKS): the ia_archiver group holds `*` too
-    ("User-agent: abc\nDisallow: /content/2/\nUser-agent: *\nInvalid_directive: /gb.html\n"
-     "User-agent: ia_archiver\nDisallow: /\n", "agent", "/foo", True),
+    _UNKNOWN_KEY_GROUPING,
 ]  # fmt: skip
+
+# protego's test_on_google_spec.py path table: (Disallow pattern, path, the pattern matches)
+_PATTERNS = [
+    *[("/", p, True) for p in ("/harry", "/device/time-turner", "/hogwards.html")],
+    *[("/*", p, True) for p in ("/harry", "/device/time-turner", "/hogwards.html")],
+    *[
+        (pattern, p, m)
+        for pattern in ("/phoenix", "/phoenix*")
+        for p, m in (
+            ("/phoenix", True),
+            ("/phoenix.html", True),
+            ("/phoenix/sparky.html", True),
+            ("/phoenixheads", True),
+            ("/phoenixheads/yummy.html", True),
+            ("/phoenix.php?id=anything", True),
+            ("/Phoenix.asp", False),
+            ("/redphoenix", False),
+            ("/?id=phoenix", False),
+        )
+    ],
+    ("/phoenix/", "/phoenix/", True),
+    ("/phoenix/", "/phoenix/?id=anything", True),
+    ("/phoenix/", "/phoenix/sparky.htm", True),
+    ("/phoenix/", "/phoenix", False),
+    ("/phoenix/", "/phoenix.html", False),
+    ("/phoenix/", "/Phoenix/Sparky.asp", False),
+    ("/*.php", "/filename.php", True),
+    ("/*.php", "/folder/filename.php", True),
+    ("/*.php", "/folder/filename.php?parameters", True),
+    ("/*.php", "/folder/any.php.file.html", True),
+    ("/*.php", "/filename.php/", True),
+    ("/*.php", "/windows.PHP", False),
+    ("/*.php", "/", False),
+    ("/*.php", "/index?f=filename.php/", True),
+    ("/*.php", "/index?php", False),
+    ("/*.php$", "/filename.php", True),
+    ("/*.php$", "/folder/filename.php", True),
+    ("/*.php$", "/filename.php?parameters", False),
+    ("/*.php$", "/filename.php/", False),
+    ("/*.php$", "/filename.php5", False),
+    ("/*.php$", "/windows.PHP", False),
+    ("/*.php$", "/filename?php", False),
+    ("/fish*.php", "/fish.php", True),
+    ("/fish*.php", "/fishheads/catfish.php?parameters", True),
+    ("/fish*.php", "/Fish.PHP", False),
+]
+_ONE_TWO = "User-Agent: one\nUser-Agent: two\nDisallow: /success\nUser-Agent: *\nDisallow: /failure\n"
+_COMMENTS = (
+    "# comment 1\nUser-Agent: one # comment 2\n# comment 3\nUser-Agent: two\nDisallow: /one-two-bot\n"
+    "# Disallow: /commented\n# comment 4\nUser-Agent: *\nDisallow: /default-ua\n"
+)
+_HARRY = "User-Agent: one\nDisallow: /bot-one\nHarry: Potter\nUser-Agent: two\nDisallow: /bot-two\n"
+_GLOBAL = (
+    "User-Agent: one\nSitemap: https://s/sitemap.xml\nUser-Agent: two\nHost: www.s\nUser-Agent: three\n"
+    "Disallow: /disallowed\n"
+)
+_RFC1996 = "".join(
+    f"User-agent: {bot}\nAllow: {allow}\nDisallow: /\n\n"
+    for bot, allow in (
+        ("1bot", "/tmp"),
+        ("2bot", "/tmp/"),
+        ("3bot", "/a%3cd.html"),
+        ("4bot", "/a%3Cd.html"),
+        ("5bot", "/a%2fb.html"),
+        ("6bot", "/a/b.html"),
+        ("7bot", "/%7ejoe/index.html"),
+        ("8bot", "/~joe/index.html"),
+    )
+)
+_IMPLICIT = "User-agent: *\nDisallow:    /\n\nUser-agent: foobot\nDisallow:\n"
+_DOLLAR = (
+    "user-agent: FooBot\ndisallow: /x$/abc\ndisallow: /y/abc$\ndisallow: /x*x$/abc\ndisallow: /y*y/abc$\n"
+)
+_ESCAPED = "user-agent: FooBot\ndisallow: /x/abc%24\ndisallow: /x%2Ax/abc\n"
+_DUAL = "user-agent: FooBot\ndisallow: /x/abc$\ndisallow: /x*x/abc\n"
+_ALPHA_BETA = "User-Agent: alpha\nDisallow: /x\n{}\nUser-Agent: beta\nDisallow: /y\n"
+PROTEGO_MORE: list[tuple[str, str, str, bool]] = [
+    *[(f"User-Agent: *\ndisallow: {pattern}\n", "*", path, not match) for pattern, path, match in _PATTERNS],
+    ("User-Agent: *\nallow: /p \n disallow: /", "*", "http://example.com/page", True),
+    ("User-Agent: *\nallow: /folder \n disallow: /folder", "*", "http://example.com/folder/page", True),
+    ("User-Agent: *\nallow: /$ \n disallow: /", "*", "http://example.com/", True),
+    ("User-Agent: *\nallow: /$ \n disallow: /", "*", "http://example.com/page.htm", False),
+    *[(_ONE_TWO, a, "https://s/success", False) for a in ("one", "two")],
+    *[(_ONE_TWO, a, "https://s/failure", True) for a in ("one", "two")],
+    *[(_COMMENTS, a, f"https://s/{p}", p != "one-two-bot") for a in ("one", "two") for p in ("one-two-bot", "commented", "default-ua")],
+    (_HARRY, "one", "https://s/bot-one", False),
+    (_HARRY, "one", "https://s/bot-two", True),
+    (_HARRY, "two", "https://s/bot-two", False),
+    (_HARRY, "two", "https://s/bot-one", True),
+    *[("User-Agent: harrybot\nDisallow: /\nUser-Agent: testbot\n", "testbot", f"https://s/path{n}", True) for n in (1, 2)],
+    *[(_GLOBAL, a, "https://s/disallowed", False) for a in ("one", "two", "three")],
+    ("User-Agent: one\nDisallow: /d\nSitemap: https://s/s.xml\nUser-Agent: two\nCrawl-delay: 5\n", "two", "https://s/d", True),
+    ("User-Agent: alpha\nDisallow: /x\nUser-Agent:\nUser-Agent: beta\nDisallow: /y\n", "alpha", "https://s/y", True),
+    ("User-Agent: alpha\nDisallow: /x\nUser-Agent:\nUser-Agent: beta\nDisallow: /y\n", "beta", "https://s/x", True),
+    ("User-Agent: alpha\nDisallow: /x\nUser-Agent:\nDisallow: /y\n", "alpha", "https://s/y", True),
+    ("User-Agent: alpha\nUser-Agent:\nUser-Agent: beta\nDisallow: /x\n", "alpha", "https://s/x", False),
+    ("User-Agent: alpha\nDisallow: /x\nuser agent\nDisallow: /y\n", "alpha", "https://s/y", True),
+    *[
+        (_RFC1996, bot, path, allowed)
+        for bot, path, allowed in (
+            ("1bot", "/tmp.html", True), ("1bot", "/tmp", True), ("1bot", "/tmp/a.html", True),
+            ("2bot", "/tmp", False), ("2bot", "/tmp/", True), ("2bot", "/tmp/a.html", True),
+            ("3bot", "/a%3cd.html", True), ("3bot", "/a%3Cd.html", True),
+            ("4bot", "/a%3cd.html", True), ("4bot", "/a%3Cd.html", True),
+            ("5bot", "/a%2fb.html", True), ("5bot", "/a/b.html", False),
+            ("6bot", "/a%2fb.html", False), ("6bot", "/a/b.html", True),
+            ("7bot", "/~joe/index.html", True), ("8bot", "/%7Ejoe/index.html", True),
+        )
+    ],
+    (_IMPLICIT, "foobot", "/", True),
+    (_IMPLICIT, "foobot", "/bar.html", True),
+    (_IMPLICIT, "SomeOtherBot", "/", False),
+    (_IMPLICIT, "SomeOtherBot", "/blahblahblah", False),
+    *[
+        (_DOLLAR, "FooBot", f"http://foo.bar{path}", allowed)
+        for path, allowed in (
+            ("/x$/abcdef", False), ("/x%24/abcdef", False), ("/y/abcdef", True), ("/y/abc", False),
+            ("/xabcx$/abcdef", False), ("/xabcx%24/abcdef", False), ("/yabcy/abc", False), ("/yabcy/abcdef", True),
+        )
+    ],
+    *[
+        (_ESCAPED, "FooBot", f"http://foo.bar{path}", allowed)
+        for path, allowed in (
+            ("/x/abc$abc", False), ("/x/abc$", False), ("/x/abc", True),
+            ("/x*x/abc", False), ("/x*x/abcdef", False), ("/xabcx/abc", True),
+        )
+    ],
+    *[(_DUAL, "FooBot", f"http://foo.bar{p}", False) for p in ("/x*x/abc", "/x/abc$", "/x/abc%24")],
+    ("user-agent: *\ndisallow: http://ms-web00.walkerplus.com/\n", "FooBot", "http://foo.bar/", True),
+    ("user-agent: *\ndisallow: http://ms-web00.walkerplus.com/\n", "FooBot", "http://foo.bar/http://ms-web00.walkerplus.com/", False),
+    ("User-agent: * \nDisallow: /*s=", "*", "https://s/", True),
+    ("User-agent: * \nDisallow: /*s=", "*", "https://s/s/", True),
+    ("User-agent: * \nDisallow: /*s=", "*", "https://s/?s=asd", False),
+    ("User-agent: *\nDisallow\t/disallowed", "FooBot", "https://s/disallowed", False),
+    *[(_ALPHA_BETA.format(sep), "alpha", "https://s/y", True) for sep in (":", ": foo")],
+    *[(_ALPHA_BETA.format(sep), "beta", "https://s/y", False) for sep in (":", ": foo")],
+]  # fmt: skip
+PROTEGO_CASES += PROTEGO_MORE
 PROTEGO_QUIRKS = {
-    len(PROTEGO_CASES) - 1: "an unknown line does not end a run of User-agent lines (RFC 9309 2.2.4)",
+    _UNKNOWN_KEY_GROUPING: "an unknown line does not end a run of User-agent lines (RFC 9309 2.2.4)",
 }
 
 
 @pytest.mark.parametrize(("text", "agent", "url", "allowed"), PROTEGO_CASES)
 def test_protego_cases(text, agent, url, allowed):
-    quirk = PROTEGO_QUIRKS.get(PROTEGO_CASES.index((text, agent, url, allowed)))
+    quirk = PROTEGO_QUIRKS.get((text, agent, url, allowed))
     expected = allowed if quirk is None else not allowed
     assert parse_robots(text).can_fetch(agent, url) == expected, quirk
 
