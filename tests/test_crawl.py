@@ -14,101 +14,32 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
+from crawl_support import (
+    BOARD,
+    FIXTURES,
+    REPO,
+    FakeClock,
+    Reply,
+    SiteServer,
+    crawl_params,
+    fetch_params,
+    records,
+    route_key,
+    run,
+    serve_munjang,
+)
 
 from sanchaek.config import params_from_dict
-from sanchaek.config.crawl import FetchParams
-from sanchaek.crawl.fetcher import Fetcher, FetchError, decode_body, parse_retry_after
+from sanchaek.crawl.charset import decode_body
+from sanchaek.crawl.fetcher import Fetcher, FetchError, parse_retry_after
 from sanchaek.crawl.robots import parse_robots
-from sanchaek.crawl.stage import run_crawl
 from sanchaek.errors import SanchaekError
 from sanchaek.io import read_jsonl
-from sanchaek.paths import Layout
-
-FIXTURES = Path(__file__).parent / "fixtures" / "sites"
-REPO = Path(__file__).resolve().parents[1]
-BOARD = {"mid": "a20103000000", "bid": "0003"}
-
-
-# --- local site server ------------------------------------------------------------------------
-
-
-def route_key(target: str) -> str:
-    """Path + sorted query, so the order of query parameters does not matter."""
-    parts = urlsplit(target)
-    query = sorted(parse_qsl(parts.query, keep_blank_values=True))
-    return parts.path + ("?" + urlencode(query) if query else "")
-
-
-Reply = tuple[int, dict, bytes]
-
-
-class SiteServer:
-    """Threaded http.server on a random port; routes are path(+query) -> reply or handler(hit_no)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable[[int], Reply]] = {}
-        self.hits: dict[str, int] = {}
-        self.log: list[tuple[str, str]] = []  # (path+query, user agent)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                key = route_key(self.path)
-                server.log.append((self.path, self.headers.get("User-Agent", "")))
-                n = server.hits[key] = server.hits.get(key, 0) + 1
-                handler = server.routes.get(key)
-                status, headers, body = handler(n) if handler else (404, {}, b"not found")
-                self.send_response(status)
-                headers = {"Content-Type": "text/html; charset=utf-8", **headers}
-                for name, value in headers.items():
-                    if value is not None:
-                        self.send_header(name, value)
-                if "Content-Length" not in headers:
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if "Content-Length" in headers:  # a lying length: hang up mid-body
-                    self.close_connection = True
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-
-    def fixture(self, name: str) -> bytes:
-        return (FIXTURES / name).read_bytes().replace(b"{{BASE}}", self.base.encode())
-
-    def add(
-        self, target: str, body: bytes | str = b"", status: int = 200, headers: dict | None = None
-    ) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.routes[route_key(target)] = lambda n: (status, headers or {}, data)
-
-    def add_file(self, target: str, name: str, **kw) -> None:
-        self.add(target, self.fixture(name), **kw)
-
-    def handle(self, target: str, handler: Callable[[int], Reply]) -> None:
-        self.routes[route_key(target)] = handler
-
-    def paths(self) -> list[str]:
-        return [urlsplit(p).path for p, _ in self.log]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -116,50 +47,6 @@ def server():
     srv = SiteServer()
     yield srv
     srv.close()
-
-
-class FakeClock:
-    """Monotonic and wall time that only move when the crawler sleeps."""
-
-    def __init__(self, wall: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
-        self.t, self.wall, self.sleeps = 0.0, wall, []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        self.wall += seconds
-
-    def now(self) -> float:
-        return self.wall
-
-
-def fetch_params(**kw) -> FetchParams:
-    base = dict(min_delay_s=0.0, max_retries=2, backoff_base_s=0.5, read_timeout_s=2.0, connect_timeout_s=2.0)
-    return FetchParams(**{**base, **kw, "progress": False})
-
-
-def crawl_params(**sections) -> dict:
-    fetch = {
-        "min_delay_s": 0.01,
-        "max_retries": 1,
-        "backoff_base_s": 0.01,
-        "read_timeout_s": 2.0,
-        "progress": False,
-    }
-    return {"sources": [], "fetch": fetch, **sections}
-
-
-def run(tmp_path: Path, crawl: dict, clock=None, environ=None) -> tuple[dict, Layout]:
-    layout = Layout(tmp_path)
-    params = params_from_dict({"crawl": crawl}).crawl
-    return run_crawl(params, layout, clock=clock or FakeClock(), environ=environ or {}), layout
-
-
-def records(layout: Layout, source: str) -> list[dict]:
-    return list(read_jsonl(layout.raw_file(source)))
 
 
 # --- robots.txt and Retry-After parsing -------------------------------------------------------
@@ -367,20 +254,6 @@ def test_charset_detection(content_type, body, expected):
 # --- sources ----------------------------------------------------------------------------------
 
 
-def serve_munjang(server: SiteServer, pages: int = 3) -> None:
-    server.add_file("/robots.txt", "munjang/robots.txt", headers={"Content-Type": "text/plain"})
-    lists = {1: "munjang/list_1.html", 2: "munjang/list_2.html"}
-    for n in range(1, pages + 2):
-        target = "/board.es?" + urlencode({**BOARD, "act": "list", "ord": "OLD", "nPage": n})
-        server.add_file(target, lists.get(n, "munjang/list_empty.html"))
-    view = "/board.es?" + urlencode({**BOARD, "act": "view"}) + "&list_no="
-    for no in (100001, 100002, 100003, 100004):
-        server.add_file(view + str(no), f"munjang/view_{no}.html")
-    server.add(view + "100005", status=404)
-    whole = server.fixture("munjang/view_100001.html")
-    server.add(view + "100006", whole[: whole.index(b"<h4>")])  # cut before any paragraph
-
-
 def test_munjang_html_listing_views_and_faults(server, tmp_path):
     serve_munjang(server)
     crawl = crawl_params(sources=["munjang"], munjang={"base_url": server.base, "min_chars": 40})
@@ -464,7 +337,8 @@ def serve_brunch(server: SiteServer) -> None:
 
 def test_brunch_refuses_by_default_because_robots_opts_out_of_ai(server, tmp_path):
     serve_brunch(server)
-    crawl = crawl_params(sources=["brunch"], brunch={"base_url": server.base, "profiles": ["@writer"]})
+    brunch = {"base_url": server.base, "api_base_url": server.base, "profiles": ["@writer"]}
+    crawl = crawl_params(sources=["brunch"], brunch=brunch)
     report, layout = run(tmp_path, crawl)
     rights = report["sources"]["brunch"]["rights"]
     assert rights["decision"] == "refused"
@@ -475,7 +349,13 @@ def test_brunch_refuses_by_default_because_robots_opts_out_of_ai(server, tmp_pat
 
 def test_brunch_opt_in_collects_own_profile(server, tmp_path):
     serve_brunch(server)
-    brunch = {"base_url": server.base, "profiles": ["writer"], "rights_holder_opt_in": True, "min_chars": 30}
+    brunch = {
+        "base_url": server.base,
+        "use_api": False,  # the profile page + RSS route (the API route: test_crawl_sources.py)
+        "profiles": ["writer"],
+        "rights_holder_opt_in": True,
+        "min_chars": 30,
+    }
     clock = FakeClock()
     report, layout = run(tmp_path, crawl_params(sources=["brunch"], brunch=brunch), clock=clock)
     docs = {d["id"]: d for d in records(layout, "brunch")}
@@ -524,8 +404,8 @@ def serve_mirror(server: SiteServer) -> None:
 
 def test_mirror_issue_posts_encodings_dedupe_and_pagination_end(server, tmp_path):
     serve_mirror(server)
-    crawl = crawl_params(sources=["mirror"], mirror={"base_url": server.base, "min_chars": 40})
-    report, layout = run(tmp_path, crawl)
+    mirror = {"base_url": server.base, "min_chars": 40, "walk_boards": False}  # boards: test_crawl_sources.py
+    report, layout = run(tmp_path, crawl_params(sources=["mirror"], mirror=mirror))
     docs = {d["id"]: d for d in records(layout, "mirror")}
     assert list(docs) == [
         "mirror:fiction/100001",

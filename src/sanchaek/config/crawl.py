@@ -5,9 +5,11 @@ Defaults live only here. Site base URLs are params so that tests point them at 1
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
@@ -32,6 +34,25 @@ DEFAULT_AI_AGENTS = [
 ]
 
 
+def site_root(value: str) -> str:
+    """A base URL must be a bare origin (``scheme://host[:port]``).
+
+    robots.txt and /.well-known/tdmrep.json live at the host root (RFC 9309, W3C TDMRep): a site
+    served under a path prefix (a mirror, a reverse proxy) would have its AI-training opt-out read
+    from the wrong place and be crawled. So a path is refused here rather than half supported.
+    """
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL like https://example.org")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            f"must be scheme://host[:port] with no path ('{parts.path}'): robots.txt and tdmrep.json are "
+            "read at the host root, so a site under a path prefix could hide its AI-training opt-out; "
+            "serve it at its own host or port"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class FetchParams(Section):
     """The one HTTP client every site source goes through."""
 
@@ -49,7 +70,21 @@ class FetchParams(Section):
     max_redirects: int = Field(5, ge=0, le=20)
     max_bytes: int = Field(5_000_000, ge=1024)  # response size cap
     allowed_redirect_hosts: list[str] = Field(default_factory=list)  # off-site hosts a redirect may go to
+    total_timeout_s: float = Field(120.0, gt=0.0, le=3600.0)  # one response, start to end (a trickle too)
+    truncated_retries: int = Field(2, ge=0, le=10)  # refetches of a 200 page that came back cut short
+    robots_max_age_s: float = Field(86400.0, gt=0.0, le=86400.0)  # RFC 9309 2.4: reread after 24 h at most
+    max_crawl_delay_s: float = Field(600.0, ge=0.0, le=86400.0)  # a longer robots Crawl-delay: host refused
+    ca_bundle: str | None = None  # PEM file of extra trusted CAs (a TLS-inspecting proxy, a test server)
     progress: bool = True  # tqdm bar on a terminal (never when stderr is not a TTY)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _product_token(cls, value: str) -> str:
+        # RFC 9309 2.2.1: sites name crawlers by this token, so it must be one they can write
+        token = value.split("/", 1)[0]
+        if not re.fullmatch(r"[A-Za-z_-]+", token):
+            raise ValueError("must start with a product token of letters, '_' or '-' (e.g. 'sanchaek/0.1')")
+        return value
 
 
 class RightsParams(Section):
@@ -85,10 +120,20 @@ class MunjangParams(SiteSourceParams):
     api_gubun: str = "소설"
     api_page_size: int = Field(20, ge=1, le=1000)
 
+    _roots = field_validator("base_url", "api_base_url")(lambda cls, v: site_root(v))
+
 
 class BrunchParams(SiteSourceParams):
     base_url: str = "https://brunch.co.kr"
     profiles: list[str] = Field(default_factory=list)  # profile ids (with or without @) to collect
+    # The article API lists a profile's articles with exact publish times in few requests; a profile
+    # whose API listing fails (or api host's robots.txt refuses it) falls back to profile page + RSS.
+    use_api: bool = True
+    api_base_url: str = "https://api.brunch.co.kr"
+    api_page_size: int = Field(20, ge=1, le=100)
+    max_api_pages: int = Field(50, ge=1)  # per profile
+
+    _roots = field_validator("base_url", "api_base_url")(lambda cls, v: site_root(v))
 
     @field_validator("profiles")
     @classmethod
@@ -104,7 +149,12 @@ class MirrorParams(SiteSourceParams):
     notice_mid: str = "notice"  # board holding the monthly "N호 업데이트" issue posts
     issue_title_pattern: str = "업데이트"  # notice posts whose title contains this link the issue's works
     work_mids: list[str] = Field(default_factory=list)  # boards works may live on ([] = any but notice)
-    max_pages: int = Field(50, ge=1)
+    # Besides the notice board, the listings of these boards are walked: work_mids plus every board an
+    # issue post linked a work on (works listed on their board but never announced are found too).
+    walk_boards: bool = True
+    max_pages: int = Field(50, ge=1)  # per board
+
+    _roots = field_validator("base_url")(lambda cls, v: site_root(v))
 
 
 class CrawlParams(Section):
@@ -122,3 +172,13 @@ class CrawlParams(Section):
         if len(set(value)) != len(value):
             raise ValueError("each source may be listed once")
         return value
+
+    @model_validator(mode="after")
+    def _sources_can_run(self) -> CrawlParams:
+        # checked at load time, so no source crawls before a later one turns out unusable
+        if "brunch" in self.sources and not self.brunch.profiles:
+            raise ValueError(
+                "crawl.brunch.profiles is empty while brunch is in crawl.sources: list the profile ids "
+                "to collect (e.g. [myname]) or drop brunch from crawl.sources"
+            )
+        return self

@@ -1,25 +1,31 @@
-"""브런치 (brunch.co.kr): the articles of chosen author profiles, found through each author's RSS feed.
+"""브런치 (brunch.co.kr): the articles of chosen author profiles.
 
 Brunch's robots.txt shuts out AI-training agents (GPTBot, ClaudeBot, ...), so this source refuses unless
 ``crawl.brunch.rights_holder_opt_in`` says you hold the rights to the listed profiles (your own).
-Enumeration: profile page -> its RSS link (/rss/@@userId) -> items; plus article links the profile page
-renders. Keyword/search listings and api.brunch.co.kr are not used (/search and /api/ are disallowed).
-Selectors from ../shared/notes/sites.md section 2.
+Enumeration per profile, two routes counted in the report:
+- ``api``: the article API (``{api}/v1/article/@{profile}?listSize=N&status=home``, pages chained by
+  ``data.nextUrl`` while ``data.moreList``) gives every article number with its exact publish time
+  in few requests; api.brunch.co.kr has its own robots.txt, obeyed like any host;
+- ``feed``: profile page -> its RSS link (/rss/@@userId) -> items, plus article links the page
+  renders; used when the API is off (``use_api: false``) or its listing fails for that profile.
+Keyword/search listings are not used (firehoses of other people's work; /search is disallowed).
+Selectors and API shapes from ../shared/notes/sites.md section 2.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import urljoin, urlsplit
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..config.crawl import BrunchParams
 from ..errors import SanchaekError
 from . import html, rights
 from .fetcher import Fetcher, FetchError
-from .runner import ExtractError, ListingStep, Skip
+from .runner import ExtractError, ListingStep, Skip, Truncated
 
 SELECTORS = {
     "rss_link": 'link[type="application/rss+xml"]',
@@ -34,6 +40,7 @@ DELETED_MARK = "잘못된 주소이거나"  # brunch's "wrong address or deleted
 TEXT_BLOCKS = ("item_type_text", "item_type_quotation")
 _ARTICLE_PATH = re.compile(r"^/@(@?)([\w.-]+)/(\d+)/?$")
 _EPISODE_PREFIX = re.compile(r"^\d+화\s+")  # brunchbook episodes: og:title "3화 제목"
+KST = timezone(timedelta(hours=9))  # brunch publishes in Korean time; the API gives epoch ms
 
 
 def article_paragraphs(tree) -> list[str]:
@@ -98,16 +105,75 @@ class BrunchSource:
     def probe_url(self) -> str:
         return self.profile_url(self.params.profiles[0])
 
-    def max_steps(self) -> int:
-        return len(self.params.profiles)
+    def first_cursor(self) -> dict:
+        return self._profile_cursor(0)
+
+    def _profile_cursor(self, index: int) -> dict | None:
+        if index >= len(self.params.profiles):
+            return None
+        profile = self.params.profiles[index]
+        if self.params.use_api:
+            return {"route": "api", "profile": index, "page": 1, "url": None, "scope": f"api:{profile}"}
+        return {"route": "feed", "profile": index, "scope": f"feed:{profile}"}
+
+    def next_route(self, cursor: dict, items: list[dict]) -> dict | None:
+        return self._profile_cursor(cursor["profile"] + 1)
 
     def _on_site(self, href: str, page_url: str) -> str:
         """Keep only the path of a link and put it on the configured host (never wander off it)."""
         parts = urlsplit(urljoin(page_url, href))
         return self.params.base_url + parts.path
 
-    def list_step(self, fetcher: Fetcher, step: int) -> ListingStep:
-        profile = self.params.profiles[step]
+    def api_url(self, profile: str) -> str:
+        query = urlencode({"listSize": self.params.api_page_size, "status": "home"})
+        return f"{self.params.api_base_url}/v1/article/@{profile}?{query}"
+
+    def list_step(self, fetcher: Fetcher, cursor: dict) -> ListingStep:
+        profile = self.params.profiles[cursor["profile"]]
+        if cursor["route"] == "feed":
+            return self._feed_step(fetcher, profile)
+        url = cursor["url"] or self.api_url(profile)
+        try:
+            return self._api_step(fetcher, cursor, profile, url)
+        except (FetchError, ExtractError) as err:
+            # the API is undocumented and changes; the profile page and RSS still list the articles
+            step = self._feed_step(fetcher, profile)
+            reason = err.reason if isinstance(err, FetchError) else str(err)
+            step.errors.insert(
+                0, {"url": fetcher.redact(url), "reason": f"article API: {reason}; used profile page + RSS"}
+            )
+            return step
+
+    def _api_step(self, fetcher: Fetcher, cursor: dict, profile: str, url: str) -> ListingStep:
+        page = fetcher.get(url)
+        try:
+            data = json.loads(page.text)["data"]
+            rows = data["list"]
+            numbers = [(int(row["no"]), row.get("publishTime")) for row in rows]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ExtractError(f"answer is not the expected JSON ({type(exc).__name__}: {exc})") from None
+        items = []
+        for number, published in numbers:
+            item = {
+                "id": f"brunch:@{profile}/{number}",
+                "url": f"{self.params.base_url}/@{profile}/{number}",
+                "profile": profile,
+            }
+            if isinstance(published, int | float):
+                item["published"] = (
+                    datetime.fromtimestamp(published / 1000, UTC).astimezone(KST).date().isoformat()
+                )
+            items.append(item)
+        next_cursor = None
+        more, next_url = data.get("moreList"), data.get("nextUrl")
+        if more and next_url and cursor["page"] < self.params.max_api_pages:
+            target = urljoin(self.params.api_base_url + "/", str(next_url))
+            parts = urlsplit(target)  # stay on the API host whatever the answer says
+            target = f"{self.params.api_base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+            next_cursor = {**cursor, "page": cursor["page"] + 1, "url": target}
+        return ListingStep(items, [i["id"] for i in items], next=next_cursor)
+
+    def _feed_step(self, fetcher: Fetcher, profile: str) -> ListingStep:
         page = fetcher.get(self.profile_url(profile))
         tree = html.parse(page.text)
         links = [a.attributes.get("href") or "" for a in tree.css("a[href]")]
@@ -132,14 +198,17 @@ class BrunchSource:
             if (at and owner == user_id) or (not at and owner == profile):
                 numbers.setdefault(int(number), url)  # first form seen is fetched; id is canonical
         items = [
-            {"id": f"brunch:@{profile}/{n}", "url": numbers[n], "profile": profile} for n in sorted(numbers)
+            {"id": f"brunch:@{profile}/{n}", "url": numbers[n], "profile": profile, "route": "feed"}
+            for n in sorted(numbers)
         ]
-        return ListingStep(items, [profile], more=step + 1 < len(self.params.profiles), errors=errors)
+        return ListingStep(items, [profile], next=None, errors=errors)
 
     def fetch_document(self, fetcher: Fetcher, item: dict) -> dict:
         page = fetcher.get(item["url"])
         if DELETED_MARK in page.text:
             raise Skip("deleted", "brunch says the article does not exist")
+        if html.cut_short(page.text):
+            raise Truncated("truncated page (the HTML never closes)")
         tree = html.parse(page.text)
         ld = html.json_ld(tree, "BlogPosting")
         title = (
@@ -152,7 +221,8 @@ class BrunchSource:
             tree.css_first(SELECTORS["author"])
         )
         published = (
-            parse_date(str(ld.get("datePublished") or ""))
+            item.get("published")  # the API's exact publish time, when the API listed it
+            or parse_date(str(ld.get("datePublished") or ""))
             or parse_date(html.meta_content(tree, prop="article:published_time"))
             or parse_date(html.node_text(tree.css_first(SELECTORS["date"])))
         )

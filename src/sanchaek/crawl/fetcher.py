@@ -2,46 +2,41 @@
 
 Per request: robots.txt check (and its Crawl-delay), a per-host pause, bounded retries with
 exponential backoff that honour ``Retry-After`` (seconds or HTTP-date) on 429/503, redirects
-followed by hand (each hop robots-checked, loops and off-site hops are errors), a size cap and
-charset detection. Time is read and spent only through an injectable clock, so tests assert the
-waits without sleeping them.
+followed by hand (each hop robots-checked; loops and other hosts are errors, an http -> https
+upgrade on the same host is not), a size cap, a deadline for the whole response and charset
+detection. Time is read and spent only through an injectable clock, so tests assert the waits
+without sleeping them (the response deadline is real time: it guards a real socket).
+
+robots.txt (RFC 9309 2.3-2.4): up to five redirects followed to any host; 4xx including 429 means
+"no rules"; 5xx or no answer means "disallow all" for this run; rules are reread after
+``robots_max_age_s`` (24 h at most). Proxies come from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``
+like every httpx client; ``ca_bundle`` adds the CA of a TLS-inspecting proxy.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
-import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-import charset_normalizer
 import httpx
 
 from ..config.crawl import FetchParams
+from ..errors import SanchaekError
+from .charset import decode_body
 from .robots import Robots, parse_robots
+
+ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five, to any host
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 GONE_STATUSES = frozenset({404, 410})
-# Korean legacy labels all mean Windows code page 949, a superset of EUC-KR.
-_CP949_ALIASES = {
-    "euc-kr",
-    "euckr",
-    "euc_kr",
-    "ks_c_5601-1987",
-    "ksc5601",
-    "x-windows-949",
-    "windows-949",
-    "cp949",
-    "uhc",
-}
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.-]+)["']""", re.I)
 
 
 class Clock(Protocol):
@@ -102,11 +97,22 @@ class Fetcher:
 
     def __post_init__(self) -> None:
         p = self.params
+        verify: ssl.SSLContext | bool = True
+        if p.ca_bundle:
+            verify = ssl.create_default_context()
+            try:
+                verify.load_verify_locations(cafile=p.ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise SanchaekError(
+                    f"crawl.fetch.ca_bundle {p.ca_bundle} is not a readable PEM file of CA certificates ({exc})"
+                ) from None
         self.client = httpx.Client(
             headers={"User-Agent": p.user_agent, "Accept-Language": "ko,en;q=0.5"},
             timeout=httpx.Timeout(p.read_timeout_s, connect=p.connect_timeout_s),
             follow_redirects=False,  # by hand: every hop is robots-checked and loop-checked
             transport=self.transport,
+            verify=verify,
+            trust_env=True,  # HTTP_PROXY / HTTPS_PROXY / NO_PROXY, SSL_CERT_FILE
         )
 
     def close(self) -> None:
@@ -125,14 +131,20 @@ class Fetcher:
     # robots.txt ---------------------------------------------------------------------------------
     def robots_for(self, url: str) -> Robots:
         origin = _origin(url)
-        if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin)
-            robots = self._robots[origin]
-            self.robots_report[origin] = {
-                "status": robots.status,
-                "crawl_delay": robots.crawl_delay(self.params.user_agent),
-                "message": robots.message,
-            }
+        cached = self._robots.get(origin)
+        if cached is None or self.clock.monotonic() - cached.fetched_at > self.params.robots_max_age_s:
+            robots = self._load_robots(origin)
+            robots.fetched_at = self.clock.monotonic()
+            self._robots[origin] = robots
+            entry = self.robots_report.setdefault(origin, {"fetches": 0})
+            entry.update(
+                status=robots.status,
+                crawl_delay=robots.crawl_delay(self.params.user_agent),
+                message=robots.message,
+                fetches=entry["fetches"] + 1,
+            )
+            if robots.final_url:
+                entry["final_url"] = robots.final_url
             if robots.message:
                 log.warning(robots.message)
         return self._robots[origin]
@@ -140,11 +152,13 @@ class Fetcher:
     def _load_robots(self, origin: str) -> Robots:
         url = origin + "/robots.txt"
         try:
-            page = self.get(url, check_robots=False)
+            page = self.get(url, check_robots=False, max_redirects=ROBOTS_MAX_REDIRECTS, any_host=True)
         except FetchError as err:
-            if err.kind in ("gone", "http") and err.status is not None and 400 <= err.status < 500:
-                # RFC 9309 2.3.1.3: robots.txt "unavailable" (4xx) -> crawling is allowed
-                return Robots.allow_all("missing")
+            if err.status is not None and 400 <= err.status < 500:
+                # RFC 9309 2.3.1.3: robots.txt "unavailable" (4xx, 429 included) -> crawling is allowed
+                return Robots.allow_all(
+                    "missing", f"{url}: HTTP {err.status}, no rules" if err.status == 429 else ""
+                )
             return Robots.deny_all(
                 "unreachable",
                 f"{url} could not be read ({err.reason}): treating {origin} as disallow-all; rerun later",
@@ -155,19 +169,30 @@ class Fetcher:
             return Robots.deny_all(
                 "not-robots", f"{url} is an HTML page, not robots rules: treating {origin} as disallow-all"
             )
-        return parse_robots(page.text)
+        robots = parse_robots(page.content)
+        if page.final_url != url:
+            robots.final_url = self.redact(page.final_url)
+        return robots
 
     def allowed(self, url: str) -> bool:
         return self.robots_for(url).can_fetch(self.params.user_agent, url)
 
     # requests -----------------------------------------------------------------------------------
-    def get(self, url: str, *, check_robots: bool = True) -> Page:
+    def get(
+        self,
+        url: str,
+        *,
+        check_robots: bool = True,
+        max_redirects: int | None = None,
+        any_host: bool = False,
+    ) -> Page:
         """GET one URL politely; raises FetchError for anything that is not a usable 2xx page."""
+        limit = self.params.max_redirects if max_redirects is None else max_redirects
         chain = [url]
         current = url
-        for _hop in range(self.params.max_redirects + 1):
-            if check_robots and not self.allowed(current):
-                raise FetchError(self.redact(current), "disallowed by robots.txt", "robots")
+        for _hop in range(limit + 1):
+            if check_robots:
+                self._check_robots(current)
             raw = self._request_with_retries(current)
             if raw.status in REDIRECT_STATUSES:
                 location = raw.headers.get("location")
@@ -176,11 +201,8 @@ class Fetcher:
                         self.redact(current), f"HTTP {raw.status} without Location", "http", raw.status
                     )
                 target = urljoin(current, location)
-                host = urlsplit(target).hostname or ""
-                if _origin(target) != _origin(current) and host not in self.params.allowed_redirect_hosts:
-                    raise FetchError(
-                        self.redact(url), f"redirect to another host {host} not followed", "redirect"
-                    )
+                if not any_host:
+                    self._check_redirect(url, current, target)
                 if target in chain:
                     loop = " -> ".join(chain + [target])
                     raise FetchError(self.redact(url), f"redirect loop ({self.redact(loop)})", "redirect")
@@ -197,9 +219,34 @@ class Fetcher:
             return Page(url, current, raw.status, raw.headers, raw.content, text, encoding)
         raise FetchError(
             self.redact(url),
-            f"more than {self.params.max_redirects} redirects (crawl.fetch.max_redirects)",
+            f"more than {limit} redirects (crawl.fetch.max_redirects)",
             "redirect",
         )
+
+    def _check_robots(self, url: str) -> None:
+        robots = self.robots_for(url)
+        if not robots.can_fetch(self.params.user_agent, url):
+            raise FetchError(self.redact(url), "disallowed by robots.txt", "robots")
+        delay = robots.crawl_delay(self.params.user_agent)
+        if delay is not None and delay > self.params.max_crawl_delay_s:
+            raise FetchError(
+                self.redact(url),
+                f"robots.txt asks for a Crawl-delay of {delay:g} s, more than crawl.fetch.max_crawl_delay_s"
+                if delay < 1e300
+                else "robots.txt asks for a Crawl-delay of inf s, more than crawl.fetch.max_crawl_delay_s",
+                "robots",
+            )
+
+    def _check_redirect(self, url: str, current: str, target: str) -> None:
+        """Same host (an http -> https upgrade included) or an allowed host; never https -> http."""
+        here, there = urlsplit(current), urlsplit(target)
+        host = (there.hostname or "").lower()
+        if there.scheme not in ("http", "https"):
+            raise FetchError(self.redact(url), f"redirect to a {there.scheme}: URL not followed", "redirect")
+        if here.scheme == "https" and there.scheme == "http":
+            raise FetchError(self.redact(url), "redirect from https down to http not followed", "redirect")
+        if host != (here.hostname or "").lower() and host not in self.params.allowed_redirect_hosts:
+            raise FetchError(self.redact(url), f"redirect to another host {host} not followed", "redirect")
 
     def _request_with_retries(self, url: str) -> _Raw:
         p = self.params
@@ -207,19 +254,23 @@ class Fetcher:
         for attempt in range(tries):
             self._wait_turn(url)
             retry_after: float | None = None
+            status: int | None = None
             try:
                 raw = self._send(url)
             except httpx.TimeoutException as exc:
-                reason = f"timeout ({type(exc).__name__})"
+                reason = f"timeout ({type(exc).__name__}{': ' if str(exc) else ''}{exc})"
             except httpx.TransportError as exc:  # connection refused/reset, truncated body, ...
                 reason = f"{type(exc).__name__}: {exc}"
             else:
                 if raw.status not in RETRY_STATUSES:
                     return raw
                 reason = f"HTTP {raw.status}"
+                status = raw.status
                 retry_after = parse_retry_after(raw.headers.get("retry-after"), self.clock.now())
             if attempt == tries - 1:
-                raise FetchError(self.redact(url), f"gave up after {tries} tries: {reason}", "retries")
+                raise FetchError(
+                    self.redact(url), f"gave up after {tries} tries: {reason}", "retries", status
+                )
             wait = min(p.backoff_base_s * 2**attempt, p.backoff_max_s)
             if retry_after is not None:
                 if retry_after > p.max_retry_after_s:
@@ -227,6 +278,7 @@ class Fetcher:
                         self.redact(url),
                         f"{reason} asks to retry in {retry_after:.0f} s, more than crawl.fetch.max_retry_after_s",
                         "retries",
+                        status,
                     )
                 wait = max(wait, retry_after)  # the server's word wins over our shorter backoff
             log.info("%s: %s, retrying in %.1f s", self.redact(url), reason, wait)
@@ -235,23 +287,27 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _wait_turn(self, url: str) -> None:
-        """Per-host pause: max(min_delay_s, robots Crawl-delay) since the last request to that host."""
-        origin = _origin(url)
+        """Per-host pause: max(min_delay_s, robots Crawl-delay) since the last request to that host
+        (by host name: its http and https origins are one server to be polite to)."""
+        origin, host = _origin(url), (urlsplit(url).hostname or "").lower()
         delay = self.params.min_delay_s
         robots = self._robots.get(origin)
         crawl_delay = robots.crawl_delay(self.params.user_agent) if robots else None
-        if crawl_delay:
-            delay = max(delay, crawl_delay)
-        last = self._last.get(origin)
+        if crawl_delay:  # past max_crawl_delay_s pages are refused anyway; robots.txt itself may be reread
+            delay = max(delay, min(crawl_delay, self.params.max_crawl_delay_s))
+        last = self._last.get(host)
         if last is not None:
             due = last + delay - self.clock.monotonic()
             if due > 0:
                 self.clock.sleep(due)
-        self._last[origin] = self.clock.monotonic()
+        self._last[host] = self.clock.monotonic()
 
     def _send(self, url: str) -> _Raw:
         self.requests += 1
         cap = self.params.max_bytes
+        # read_timeout_s bounds each wait for bytes; this bounds the whole response, so a server that
+        # trickles one byte just inside the read timeout cannot hold the crawl forever
+        deadline = time.monotonic() + self.params.total_timeout_s
         with self.client.stream("GET", url) as resp:
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > cap:
@@ -261,6 +317,10 @@ class Fetcher:
             body = bytearray()
             for chunk in resp.iter_bytes():
                 body += chunk
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(
+                        f"response not complete within crawl.fetch.total_timeout_s={self.params.total_timeout_s:g}"
+                    )
                 if len(body) > cap:
                     raise FetchError(self.redact(url), f"response over max_bytes {cap}", "too-large")
             return _Raw(resp.status_code, resp.headers, bytes(body))
@@ -285,59 +345,3 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - now)
-
-
-def _codec(label: str) -> str | None:
-    import codecs
-
-    label = label.strip().strip("\"'").lower()
-    if label in _CP949_ALIASES:
-        return "cp949"
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _try(content: bytes, codec: str | None) -> str | None:
-    if not codec:
-        return None
-    try:
-        return content.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
-def decode_body(content: bytes, content_type: str) -> tuple[str, str]:
-    """Decode by BOM, then the header charset, then <meta charset>/<?xml encoding>, then detection.
-
-    A label whose strict decode fails is skipped (a page that says UTF-8 but holds CP949 bytes is common
-    on old Korean sites). EUC-KR labels decode as CP949, its superset.
-    """
-    if content.startswith(b"\xef\xbb\xbf"):
-        return content[3:].decode("utf-8", errors="replace"), "utf-8-sig"
-    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return content.decode("utf-16", errors="replace"), "utf-16"
-    labels: list[str] = []
-    match = re.search(r"charset\s*=\s*([^;\s]+)", content_type, re.I)
-    if match:
-        labels.append(match.group(1))
-    head = content[:4096]
-    for pattern in (_META_CHARSET, _XML_ENCODING):
-        found = pattern.search(head)
-        if found:
-            labels.append(found.group(1).decode("ascii", "ignore"))
-    for label in labels:
-        codec = _codec(label)
-        text = _try(content, codec)
-        if text is not None:
-            return text, codec or label
-    text = _try(content, "utf-8")
-    if text is not None:
-        return text, "utf-8"
-    best = charset_normalizer.from_bytes(content).best()
-    codec = _codec(best.encoding) if best is not None else None
-    if codec and codec in ("euc_kr", "johab", "iso2022_kr"):
-        codec = "cp949"
-    codec = codec or "cp949"
-    return content.decode(codec, errors="replace"), codec

@@ -111,3 +111,10 @@ def json_ld(tree: LexborHTMLParser, type_name: str) -> dict:
 
 def join_paragraphs(paragraphs: Iterable[str]) -> str:
     return "\n\n".join(p for p in paragraphs if p)
+
+
+def cut_short(text: str) -> bool:
+    """True for an HTML document that opened ``<html>`` but never closed it: the transfer ended early
+    although the server said 200 (a proxy or a worker cut it). Servers always close what they open."""
+    head, tail = text[:4096].lower(), text[-4096:].lower()
+    return "<html" in head and "</html>" not in tail

@@ -15,7 +15,7 @@ from ..config.crawl import MunjangParams
 from ..errors import SanchaekError
 from . import html, rights
 from .fetcher import Fetcher
-from .runner import ExtractError, ListingStep
+from .runner import ExtractError, ListingStep, Truncated
 
 SELECTORS = {
     "list_item": "#contents .board_list .list_ul .list_li",
@@ -98,13 +98,20 @@ class MunjangSource:
     def probe_url(self) -> str:
         return self.api_url(1) if self.api_key else self.list_url(1)
 
-    def max_steps(self) -> int:
-        return self.params.max_pages
+    def first_cursor(self) -> dict:
+        return {"route": "api" if self.api_key else "board", "page": 1}
 
-    def list_step(self, fetcher: Fetcher, step: int) -> ListingStep:
+    def next_route(self, cursor: dict, items: list[dict]) -> dict | None:
+        return None  # one listing
+
+    def _next(self, cursor: dict) -> dict | None:
+        page = cursor["page"] + 1
+        return {**cursor, "page": page} if page <= self.params.max_pages else None
+
+    def list_step(self, fetcher: Fetcher, cursor: dict) -> ListingStep:
         if self.api_key:
-            return self._api_step(fetcher, step + 1)
-        page = fetcher.get(self.list_url(step + 1))
+            return self._api_step(fetcher, cursor)
+        page = fetcher.get(self.list_url(cursor["page"]))
         tree = html.parse(page.text)
         items = []
         for node in tree.css(SELECTORS["list_item"]):
@@ -123,10 +130,11 @@ class MunjangSource:
                     "published": iso_date(html.node_text(node.css_first(SELECTORS["item_date"]))),
                 }
             )
-        # no "last page" marker is known: an empty page (or a repeat of the last one) ends the listing
-        return ListingStep(items, [i["id"] for i in items], more=True)
+        # no "last page" marker is known: an empty page (or one seen before) ends the listing
+        return ListingStep(items, [i["id"] for i in items], next=self._next(cursor))
 
-    def _api_step(self, fetcher: Fetcher, page_no: int) -> ListingStep:
+    def _api_step(self, fetcher: Fetcher, cursor: dict) -> ListingStep:
+        page_no = cursor["page"]
         page = fetcher.get(self.api_url(page_no))
         try:
             data = json.loads(page.text)
@@ -147,7 +155,7 @@ class MunjangSource:
         items = [self._api_item(raw) for raw in raw_items if str(raw.get("LOCAL_ID", "")).strip()]
         total = int(body.get("totalCount") or 0)
         more = page_no * self.params.api_page_size < total
-        return ListingStep(items, [i["id"] for i in items], more=more)
+        return ListingStep(items, [i["id"] for i in items], next=self._next(cursor) if more else None)
 
     def _api_item(self, raw: dict) -> dict:
         list_no = str(raw["LOCAL_ID"]).strip()
@@ -171,6 +179,8 @@ class MunjangSource:
             tree, signals, final_url = html.parse(wrapped), [], item["url"]
         else:
             page = fetcher.get(item["url"])
+            if html.cut_short(page.text):
+                raise Truncated("truncated page (the HTML never closes)")
             tree, signals, final_url = html.parse(page.text), rights.page_signals(page), page.final_url
         title = item.get("title") or html.node_text(tree.css_first(SELECTORS["head_title"]))
         author = item.get("author") or html.node_text(tree.css_first(SELECTORS["head_writer"])) or None

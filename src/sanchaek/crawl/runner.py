@@ -4,9 +4,14 @@ Truth lives in two files:
 - ``data/raw/<source>.jsonl``: documents, appended and fsync'ed one by one (JsonlAppender repairs a
   torn last line). The ids already in it are never fetched again, so a rerun after ``kill -9`` adds
   exactly the missing documents, in the same order as an uninterrupted run.
-- ``data/cache/crawl/<source>.state.json``: the listing cursor (next listing step, items found so
-  far), rewritten atomically after every listing step so a rerun does not walk the listings again.
-  It is discarded when the output file is gone or the source's params changed.
+- ``data/cache/crawl/<source>.state.json``: the listing cursor (next listing page, the pages seen
+  per route, items found so far), rewritten atomically after every listing step so a rerun does not
+  walk the listings again. It is discarded when the output file is gone or the source's params changed.
+
+Listings are walked route by route (a board, a feed): a route ends at an empty page, a page already
+seen on that route (XE repeats its last page; a listing may loop), or when the source has no next
+page. Items are deduplicated by their canonical ``key``; the report counts them per route.
+A page that came back 200 but cut short (``Truncated``) is fetched again with backoff in the same run.
 """
 
 from __future__ import annotations
@@ -42,11 +47,15 @@ RECORD_FIELDS = (
     "text",
     "fetched_at",
 )
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class ExtractError(Exception):
     """A page came back but held no usable document (layout change, truncated HTML, too short)."""
+
+
+class Truncated(ExtractError):
+    """A 200 page whose content lacks its end: a broken transfer in disguise, worth fetching again."""
 
 
 class Skip(Exception):
@@ -59,20 +68,28 @@ class Skip(Exception):
 
 @dataclass
 class ListingStep:
-    items: list[dict]  # {"id", "url", ...listing metadata}, JSON-serialisable
-    page_ids: list[str]  # everything the listing page showed; empty or same as last step = end
-    more: bool  # the source knows there is a next step
+    items: list[dict]  # {"id", "url", optional "key", ...listing metadata}, JSON-serialisable
+    page_ids: list[str]  # everything the listing page showed; empty or seen before on this route = end
+    next: dict | None  # cursor of the next page of this route; None: the route ends here
     errors: list[dict] = field(default_factory=list)
 
 
 class SiteSource(Protocol):
+    """Cursors are JSON dicts with at least ``route`` (the discovery route items are counted under)."""
+
     name: str
     params: SiteSourceParams
 
     def probe_url(self) -> str: ...  # the first URL the source reads: rights are judged there
-    def max_steps(self) -> int: ...
-    def list_step(self, fetcher: Fetcher, step: int) -> ListingStep: ...
+    def first_cursor(self) -> dict: ...
+    def list_step(self, fetcher: Fetcher, cursor: dict) -> ListingStep: ...
+    def next_route(self, cursor: dict, items: list[dict]) -> dict | None: ...  # after a route ends
     def fetch_document(self, fetcher: Fetcher, item: dict) -> dict: ...
+
+
+def item_key(item: dict) -> str:
+    """The canonical identity of a listed item (its canonical URL where the source knows one)."""
+    return str(item.get("key") or item["id"])
 
 
 def fingerprint(obj: Any) -> str:
@@ -80,14 +97,14 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def load_state(path: Path, expected: str, output_exists: bool) -> dict:
+def load_state(path: Path, expected: str, output_exists: bool, first_cursor: dict) -> dict:
     fresh = {
         "version": STATE_VERSION,
         "fingerprint": expected,
-        "next_step": 0,
-        "done": False,
+        "cursor": first_cursor,
         "items": [],
-        "last_page": [],
+        "seen_pages": {},  # route scope -> fingerprints of the pages seen there
+        "pages": 0,
     }
     if not output_exists or not path.exists():
         return fresh
@@ -151,6 +168,11 @@ def crawl_site(
         "already_had": 0,
         "skipped": {"deleted": 0, "robots": 0, "rights": 0, "duplicate": 0},
         "errors": [],
+        "refusals": [],  # {"url", "reason"}: what robots.txt, the rights policy or a page signal refused
+        "discovered": {},  # route -> items first found there
+        "documents_by_route": {},  # route -> documents saved this run
+        "listing_pages": 0,
+        "truncated": {"retries": 0, "recovered": 0, "failed": 0},
         "rights": None,
         "requests": 0,
     }
@@ -165,10 +187,12 @@ def crawl_site(
         if decision.message:
             log.warning(decision.message)
         if decision.refused:
+            report["refusals"].append({"url": fetcher.redact(source.probe_url()), "reason": decision.message})
             return report
         if not fetcher.allowed(source.probe_url()):
             probe = fetcher.redact(source.probe_url())
             report["errors"].append({"url": probe, "reason": "disallowed by robots.txt: nothing crawled"})
+            report["refusals"].append({"url": probe, "reason": "disallowed by robots.txt: nothing crawled"})
             log.warning("%s: robots.txt disallows %s: nothing crawled", source.name, probe)
             return report
         state = _walk_listing(source, fetcher, state_path, had_output, report)
@@ -185,25 +209,44 @@ def crawl_site(
 def _walk_listing(
     source: SiteSource, fetcher: Fetcher, state_path: Path, had_output: bool, report: dict
 ) -> dict:
-    state = load_state(state_path, fingerprint(source.params.model_dump()), had_output)
-    known = {item["id"] for item in state["items"]}
-    while not state["done"] and state["next_step"] < source.max_steps():
+    state = load_state(state_path, fingerprint(source.params.model_dump()), had_output, source.first_cursor())
+    index = {item_key(item): n for n, item in enumerate(state["items"])}
+    while state["cursor"] is not None:
+        cursor = state["cursor"]
         try:
-            step = source.list_step(fetcher, state["next_step"])
+            step = source.list_step(fetcher, cursor)
         except (FetchError, ExtractError) as err:
-            # Listing stops here; the cursor stays, so the next run retries this step.
             report["errors"].append({"url": getattr(err, "url", ""), "reason": f"listing: {err}"})
+            if isinstance(err, FetchError) and err.kind == "robots":
+                report["refusals"].append({"url": err.url, "reason": f"listing: {err.reason}"})
+            if isinstance(err, FetchError) and err.kind in ("gone", "robots"):
+                # this route is closed for good: go on with the next one
+                state["cursor"] = source.next_route(cursor, state["items"])
+                write_json(state_path, state)
+                continue
+            # Listing stops here; the cursor stays, so the next run retries this step.
             break
+        state["pages"] += 1
         report["errors"].extend(step.errors)
-        ended = not step.page_ids or step.page_ids == state["last_page"]
+        scope = str(cursor.get("scope") or cursor["route"])
+        seen = state["seen_pages"].setdefault(scope, [])
+        page = fingerprint(sorted(step.page_ids))
+        ended = not step.page_ids or page in seen or step.next is None
+        seen.append(page)
         for item in step.items:
-            if item["id"] not in known:
-                known.add(item["id"])
+            item.setdefault("route", cursor["route"])
+            key = item_key(item)
+            if key not in index:
+                index[key] = len(state["items"])
                 state["items"].append(item)
-        state["last_page"] = step.page_ids
-        state["next_step"] += 1
-        state["done"] = ended or not step.more
+            elif state["items"][index[key]].get("unresolved") and not item.get("unresolved"):
+                # the same document, now with its full address: keep the better form, first route
+                state["items"][index[key]] = {**item, "route": state["items"][index[key]]["route"]}
+        state["cursor"] = source.next_route(cursor, state["items"]) if ended else step.next
         write_json(state_path, state)
+    report["listing_pages"] = state["pages"]
+    for item in state["items"]:
+        report["discovered"][item["route"]] = report["discovered"].get(item["route"], 0) + 1
     return state
 
 
@@ -218,19 +261,24 @@ def _fetch_documents(
     check_pages: bool,
 ) -> None:
     limit = source.params.max_documents
-    todo = [item for item in items if item["id"] not in done]
+    # an item listed under another address of a saved document (a link without mid) is not fetched again
+    key_of = getattr(source, "key_of_id", None)
+    done_keys = {key_of(doc_id) for doc_id in done} if key_of else set()
+    todo = [item for item in items if item["id"] not in done and item_key(item) not in done_keys]
     bar = _progress(len(items), len(items) - len(todo), source.name, progress)
     try:
         for item in todo:
             if limit is not None and len(done) >= limit:
                 break
             try:
-                doc = source.fetch_document(fetcher, item)
+                doc = _fetch_with_truncation_retries(source, fetcher, item, report)
                 if check_pages:
                     _refuse_if_page_opts_out(doc)
             except FetchError as err:
                 if err.kind in ("gone", "robots"):
                     report["skipped"]["deleted" if err.kind == "gone" else "robots"] += 1
+                    if err.kind == "robots":
+                        report["refusals"].append({"url": err.url, "reason": err.reason})
                 else:
                     report["errors"].append({"url": err.url, "reason": err.reason})
                 continue
@@ -243,6 +291,7 @@ def _fetch_documents(
                     report["rights"].setdefault("refused_pages", []).append(
                         {"url": item["url"], "reason": str(skip)}
                     )
+                    report["refusals"].append({"url": item["url"], "reason": str(skip)})
                     log.warning("%s: %s: %s", source.name, item["url"], skip)
                 log.info("%s: skipped %s (%s)", source.name, item["url"], skip)
                 continue
@@ -256,8 +305,32 @@ def _fetch_documents(
             appender.append([record])
             done.add(record["id"])
             report["fetched"] += 1
+            route = item.get("route", "listing")
+            report["documents_by_route"][route] = report["documents_by_route"].get(route, 0) + 1
     finally:
         bar.close()
+
+
+def _fetch_with_truncation_retries(source: SiteSource, fetcher: Fetcher, item: dict, report: dict) -> dict:
+    """A truncated 200 page is a broken transfer: fetch it again after a backoff, then give up."""
+    params = fetcher.params
+    for attempt in range(params.truncated_retries + 1):
+        try:
+            doc = source.fetch_document(fetcher, item)
+        except Truncated as err:
+            if attempt == params.truncated_retries:
+                report["truncated"]["failed"] += 1
+                raise Truncated(f"{err} (still cut short after {attempt + 1} fetches)") from None
+            wait = min(params.backoff_base_s * 2**attempt, params.backoff_max_s)
+            report["truncated"]["retries"] += 1
+            fetcher.waits.append((fetcher.redact(item["url"]), wait, f"truncated: {err}"))
+            log.info("%s: %s, fetching again in %.1f s", fetcher.redact(item["url"]), err, wait)
+            fetcher.clock.sleep(wait)
+            continue
+        if attempt:
+            report["truncated"]["recovered"] += 1
+        return doc
+    raise AssertionError("unreachable")
 
 
 def _refuse_if_page_opts_out(doc: dict) -> None:

@@ -76,9 +76,25 @@ def run_crawl(
             report["sources"][name] = block
             _log_summary(name, block)
     finally:
+        report["totals"] = site_totals(report["sources"])
         report["seconds"] = round(time.monotonic() - started, 3)
         write_json(layout.report("crawl.json"), report)
     return report
+
+
+def site_totals(sources: dict) -> dict:
+    """Headline counts over the site sources: documents per discovery route, truncated-page retries,
+    refusals (robots.txt, AI-training opt-outs, page signals) with their reasons."""
+    totals: dict = {"documents_by_route": {}, "truncated_retries": 0, "truncated_failed": 0, "refusals": []}
+    for name, block in sources.items():
+        if block.get("kind") != "site":
+            continue
+        for route, count in block.get("documents_by_route", {}).items():
+            totals["documents_by_route"][f"{name}:{route}"] = count
+        totals["truncated_retries"] += block.get("truncated", {}).get("retries", 0)
+        totals["truncated_failed"] += block.get("truncated", {}).get("failed", 0)
+        totals["refusals"] += [{"source": name, **refusal} for refusal in block.get("refusals", [])]
+    return totals
 
 
 def remove_stale_sources(params: CrawlParams, layout: Layout) -> list[str]:
