@@ -193,7 +193,7 @@ def test_per_theme_top_k_min_score_and_all(indexed):
 
 def test_empty_theme_warns_with_nearest_terms(indexed):
     layout, backend = indexed
-    params = query_params(themes=["담대함의 정의", "담배"], val_fraction=0.0)
+    params = query_params(themes=[{"text": "담대함의 정의", "match": "any"}, "담배"], val_fraction=0.0)
     _, _, _, report = run_query(backend, params, layout.passages)
     warning = next(w for w in report["warnings"] if "'담배'" in w)
     assert "nearest index terms: 담배 →" in warning

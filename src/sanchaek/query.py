@@ -18,12 +18,17 @@ from pathlib import Path
 import click
 
 from .cli import params_option
-from .config import load_params
+from .config import Params, load_params
 from .config.search import QueryParams, ThemeParams
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
 from .search import Hit, SearchBackend, ThemeQuery, open_backend, search_theme_text
+from .search.embedding import Embedder
+from .search.fusion import DenseThemeSearch, fuse_theme
+from .search.inflect import added_forms, planned_query, theme_expansions
+from .search.plan import matched_reasons
+from .search.suggest import suggest_paraphrases
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,9 @@ class ThemeResult:
     hits: list[Hit]
     expanded: dict[str, list[str]] = field(default_factory=dict)  # added inflected form -> its terms
     nearest: dict[str, list[str]] = field(default_factory=dict)  # only for a theme without hits
+    reasons: dict[str, list[dict]] = field(default_factory=dict)  # passage_id -> why it matched
+    clauses: list[str] = field(default_factory=list)  # the planned clauses, described
+    semantic: bool = False
 
 
 def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
@@ -43,7 +51,16 @@ def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
         synonyms=tuple(theme.synonyms),
         match=theme.match or params.match,
         weight=theme.weight,
+        slop=params.phrase_slop,
     )
+
+
+def expands(theme: ThemeParams, params: QueryParams) -> bool:
+    return theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
+
+
+def uses_semantic(theme: ThemeParams, params: QueryParams) -> bool:
+    return theme.semantic if theme.semantic is not None else params.semantic.enabled
 
 
 def configured_theme(text: str, params: QueryParams) -> ThemeParams:
@@ -60,18 +77,43 @@ def theme_hits(
     brings its synonyms and settings along, so it finds the same passages in every stage."""
     if isinstance(theme, str):
         theme = configured_theme(theme, params)
-    expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
-    return search_theme_text(backend, to_query(theme, params), k, expand=expand)
+    return search_theme_text(backend, to_query(theme, params), k, expand=expands(theme, params))
 
 
-def search_theme(backend: SearchBackend, theme: ThemeParams, params: QueryParams) -> ThemeResult:
+def hit_reasons(backend: SearchBackend, planned: ThemeQuery, hits: list[Hit]) -> dict[str, list[dict]]:
+    """passage_id -> the clauses (term, synonym, inflected form, stem form) its text satisfies."""
+    clause_tokens = {c: backend.analyze(c.text) for c in planned.clauses}
+    return {h.passage_id: matched_reasons(h.text, planned.clauses, backend.analyze, clause_tokens) for h in hits}
+
+
+def search_theme(
+    backend: SearchBackend,
+    theme: ThemeParams,
+    params: QueryParams,
+    dense: DenseThemeSearch | None = None,
+) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
     min_score = theme.min_score if theme.min_score is not None else params.min_score
-    found, expanded = theme_hits(backend, theme, top_k, params)
+    planned = planned_query(backend, to_query(theme, params), expand=expands(theme, params))
+    found = backend.search(planned, top_k)
+    expanded = added_forms(theme_expansions(planned))
     hits = [h for h in found if h.score >= min_score]
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
-    result = ThemeResult(theme=theme, analysed=analysed, hits=hits, expanded=expanded)
-    if not hits:
+    result = ThemeResult(
+        theme=theme, analysed=analysed, hits=hits, expanded=expanded,
+        reasons=hit_reasons(backend, planned, hits), clauses=[c.describe() for c in planned.clauses],
+    )  # fmt: skip
+    if uses_semantic(theme, params):
+        if dense is None:
+            raise SanchaekError(
+                f"theme {theme.text!r} uses semantic retrieval but no passage embeddings are loaded: "
+                "set embed.enabled: true and run `sanchaek embed` (or `dvc repro embed`), or set query.semantic.enabled: false"
+            )
+        result.semantic = True
+        result.hits, dense_reasons = fuse_theme(hits, dense, theme, params.semantic, top_k)
+        for pid, reason in dense_reasons.items():
+            result.reasons.setdefault(pid, []).append(reason)
+    if not result.hits:
         # The nearest analysed forms in the index tell the user what to write instead.
         for term in dict.fromkeys(analysed or [theme.text]):
             result.nearest[term] = backend.nearest_terms(term, params.n_nearest_terms)
@@ -144,9 +186,20 @@ def hit_records(results: list[ThemeResult], selected: dict[str, list[str]], max_
                     "score": round(hit.score, 6),
                     "selected": rank <= max_per_theme,
                     "highlight": hit.highlight,
+                    "reasons": result.reasons.get(hit.passage_id, []),
                 }
             )
     return rows
+
+
+def reason_counts(result: ThemeResult) -> dict[str, int]:
+    """How many hits each kind of reason (term, synonym, inflected form, stem form, semantic) found;
+    a hit with several reasons counts once for each."""
+    counts: dict[str, int] = {}
+    for hit in result.hits:
+        for kind in dict.fromkeys(r["reason"] for r in result.reasons.get(hit.passage_id, [])):
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def build_report(
@@ -166,6 +219,8 @@ def build_report(
         themes[r.theme.text] = {
             "analysed": r.analysed,
             "match": r.theme.match or params.match,
+            "clauses": r.clauses,
+            "semantic": r.semantic,
             "weight": r.theme.weight,
             "synonyms": list(r.theme.synonyms),
             "expanded": r.expanded,
@@ -180,9 +235,11 @@ def build_report(
                     "title": h.title,
                     "score": round(h.score, 4),
                     "highlight": h.highlight,
+                    "reasons": r.reasons.get(h.passage_id, []),
                 }
                 for h in r.hits[: params.n_examples]
             ],
+            "reasons": reason_counts(r),
             "nearest_terms": r.nearest,
         }
     return {
@@ -209,10 +266,10 @@ def build_report(
 
 
 def run_query(
-    backend: SearchBackend, params: QueryParams, passages_path: Path
+    backend: SearchBackend, params: QueryParams, passages_path: Path, dense: DenseThemeSearch | None = None
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
-    """The whole stage as a pure function of the index: (hits rows, train, val, report)."""
-    results = [search_theme(backend, theme, params) for theme in params.themes]
+    """The whole stage as a pure function of the index (and the embeddings): (hits rows, train, val, report)."""
+    results = [search_theme(backend, theme, params, dense) for theme in params.themes]
     warnings = [empty_theme_warning(r) for r in results if not r.hits]
     for w in warnings:
         log.warning(w)
@@ -234,6 +291,29 @@ def run_query(
     return rows, train, val, build_report(backend, results, train, val, params, warnings)
 
 
+def open_dense_search(params: Params, layout: Layout) -> DenseThemeSearch:
+    """The embed stage's vectors, the same model for the queries, and the passages to build hits from."""
+    from .embed import embeddings_dir
+    from .search.embedding import load_dense_index, load_embedder
+
+    if not params.embed.enabled:
+        raise SanchaekError(
+            "query.semantic is on but embed.enabled is false: set embed.enabled: true and run "
+            "`sanchaek embed` (or `dvc repro embed`), or turn query.semantic off"
+        )
+    index = load_dense_index(embeddings_dir(layout))
+    embedder = load_embedder(params.embed.model, params.embed.threads or None)
+    if index.model != embedder.name:
+        raise SanchaekError(
+            f"the passage embeddings were made with {index.model!r}, not {embedder.name!r}: rerun `sanchaek embed`"
+        )
+    passages = {
+        str(r["passage_id"]): r
+        for r in read_jsonl(layout.passages, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)")
+    }
+    return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars)
+
+
 @click.command()
 @params_option
 def command(params_path: str) -> None:
@@ -241,8 +321,11 @@ def command(params_path: str) -> None:
     params = load_params(params_path)
     layout = Layout()
     backend = open_backend(params.index, layout)
+    dense = None
+    if any(uses_semantic(t, params.query) for t in params.query.themes):
+        dense = open_dense_search(params, layout)
     try:
-        rows, train, val, report = run_query(backend, params.query, layout.passages)
+        rows, train, val, report = run_query(backend, params.query, layout.passages, dense)
     finally:
         backend.close()
     write_jsonl(layout.hits, rows)
@@ -253,3 +336,103 @@ def command(params_path: str) -> None:
         click.echo(f"warning: {w}", err=True)
     per_theme = ", ".join(f"{t}: {v['hits']}" for t, v in report["themes"].items())
     click.echo(f"hits per theme: {per_theme}; train {len(train)} / val {len(val)} passages")
+
+
+# -- `sanchaek themes suggest`: candidate paraphrases ----------------------------------------------
+
+BACKGROUND_SAMPLE = 1500  # corpus passages the theme's hits are compared with (seeded sample)
+
+
+def background_sample(passages_path: Path, size: int, seed: int) -> list[tuple[str, str, str]]:
+    """A seeded sample of (passage_id, doc_id, text) from the passages file: the corpus at large."""
+    records = [
+        (str(r["passage_id"]), str(r["doc_id"]), r["text"])
+        for r in read_jsonl(passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)")
+    ]
+    if len(records) <= size:
+        return records
+    return sorted(records, key=lambda r: document_rank(r[0], seed))[:size]
+
+
+def theme_suggestions(
+    backend: SearchBackend,
+    theme: str,
+    params: QueryParams,
+    passages_path: Path,
+    *,
+    n: int = 20,
+    embedder: Embedder | None = None,
+) -> list[dict]:
+    """Candidate paraphrases of ``theme`` (co-occurrence in its hits, and embeddings when given), each
+    with counts and an example passage: what ``sanchaek themes suggest`` prints and the app's Search
+    page shows. The theme is searched as the query stage searches it (its configured synonyms too)."""
+    configured = configured_theme(theme, params)
+    top_k = configured.top_k if configured.top_k is not None else params.top_k
+    hits, _ = theme_hits(backend, configured, min(top_k, params.max_per_theme), params)
+    similarity = None
+    if embedder is not None:
+        theme_vector = embedder.queries([configured.text])[0]
+
+        def similarity(texts: list[str]) -> list[float]:
+            return [float(v) for v in embedder.queries(texts) @ theme_vector]
+
+    found = suggest_paraphrases(
+        configured.text,
+        hits,
+        background_sample(passages_path, BACKGROUND_SAMPLE, params.seed),
+        backend.analyze,
+        n=n,
+        exclude=configured.synonyms,
+        similarity=similarity,
+    )
+    return [s.as_dict() for s in found]
+
+
+@click.group("themes")
+def themes_group() -> None:
+    """Theme tools."""
+
+
+@themes_group.command("suggest")
+@click.argument("theme")
+@click.option("-n", "n", default=20, show_default=True, type=click.IntRange(1, 200), help="suggestions to list")
+@click.option("--semantic/--no-semantic", default=None, help="rank by embeddings too (default: when embed.enabled)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@params_option
+def suggest_command(theme: str, n: int, semantic: bool | None, as_json: bool, params_path: str) -> None:
+    """Candidate paraphrases of THEME (multi-word ones too) to paste into query.themes[].synonyms."""
+    import json
+
+    params = load_params(params_path)
+    layout = Layout()
+    theme = theme.strip()
+    if not theme:
+        raise SanchaekError("the theme is empty: give a word or phrase, e.g. `sanchaek themes suggest 죽음`")
+    if len(theme) > 200:
+        raise SanchaekError(f"the theme is {len(theme)} characters long: give a word or short phrase (at most 200)")
+    use_embeddings = params.embed.enabled if semantic is None else semantic
+    embedder = None
+    if use_embeddings:
+        from .search.embedding import load_embedder
+
+        embedder = load_embedder(params.embed.model, params.embed.threads or None)
+    backend = open_backend(params.index, layout)
+    try:
+        rows = theme_suggestions(backend, theme, params.query, layout.passages, n=n, embedder=embedder)
+    finally:
+        backend.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo(f"no candidate paraphrases for {theme!r}: its hits share no words that are rare elsewhere")
+        return
+    sim = embedder is not None
+    click.echo(f"# candidates for {theme!r} (documents among its hits / in a {BACKGROUND_SAMPLE}-passage corpus sample, lift"
+               + (", cosine to the theme" if sim else "") + ")")  # fmt: skip
+    for row in rows:
+        extra = f"  cos {row['similarity']:.3f}" if sim and row["similarity"] is not None else ""
+        snippet = row["example"]["snippet"].replace("\n", " ")
+        click.echo(f"{row['text']}\t{row['in_hits']}/{row['in_corpus']}  lift {row['lift']}{extra}\t"
+                   f"e.g. {row['example']['passage_id']}: …{snippet}…")  # fmt: skip
+    click.echo("paste the ones you want into query.themes[].synonyms in params.yaml")

@@ -20,6 +20,7 @@ from ..config.search import IndexParams
 from ..errors import SanchaekError
 from .analysis import ANALYZER_NAME, elasticsearch_filters, elasticsearch_settings, elasticsearch_tokenizer
 from .base import STORED_FIELDS, Hit, ThemeQuery, Token, stored_source
+from .elastic_query import clauses_query
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def index_settings(params: IndexParams) -> dict:
 def theme_query(query: str | ThemeQuery) -> dict:
     """Query DSL for a theme: each alternative a ``match`` (or ``match_phrase``), OR-ed, boosted."""
     theme = ThemeQuery(query) if isinstance(query, str) else query
+    if theme.clauses:  # planned by search.plan (match: unit)
+        return clauses_query(theme)
     alternatives = []
     for alt in theme.alternatives:
         if theme.match == "phrase":

@@ -133,6 +133,8 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "CharTermAttribute": "org.apache.lucene.analysis.tokenattributes.CharTermAttribute",
         "OffsetAttribute": "org.apache.lucene.analysis.tokenattributes.OffsetAttribute",
         "PartOfSpeechAttribute": "org.apache.lucene.analysis.ko.tokenattributes.PartOfSpeechAttribute",
+        "PositionIncrementAttribute": "org.apache.lucene.analysis.tokenattributes.PositionIncrementAttribute",
+        "PositionLengthAttribute": "org.apache.lucene.analysis.tokenattributes.PositionLengthAttribute",
         "FSDirectory": "org.apache.lucene.store.FSDirectory",
         "IndexWriter": "org.apache.lucene.index.IndexWriter",
         "IndexWriterConfig": "org.apache.lucene.index.IndexWriterConfig",
@@ -237,18 +239,24 @@ def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "
     term = stream.addAttribute(java.CharTermAttribute)
     offset = stream.addAttribute(java.OffsetAttribute)
     pos = stream.addAttribute(java.PartOfSpeechAttribute)
+    increment = stream.addAttribute(java.PositionIncrementAttribute)
+    length = stream.addAttribute(java.PositionLengthAttribute)
     tokens = []
     mapping = utf16_to_str_offsets(text)
+    position = -1
     try:
         stream.reset()
         while stream.incrementToken():
             left = pos.getLeftPOS()
+            position += int(increment.getPositionIncrement())  # a stopped token leaves a gap
             tokens.append(
                 Token(
                     term=str(term.toString()),
                     pos=str(left.name()) if left is not None else "UNKNOWN",
                     start=_index(mapping, int(offset.startOffset())),
                     end=_index(mapping, int(offset.endOffset())),
+                    position=position,
+                    position_length=int(length.getPositionLength()),
                 )
             )
         stream.end()
@@ -407,6 +415,8 @@ class EmbeddedBackend:
         j = self.java
         theme = ThemeQuery(query) if isinstance(query, str) else query
         builder = j.QueryBuilder(self.analyzer)
+        if theme.clauses:
+            return self._clauses_query(builder, theme)
         alternatives = []
         for alt in theme.alternatives:
             if theme.match == "phrase":
@@ -425,6 +435,25 @@ class EmbeddedBackend:
             for q in alternatives:
                 bq.add(q, j.Occur.SHOULD)
             combined = bq.build()
+        return combined if theme.weight == 1.0 else j.BoostQuery(combined, float(theme.weight))
+
+    def _clauses_query(self, builder: Any, theme: ThemeQuery) -> Any:
+        """The OR of ``theme.clauses`` (``search.plan``): what ``elastic_query.clauses_query`` asks ES for."""
+        j = self.java
+        bq = j.BooleanQueryBuilder()
+        n = 0
+        for clause in theme.clauses:
+            if clause.kind == "phrase":
+                q = builder.createPhraseQuery("text", clause.text, int(clause.slop))
+            else:
+                occur = j.Occur.MUST if clause.kind == "all" else j.Occur.SHOULD
+                q = builder.createBooleanQuery("text", clause.text, occur)
+            if q is not None:
+                bq.add(q, j.Occur.SHOULD)
+                n += 1
+        if n == 0:
+            return None
+        combined = bq.build()
         return combined if theme.weight == 1.0 else j.BoostQuery(combined, float(theme.weight))
 
     def search(self, query: str | ThemeQuery, k: int) -> list[Hit]:
@@ -463,7 +492,8 @@ class EmbeddedBackend:
 
     def _query_terms(self, query: str | ThemeQuery) -> list[str]:
         theme = ThemeQuery(query) if isinstance(query, str) else query
-        return sorted({t.term for alt in theme.alternatives for t in self.analyze(alt)})
+        texts = [c.text for c in theme.clauses] if theme.clauses else theme.alternatives
+        return sorted({t.term for alt in texts for t in self.analyze(alt)})
 
     def _match_spans(
         self, searcher: Any, terms: list[str], docs: list[int]
