@@ -162,6 +162,7 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "FieldType": "org.apache.lucene.document.FieldType",
         "IndexOptions": "org.apache.lucene.index.IndexOptions",
         "PostingsEnum": "org.apache.lucene.index.PostingsEnum",
+        "ScoreMode": "org.apache.lucene.search.ScoreMode",
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
     }
@@ -466,7 +467,13 @@ class EmbeddedBackend:
         sort = j.Sort([j.SortField.FIELD_SCORE, j.SortField("passage_id", j.SortFieldType.STRING)])
         top = searcher.search(lucene_query, int(k), sort, True)
         score_docs = list(top.scoreDocs)
-        spans = self._match_spans(searcher, self._query_terms(query), [int(sd.doc) for sd in score_docs])
+        docs = [int(sd.doc) for sd in score_docs]
+        if isinstance(query, ThemeQuery) and query.clauses:
+            # planned clauses (phrases among them): Lucene's own matches, so a phrase's words are
+            # highlighted only where the phrase matched (목 of 목숨을 잃다 not in 손목)
+            spans = self._query_matches(searcher, lucene_query, docs)
+        else:
+            spans = self._match_spans(searcher, self._query_terms(query), docs)
         hits = []
         for sd in score_docs:
             src = json.loads(str(searcher.doc(sd.doc).get(SOURCE_FIELD)))
@@ -494,6 +501,23 @@ class EmbeddedBackend:
         theme = ThemeQuery(query) if isinstance(query, str) else query
         texts = [c.text for c in theme.clauses] if theme.clauses else theme.alternatives
         return sorted({t.term for alt in texts for t in self.analyze(alt)})
+
+    def _query_matches(self, searcher: Any, lucene_query: Any, docs: list[int]) -> dict[int, list[tuple[int, int]]]:
+        """Character offsets (UTF-16) of what ``lucene_query`` matched in each of ``docs`` (Weight.matches)."""
+        j = self.java
+        weight = searcher.createWeight(searcher.rewrite(lucene_query), j.ScoreMode.COMPLETE_NO_SCORES, 1.0)
+        leaves = list(searcher.getIndexReader().leaves())
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for doc in docs:
+            leaf = next(lf for lf in leaves if int(lf.docBase) <= doc < int(lf.docBase) + int(lf.reader().maxDoc()))
+            matches = weight.matches(leaf, doc - int(leaf.docBase))
+            it = matches.getMatches("text") if matches is not None else None
+            found = spans.setdefault(doc, [])
+            while it is not None and it.next():
+                start, end = int(it.startOffset()), int(it.endOffset())
+                if start >= 0 and end > start:
+                    found.append((start, end))
+        return spans
 
     def _match_spans(
         self, searcher: Any, terms: list[str], docs: list[int]
