@@ -48,6 +48,9 @@ class AnalysisParams(Section):
     nori_tokenizer: NoriTokenizerParams = NoriTokenizerParams()
     nori_part_of_speech: PartOfSpeechParams = PartOfSpeechParams()
     nori_readingform: bool = True  # hanja -> hangul reading (學校 -> 학교), so period texts match
+    # Korean numerals and digit groups as one normalised number (십만 -> 100000, 3.2천 -> 3200);
+    # runs right after the tokenizer (Elasticsearch's nori_number; Lucene's KoreanNumberFilter)
+    nori_number: bool = False
     lowercase: bool = True
 
 
