@@ -102,6 +102,31 @@ def load_dense(params, layout: Layout, passages: dict[str, dict]) -> tuple[Dense
     return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars), ""
 
 
+def embed_throughput(params, passages: dict[str, dict], n: int = 16) -> dict:
+    """Passages/s of the embed stage's model on ``n`` corpus passages (what decides opt-in), and the
+    host's load while it ran (the VM's 2 cores are shared)."""
+    import os
+
+    from sanchaek.search.embedding import load_embedder
+
+    texts = [r["text"] for r in list(passages.values())[:: max(1, len(passages) // n)][:n]]
+    embedder = load_embedder(params.embed.model, params.embed.threads or None)
+    embedder.passages(texts[:1])  # load and warm up
+    start = time.perf_counter()
+    embedder.passages(texts)
+    seconds = time.perf_counter() - start
+    rate = len(texts) / seconds
+    return {
+        "model": embedder.name,
+        "passages": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts)),
+        "passages_per_s": round(rate, 2),
+        "corpus_minutes_at_this_rate": round(len(passages) / rate / 60, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def inflection_check() -> dict:
     """bench/search.py's labelled inflections, searched as the query stage searches them now."""
     from search import labelled_passages, recall, themes_found  # bench/search.py
@@ -191,6 +216,7 @@ def main() -> None:
         print(json.dumps({theme_text: systems}, ensure_ascii=False), flush=True)
     backend.close()
     report["inflected_form_recall"] = inflection_check()
+    report["embed_throughput"] = embed_throughput(params, passages)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
