@@ -79,9 +79,9 @@ def metrics(ranked: list[str], labels: dict[str, bool], paraphrases: set[str], s
     return out
 
 
-def timed(fn):
+def timed(fn, *args):
     start = time.perf_counter()
-    value = fn()
+    value = fn(*args)
     return value, round((time.perf_counter() - start) * 1000, 1)
 
 
@@ -98,7 +98,7 @@ def load_dense(params, layout: Layout, passages: dict[str, dict]) -> tuple[Dense
             f"{len(index.passage_ids)} of {len(passages)} passages embedded: run `sanchaek embed` with "
             "embed.enabled: true to completion"
         )
-    embedder = load_embedder(index.meta.get("model_param") or params.embed.model, params.embed.threads or None)
+    embedder = load_embedder(params.embed.model, params.embed.threads or None)
     return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars), ""
 
 
@@ -164,33 +164,44 @@ def main() -> None:
         labels, stale = load_labels(path, texts)
         stem = OWN_STEM[theme_text]
         paraphrases = {pid for pid, rel in labels.items() if rel and stem not in texts[pid]}
-        configured = next((t for t in params.query.themes if t.text == theme_text), ThemeParams(text=theme_text))
-        today_params = QueryParams(themes=[ThemeParams(text=theme_text)], match="any", top_k=params.query.top_k)
+        configured = next(
+            (t for t in params.query.themes if t.text == theme_text), ThemeParams(text=theme_text)
+        )
+        today_params = QueryParams(
+            themes=[ThemeParams(text=theme_text)], match="any", top_k=params.query.top_k
+        )
         today_theme = ThemeParams(text=theme_text, synonyms=TODAY_SYNONYMS[theme_text])
         fixed_params = params.query.model_copy(
             update={"semantic": params.query.semantic.model_copy(update={"enabled": False})}
         )
         fixed_theme = configured.model_copy(update={"semantic": False})
         systems: dict = {}
-        today, ms = timed(lambda: search_theme(backend, today_theme, today_params))
-        systems["bm25_today"] = {**metrics([h.passage_id for h in today.hits], labels, paraphrases, selected), "ms": ms}
-        fixed, ms = timed(lambda: search_theme(backend, fixed_theme, fixed_params))
+        today, ms = timed(search_theme, backend, today_theme, today_params)
+        systems["bm25_today"] = {
+            **metrics([h.passage_id for h in today.hits], labels, paraphrases, selected),
+            "ms": ms,
+        }
+        fixed, ms = timed(search_theme, backend, fixed_theme, fixed_params)
         systems["bm25_fixed"] = {
             **metrics([h.passage_id for h in fixed.hits], labels, paraphrases, selected),
             "ms": ms,
             "clauses": fixed.clauses,
         }
         if dense is not None:
-            ranking, ms = timed(
-                lambda: dense.ranking([configured.text, *configured.synonyms], params.query.top_k)
-            )
-            systems["dense"] = {**metrics([pid for pid, _ in ranking], labels, paraphrases, selected), "ms": ms}
+            ranking, ms = timed(dense.ranking, [configured.text, *configured.synonyms], params.query.top_k)
+            systems["dense"] = {
+                **metrics([pid for pid, _ in ranking], labels, paraphrases, selected),
+                "ms": ms,
+            }
             fused_params = params.query.model_copy(
                 update={"semantic": params.query.semantic.model_copy(update={"enabled": True})}
             )
-            fused, ms = timed(lambda: search_theme(backend, fixed_theme.model_copy(update={"semantic": True}),
-                                                   fused_params, dense))  # fmt: skip
-            systems["fusion"] = {**metrics([h.passage_id for h in fused.hits], labels, paraphrases, selected), "ms": ms}
+            fused_theme = fixed_theme.model_copy(update={"semantic": True})
+            fused, ms = timed(search_theme, backend, fused_theme, fused_params, dense)
+            systems["fusion"] = {
+                **metrics([h.passage_id for h in fused.hits], labels, paraphrases, selected),
+                "ms": ms,
+            }
         else:
             systems["dense"] = systems["fusion"] = {"not_measured": dense_missing}
         report["themes"][theme_text] = {

@@ -181,7 +181,9 @@ def test_analyze_json_has_positions_with_gaps_position_lengths_and_utf16_offsets
     assert [(t["token"], t["position"], t["start_offset"], t["end_offset"]) for t in tokens] == [
         ("😀", 0, 0, 2), ("엄마", 1, 3, 5), ("죽", 3, 7, 8),
     ]  # fmt: skip
-    mixed = open_backend(with_analysis(nori_tokenizer={"decompound_mode": "mixed"}), Layout(tmp_path), backend="embedded")
+    mixed = open_backend(
+        with_analysis(nori_tokenizer={"decompound_mode": "mixed"}), Layout(tmp_path), backend="embedded"
+    )
     compound = analyze_response("가정집", mixed.analyze("가정집"))["tokens"]
     assert [(t["token"], t["position"], t.get("positionLength", 1)) for t in compound] == [
         ("가정집", 0, 2), ("가정", 0, 1), ("집", 1, 1),
@@ -191,7 +193,10 @@ def test_analyze_json_has_positions_with_gaps_position_lengths_and_utf16_offsets
 def test_nori_number_is_an_analysis_option(tmp_path):
     params = with_analysis(nori_number=True)
     assert [t[0] for t in analyze(params, "십만 원을 냈다", tmp_path)][:1] == ["100000"]
-    assert [t[0] for t in analyze(IndexParams(), "십만 원을 냈다", tmp_path)][:2] == ["십", "만"]  # without: two numerals
+    assert [t[0] for t in analyze(IndexParams(), "십만 원을 냈다", tmp_path)][:2] == [
+        "십",
+        "만",
+    ]  # without: two numerals
     assert elasticsearch_settings(params.analysis)["analyzer"]["sanchaek_nori"]["filter"][0] == "nori_number"
     assert lucene_chain(params.analysis, None)[1][0].endswith("KoreanNumberFilterFactory")
 

@@ -220,7 +220,9 @@ def test_elasticsearch_bodies_for_clauses_and_knn():
             "boost": 2.0,
         }
     }
-    assert clause_query(Clause("a b", "all", THEME, "a b")) == {"match": {"text": {"query": "a b", "operator": "and"}}}
+    assert clause_query(Clause("a b", "all", THEME, "a b")) == {
+        "match": {"text": {"query": "a b", "operator": "and"}}
+    }
     assert dense_vector_mapping(384) == {
         "embedding": {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
     }
@@ -245,3 +247,62 @@ def test_semantic_params_are_validated():
     with pytest.raises(SanchaekError, match=r"embed\.batch_size"):
         params_from_dict({"embed": {"batch_size": 0}})
     assert SemanticParams().enabled is False and params_from_dict({}).query.match == "unit"
+
+
+class FakeElasticsearch:
+    """Records the requests a live Elasticsearch would get (no server runs here) and answers kNN
+    searches with cosines it computes itself, scored as ES scores cosine kNN: (1 + cos) / 2."""
+
+    def __init__(self, index: DenseIndex):
+        self.index, self.requests, self.updated = index, [], {}
+        outer = self
+
+        class Indices:
+            def put_mapping(self, index, properties):
+                outer.requests.append(("put_mapping", index, properties))
+
+            def refresh(self, index):
+                outer.requests.append(("refresh", index))
+
+        self.indices = Indices()
+
+    def count(self, index, query):
+        self.requests.append(("count", index, query))
+        return {"count": len(self.updated)}
+
+    def search(self, index, knn, size, _source, sort):
+        self.requests.append(("search", index, knn))
+        sims = self.index.vectors @ np.asarray(knn["query_vector"], dtype=np.float32)
+        order = np.argsort(-sims)[: knn["k"]]
+        hits = [
+            {"_score": (1 + float(sims[i])) / 2, "_source": {"passage_id": self.index.passage_ids[i]}}
+            for i in order
+        ]
+        return {"hits": {"hits": hits}}
+
+    def bulk(self, client, actions, chunk_size, raise_on_error):
+        actions = list(actions)
+        self.updated.update({a["_id"]: a["doc"]["embedding"] for a in actions})
+        return len(actions), []
+
+
+def test_elasticsearch_dense_search_syncs_vectors_once_and_ranks_like_the_local_index(e5):
+    from sanchaek.search.elastic_dense import ElasticDenseSearch, sync_vectors
+
+    records = rows()
+    local = dense_search(e5, records)
+    es = FakeElasticsearch(local.index)
+    assert sync_vectors(es, "sanchaek-passages", local.index, bulk=es.bulk) == len(records)
+    assert es.requests[0] == (
+        "put_mapping", "sanchaek-passages",
+        {"embedding": {"type": "dense_vector", "dims": e5.dim, "index": True, "similarity": "cosine"}},
+    )  # fmt: skip
+    assert (
+        set(es.updated) == set(TEXTS)
+        and sync_vectors(es, "sanchaek-passages", local.index, bulk=es.bulk) == 0
+    )
+    remote = ElasticDenseSearch(es, "sanchaek-passages", e5, local.passages)
+    got, want = remote.ranking(["죽음", "사망"], 5), local.ranking(["죽음", "사망"], 5)
+    assert [pid for pid, _ in got] == [pid for pid, _ in want]
+    assert [round(c, 4) for _, c in got] == [round(c, 4) for _, c in want]
+    assert remote.hit("f", 0.5).text == TEXTS["f"]

@@ -34,13 +34,21 @@ def embed_cache_root(layout: Layout) -> Path:
 
 
 def run_embed(
-    params: EmbedParams, passages_path: Path, out_dir: Path, cache_root: Path, embedder: Embedder | None = None
+    params: EmbedParams,
+    passages_path: Path,
+    out_dir: Path,
+    cache_root: Path,
+    embedder: Embedder | None = None,
 ) -> dict:
     """Embed every passage (cached ones are reused) into ``out_dir``; returns the report."""
-    records = list(read_jsonl(passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)"))
+    records = list(
+        read_jsonl(passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)")
+    )
     ids = [str(r["passage_id"]) for r in records]
     if not params.enabled:
-        write_embeddings(out_dir, [], np.zeros((0, 0), np.float32), {"enabled": False, "model": None, "count": 0})
+        write_embeddings(
+            out_dir, [], np.zeros((0, 0), np.float32), {"enabled": False, "model": None, "count": 0}
+        )
         return {"enabled": False, "passages": len(ids), "embedded": 0}
     embedder = embedder or load_embedder(params.model, params.threads or None)
     start = time.perf_counter()

@@ -105,7 +105,9 @@ def analysis_text(text: str | None, file: str | None, stdin) -> str:
 @click.command()
 @params_option
 @click.argument("text", required=False)
-@click.option("--file", "-f", "file", type=click.Path(dir_okay=False), help="analyse the text of this UTF-8 file.")
+@click.option(
+    "--file", "-f", "file", type=click.Path(dir_okay=False), help="analyse the text of this UTF-8 file."
+)
 @click.option(
     "--backend",
     type=click.Choice(["auto", "embedded", "elasticsearch"]),
@@ -113,7 +115,9 @@ def analysis_text(text: str | None, file: str | None, stdin) -> str:
     help="analyse with this backend instead of index.backend.",
 )
 @click.option("--json", "as_json", is_flag=True, help="print an Elasticsearch-style _analyze response.")
-def analyze_command(params_path: str, text: str | None, file: str | None, backend: str | None, as_json: bool) -> None:
+def analyze_command(
+    params_path: str, text: str | None, file: str | None, backend: str | None, as_json: bool
+) -> None:
     """Show Nori tokens (term, part of speech, offsets) for TEXT (`-`: standard input; or --file PATH)."""
     params = load_params(params_path)
     text = analysis_text(text, file, sys.stdin)

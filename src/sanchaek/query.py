@@ -83,7 +83,9 @@ def theme_hits(
 def hit_reasons(backend: SearchBackend, planned: ThemeQuery, hits: list[Hit]) -> dict[str, list[dict]]:
     """passage_id -> the clauses (term, synonym, inflected form, stem form) its text satisfies."""
     clause_tokens = {c: backend.analyze(c.text) for c in planned.clauses}
-    return {h.passage_id: matched_reasons(h.text, planned.clauses, backend.analyze, clause_tokens) for h in hits}
+    return {
+        h.passage_id: matched_reasons(h.text, planned.clauses, backend.analyze, clause_tokens) for h in hits
+    }
 
 
 def search_theme(
@@ -291,7 +293,9 @@ def run_query(
     return rows, train, val, build_report(backend, results, train, val, params, warnings)
 
 
-def open_dense_search(params: Params, layout: Layout) -> DenseThemeSearch:
+def open_dense_search(
+    params: Params, layout: Layout, backend: SearchBackend | None = None
+) -> DenseThemeSearch:
     """The embed stage's vectors, the same model for the queries, and the passages to build hits from."""
     from .embed import embeddings_dir
     from .search.embedding import load_dense_index, load_embedder
@@ -309,8 +313,18 @@ def open_dense_search(params: Params, layout: Layout) -> DenseThemeSearch:
         )
     passages = {
         str(r["passage_id"]): r
-        for r in read_jsonl(layout.passages, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)")
+        for r in read_jsonl(
+            layout.passages, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)"
+        )
     }
+    if backend is not None and backend.name == "elasticsearch":
+        # the same vectors in a dense_vector field of the live alias, searched there by kNN
+        from .search.elastic_dense import ElasticDenseSearch, sync_vectors
+
+        sync_vectors(backend.client, backend.alias, index)
+        return ElasticDenseSearch(
+            backend.client, backend.alias, embedder, passages, params.index.highlight_fragment_chars
+        )
     return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars)
 
 
@@ -321,10 +335,10 @@ def command(params_path: str) -> None:
     params = load_params(params_path)
     layout = Layout()
     backend = open_backend(params.index, layout)
-    dense = None
-    if any(uses_semantic(t, params.query) for t in params.query.themes):
-        dense = open_dense_search(params, layout)
     try:
+        dense = None
+        if any(uses_semantic(t, params.query) for t in params.query.themes):
+            dense = open_dense_search(params, layout, backend)
         rows, train, val, report = run_query(backend, params.query, layout.passages, dense)
     finally:
         backend.close()
@@ -347,7 +361,9 @@ def background_sample(passages_path: Path, size: int, seed: int) -> list[tuple[s
     """A seeded sample of (passage_id, doc_id, text) from the passages file: the corpus at large."""
     records = [
         (str(r["passage_id"]), str(r["doc_id"]), r["text"])
-        for r in read_jsonl(passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)")
+        for r in read_jsonl(
+            passages_path, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)"
+        )
     ]
     if len(records) <= size:
         return records
@@ -395,8 +411,12 @@ def themes_group() -> None:
 
 @themes_group.command("suggest")
 @click.argument("theme")
-@click.option("-n", "n", default=20, show_default=True, type=click.IntRange(1, 200), help="suggestions to list")
-@click.option("--semantic/--no-semantic", default=None, help="rank by embeddings too (default: when embed.enabled)")
+@click.option(
+    "-n", "n", default=20, show_default=True, type=click.IntRange(1, 200), help="suggestions to list"
+)
+@click.option(
+    "--semantic/--no-semantic", default=None, help="rank by embeddings too (default: when embed.enabled)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 @params_option
 def suggest_command(theme: str, n: int, semantic: bool | None, as_json: bool, params_path: str) -> None:
@@ -409,7 +429,9 @@ def suggest_command(theme: str, n: int, semantic: bool | None, as_json: bool, pa
     if not theme:
         raise SanchaekError("the theme is empty: give a word or phrase, e.g. `sanchaek themes suggest 죽음`")
     if len(theme) > 200:
-        raise SanchaekError(f"the theme is {len(theme)} characters long: give a word or short phrase (at most 200)")
+        raise SanchaekError(
+            f"the theme is {len(theme)} characters long: give a word or short phrase (at most 200)"
+        )
     use_embeddings = params.embed.enabled if semantic is None else semantic
     embedder = None
     if use_embeddings:

@@ -33,7 +33,9 @@ def dense_vector_mapping(dims: int) -> dict:
     return {VECTOR_FIELD: {"type": "dense_vector", "dims": int(dims), "index": True, "similarity": "cosine"}}
 
 
-def embedding_update_actions(index: str, passage_ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> list[dict]:
+def embedding_update_actions(
+    index: str, passage_ids: Sequence[str], vectors: Sequence[Sequence[float]]
+) -> list[dict]:
     """Bulk partial updates that add each passage's vector to its document (``_id`` = passage id)."""
     return [
         {"_op_type": "update", "_index": index, "_id": pid, "doc": {VECTOR_FIELD: [float(x) for x in vec]}}

@@ -502,14 +502,18 @@ class EmbeddedBackend:
         texts = [c.text for c in theme.clauses] if theme.clauses else theme.alternatives
         return sorted({t.term for alt in texts for t in self.analyze(alt)})
 
-    def _query_matches(self, searcher: Any, lucene_query: Any, docs: list[int]) -> dict[int, list[tuple[int, int]]]:
+    def _query_matches(
+        self, searcher: Any, lucene_query: Any, docs: list[int]
+    ) -> dict[int, list[tuple[int, int]]]:
         """Character offsets (UTF-16) of what ``lucene_query`` matched in each of ``docs`` (Weight.matches)."""
         j = self.java
         weight = searcher.createWeight(searcher.rewrite(lucene_query), j.ScoreMode.COMPLETE_NO_SCORES, 1.0)
         leaves = list(searcher.getIndexReader().leaves())
         spans: dict[int, list[tuple[int, int]]] = {}
         for doc in docs:
-            leaf = next(lf for lf in leaves if int(lf.docBase) <= doc < int(lf.docBase) + int(lf.reader().maxDoc()))
+            leaf = next(
+                lf for lf in leaves if int(lf.docBase) <= doc < int(lf.docBase) + int(lf.reader().maxDoc())
+            )
             matches = weight.matches(leaf, doc - int(leaf.docBase))
             it = matches.getMatches("text") if matches is not None else None
             found = spans.setdefault(doc, [])

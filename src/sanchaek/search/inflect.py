@@ -237,7 +237,9 @@ def expand_phrase(text: str, analyze: Analyze) -> Expansion | None:
         return None
     head = " ".join(words[:-1])
     return Expansion(
-        text=" ".join(words), stem=last.stem, forms={f"{head} {form}": terms for form, terms in last.forms.items()}
+        text=" ".join(words),
+        stem=last.stem,
+        forms={f"{head} {form}": terms for form, terms in last.forms.items()},
     )
 
 

@@ -160,7 +160,10 @@ def term_positions(tokens: Sequence[Token]) -> dict[str, list[int]]:
 
 
 def matched_reasons(
-    text: str, clauses: Sequence[Clause], analyze: Analyze, clause_tokens: dict[Clause, list[Token]] | None = None
+    text: str,
+    clauses: Sequence[Clause],
+    analyze: Analyze,
+    clause_tokens: dict[Clause, list[Token]] | None = None,
 ) -> list[dict]:
     """The clauses ``text`` satisfies, as ``{"reason", "clause", "source"}`` records."""
     doc = term_positions(analyze(text))

@@ -131,12 +131,16 @@ def suggest_paraphrases(
     candidate texts to their cosine with the theme (``None`` without embeddings). Ranked by Dunning's
     log-likelihood, or, with embeddings, by similarity among the 3n best of those (lift >= 2 in both)."""
     excluded = {t.term for text in (theme, *exclude) for t in analyze(text)}
-    hit_df, surfaces, first, n_hits = document_frequencies(((h.passage_id, h.doc_id, h.text) for h in hits), analyze)
+    hit_df, surfaces, first, n_hits = document_frequencies(
+        ((h.passage_id, h.doc_id, h.text) for h in hits), analyze
+    )
     bg_df, _, _, n_bg = document_frequencies(background, analyze)
     by_id = {h.passage_id: h for h in hits}
     out: list[Suggestion] = []
     for key, count in hit_df.items():
-        if count < min_count or excluded & set(key):  # the theme's own words (죽 in 몸이 죽는) are no paraphrase
+        if count < min_count or excluded & set(
+            key
+        ):  # the theme's own words (죽 in 몸이 죽는) are no paraphrase
             continue
         lift = (count / max(n_hits, 1)) / ((bg_df.get(key, 0) + 1) / (n_bg + 1))
         if lift < 2.0:
