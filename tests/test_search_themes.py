@@ -306,3 +306,36 @@ def test_elasticsearch_dense_search_syncs_vectors_once_and_ranks_like_the_local_
     assert [pid for pid, _ in got] == [pid for pid, _ in want]
     assert [round(c, 4) for _, c in got] == [round(c, 4) for _, c in want]
     assert remote.hit("f", 0.5).text == TEXTS["f"]
+
+
+def test_themes_suggest_finds_multi_word_paraphrases_from_co_occurrence(tmp_path):
+    from sanchaek.themes import theme_suggestions
+
+    layout = Layout(tmp_path)
+    death = [
+        "노인이 죽었다. 그는 조용히 세상을 떠났다.",
+        "새가 죽었다. 어미 새도 곧 세상을 떠났다.",
+        "그 개는 죽었다. 주인은 이듬해 세상을 떠났다.",
+        "꽃이 죽었다. 정원사도 봄에 세상을 떠났다.",
+    ]
+    other = ["기차가 역을 떠났다.", "세상은 넓었다.", "아이들이 운동장에서 뛰었다.", "비가 그쳤다."]
+    records = [
+        {"passage_id": f"{kind}{i}", "doc_id": f"{kind}{i}", "text": t, "title": "t"}
+        for kind, texts in (("d", death), ("o", other * 3))
+        for i, t in enumerate(texts)
+    ]
+    write_jsonl(layout.passages, records)
+    backend = open_backend(IndexParams(backend="embedded"), layout)
+    try:
+        backend.index(records)
+        params = params_from_dict({"query": {"themes": ["죽음"]}}).query
+        rows_ = theme_suggestions(backend, "죽음", params, layout.passages, n=10)
+    finally:
+        backend.close()
+    by_terms = {tuple(r["terms"]): r for r in rows_}
+    pair = by_terms[("세상", "떠나")]
+    # the corpus sample is the whole (small) corpus here: only the theme's own documents hold the pair
+    assert pair["text"] == "세상을 떠났다" and pair["in_hits"] == 4 and pair["in_corpus"] == 4
+    assert pair["example"]["passage_id"].startswith("d") and "세상을 떠났다" in pair["example"]["snippet"]
+    assert not any("죽" in r["terms"] for r in rows_)  # the theme's own stem is no paraphrase
+    assert ("떠나",) not in by_terms or by_terms[("떠나",)]["lift"] < pair["lift"]

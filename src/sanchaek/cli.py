@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "sanchaek.index:analyze_command",
     "embed": "sanchaek.embed:command",
     "query": "sanchaek.query:command",
-    "themes": "sanchaek.query:themes_group",
+    "themes": "sanchaek.themes:group",
     "train": "sanchaek.train:command",
     "sweep": "sanchaek.sweep:command",
     "evaluate": "sanchaek.evaluate:command",
