@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -127,6 +129,35 @@ def embed_throughput(params, passages: dict[str, dict], n: int = 16) -> dict:
     }
 
 
+def dense_on_cached_subset(params, layout: Layout, texts: dict[str, str], labels: dict[str, bool],
+                           stem: str, queries: list[str]) -> dict | None:  # fmt: skip
+    """When the corpus is not fully embedded: how well the model's cosine to the theme separates the
+    labelled passages whose vectors ARE in the embed cache (ROC AUC; hard negatives, since the
+    labelled non-relevant passages were drawn from near misses). An indication, not the bench."""
+    from sklearn.metrics import roc_auc_score
+
+    from sanchaek.embed import embed_cache_root
+    from sanchaek.search.embedding import load_embedder, model_cache_dir, read_cache, text_key
+
+    embedder = load_embedder(params.embed.model, params.embed.threads or None)
+    cache = read_cache(model_cache_dir(embed_cache_root(layout), embedder.name), embedder.dim)
+    pids = [pid for pid in labels if text_key(texts[pid]) in cache]
+    if not pids:
+        return None
+    q = embedder.queries(queries)
+    sims = np.array([float(np.max(q @ cache[text_key(texts[pid])])) for pid in pids])
+    rel = np.array([labels[pid] for pid in pids])
+    para = np.array([stem not in texts[pid] for pid in pids])
+    out = {"labelled_passages_embedded": len(pids), "relevant": int(rel.sum())}
+    if 0 < rel.sum() < len(rel):
+        out["roc_auc"] = round(float(roc_auc_score(rel, sims)), 3)
+    keep = ~(rel & ~para)  # paraphrase-relevant against every non-relevant one
+    if 0 < (rel & para).sum() < keep.sum():
+        out["paraphrase_relevant"] = int((rel & para).sum())
+        out["paraphrase_roc_auc"] = round(float(roc_auc_score(rel[keep], sims[keep])), 3)
+    return out
+
+
 def inflection_check() -> dict:
     """bench/search.py's labelled inflections, searched as the query stage searches them now."""
     from search import labelled_passages, recall, themes_found  # bench/search.py
@@ -204,6 +235,11 @@ def main() -> None:
             }
         else:
             systems["dense"] = systems["fusion"] = {"not_measured": dense_missing}
+            partial = dense_on_cached_subset(
+                params, layout, texts, labels, stem, [configured.text, *configured.synonyms]
+            )
+            if partial is not None:
+                systems["dense"]["cached_subset"] = partial
         report["themes"][theme_text] = {
             "labelled": len(labels),
             "relevant": sum(labels.values()),
