@@ -153,6 +153,36 @@ def test_split_keeps_documents_on_one_side_and_is_deterministic(indexed):
     assert report["split"]["val_documents"] == len({r["doc_id"] for r in val})
 
 
+def test_split_never_puts_a_document_on_both_sides_when_documents_have_several_hits(tmp_path):
+    # Every document contributes several selected passages: a split by passage (not by document)
+    # would put most of them on both sides, so this test fails if the split ever works per passage.
+    layout = Layout(tmp_path)
+    rows = [
+        {"passage_id": f"m{d:02d}-{i}", "doc_id": f"m{d:02d}", "text": text, "title": "t"}
+        for d in range(12)
+        for i, text in enumerate(["그날 새가 죽었다.", "죽음은 조용히 왔다.", "사람들이 죽은 새를 묻었다."])
+    ]
+    write_jsonl(layout.passages, rows)
+    backend = open_backend(IndexParams(backend="embedded"), layout)
+    try:
+        backend.index(rows)
+        params = query_params(themes=["죽음"], val_fraction=0.25, seed=3)
+        _, train, val, _ = run_query(backend, params, layout.passages)
+    finally:
+        backend.close()
+    per_doc = {}
+    for r in train + val:
+        per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
+    assert len(train + val) == 36 and min(per_doc.values()) == 3  # the precondition that gives the test teeth
+    assert val and train
+    assert not {r["doc_id"] for r in train} & {r["doc_id"] for r in val}
+    by_passage = split_documents((r["passage_id"] for r in train + val), 0.25, seed=3)
+    straddling = {r["doc_id"] for r in train + val if r["passage_id"] in by_passage} & {
+        r["doc_id"] for r in train + val if r["passage_id"] not in by_passage
+    }
+    assert straddling  # what a per-passage split would have done with this fixture
+
+
 def test_split_documents_fraction_and_seed():
     docs = [f"doc{i}" for i in range(20)]
     val = split_documents(docs, 0.25, seed=1)
@@ -193,7 +223,7 @@ def test_per_theme_top_k_min_score_and_all(indexed):
 
 def test_empty_theme_warns_with_nearest_terms(indexed):
     layout, backend = indexed
-    params = query_params(themes=["담대함의 정의", "담배"], val_fraction=0.0)
+    params = query_params(themes=[{"text": "담대함의 정의", "match": "any"}, "담배"], val_fraction=0.0)
     _, _, _, report = run_query(backend, params, layout.passages)
     warning = next(w for w in report["warnings"] if "'담배'" in w)
     assert "nearest index terms: 담배 →" in warning

@@ -169,3 +169,54 @@ def test_strings_cross_into_the_jvm_unchanged(tmp_path):
 def test_offsets_survive_characters_outside_the_bmp(tmp_path):
     tokens = analyze(IndexParams(), "😀 엄마가 죽었다", tmp_path)
     assert ("엄마", "NNG", 2, 4) in tokens
+
+
+def test_analyze_json_has_positions_with_gaps_position_lengths_and_utf16_offsets(tmp_path):
+    from sanchaek.search.analysis import analyze_response
+
+    backend = open_backend(IndexParams(), Layout(tmp_path), backend="embedded")
+    text = "😀 엄마가 죽었다"
+    tokens = analyze_response(text, backend.analyze(text))["tokens"]
+    # 가 (a particle) is stopped and leaves a gap; 😀 is two UTF-16 units, as Elasticsearch counts
+    assert [(t["token"], t["position"], t["start_offset"], t["end_offset"]) for t in tokens] == [
+        ("😀", 0, 0, 2), ("엄마", 1, 3, 5), ("죽", 3, 7, 8),
+    ]  # fmt: skip
+    mixed = open_backend(
+        with_analysis(nori_tokenizer={"decompound_mode": "mixed"}), Layout(tmp_path), backend="embedded"
+    )
+    compound = analyze_response("가정집", mixed.analyze("가정집"))["tokens"]
+    assert [(t["token"], t["position"], t.get("positionLength", 1)) for t in compound] == [
+        ("가정집", 0, 2), ("가정", 0, 1), ("집", 1, 1),
+    ]  # fmt: skip
+
+
+def test_nori_number_is_an_analysis_option(tmp_path):
+    params = with_analysis(nori_number=True)
+    assert [t[0] for t in analyze(params, "십만 원을 냈다", tmp_path)][:1] == ["100000"]
+    assert [t[0] for t in analyze(IndexParams(), "십만 원을 냈다", tmp_path)][:2] == [
+        "십",
+        "만",
+    ]  # without: two numerals
+    assert elasticsearch_settings(params.analysis)["analyzer"]["sanchaek_nori"]["filter"][0] == "nori_number"
+    assert lucene_chain(params.analysis, None)[1][0].endswith("KoreanNumberFilterFactory")
+
+
+def test_analyze_reads_a_file_or_stdin_and_says_when_the_text_is_empty(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sanchaek.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("index:\n  backend: embedded\n", encoding="utf-8")
+    (tmp_path / "t.txt").write_text("엄마가 죽었다\n", encoding="utf-8")
+    runner = CliRunner()
+    from_file = runner.invoke(cli, ["analyze", "--file", "t.txt"], standalone_mode=False)
+    from_stdin = runner.invoke(cli, ["analyze", "-"], input="엄마가 죽었다\n", standalone_mode=False)
+    assert from_file.exit_code == 0 and "엄마\tNNG" in from_file.output and "죽\tVV" in from_file.output
+    assert from_stdin.output == from_file.output
+    for args, stdin in ((["analyze", "   "], None), (["analyze", "-"], " \n\t")):
+        empty = runner.invoke(cli, args, input=stdin, standalone_mode=False)
+        assert isinstance(empty.exception, SanchaekError) and "empty" in str(empty.exception)
+        assert "stoptags" not in str(empty.exception)
+    missing = runner.invoke(cli, ["analyze", "--file", "nope.txt"], standalone_mode=False)
+    assert isinstance(missing.exception, SanchaekError) and "nope.txt" in str(missing.exception)

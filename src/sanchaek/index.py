@@ -7,6 +7,7 @@ Elasticsearch alias plus ``data/index/meta.json``) and ``reports/index.json``.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from .errors import SanchaekError
 from .io import read_jsonl, write_json
 from .paths import Layout
 from .search import SearchBackend, open_backend
-from .search.analysis import analysis_dict, describe
+from .search.analysis import analysis_dict, analyze_response, describe
 from .search.inflect import describe_added, expand_predicate
 
 REQUIRED_FIELDS = ("passage_id", "doc_id", "text")
@@ -83,9 +84,30 @@ def command(params_path: str) -> None:
     )
 
 
+def analysis_text(text: str | None, file: str | None, stdin) -> str:
+    """The text to analyse: the TEXT argument, ``-`` for standard input, or ``--file PATH``."""
+    if file is not None and text is not None:
+        raise SanchaekError("give either TEXT or --file, not both")
+    if file is not None:
+        try:
+            return Path(file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise SanchaekError(f"{file} is not UTF-8 text: save it as UTF-8") from None
+        except OSError as exc:
+            raise SanchaekError(f"cannot read {file}: {exc.strerror or exc}") from None
+    if text is None:
+        raise SanchaekError("nothing to analyse: give TEXT, `-` to read standard input, or --file PATH")
+    if text == "-":
+        return stdin.read()
+    return text
+
+
 @click.command()
 @params_option
-@click.argument("text")
+@click.argument("text", required=False)
+@click.option(
+    "--file", "-f", "file", type=click.Path(dir_okay=False), help="analyse the text of this UTF-8 file."
+)
 @click.option(
     "--backend",
     type=click.Choice(["auto", "embedded", "elasticsearch"]),
@@ -93,9 +115,14 @@ def command(params_path: str) -> None:
     help="analyse with this backend instead of index.backend.",
 )
 @click.option("--json", "as_json", is_flag=True, help="print an Elasticsearch-style _analyze response.")
-def analyze_command(params_path: str, text: str, backend: str | None, as_json: bool) -> None:
-    """Show Nori tokens (term, part of speech, offsets) for TEXT."""
+def analyze_command(
+    params_path: str, text: str | None, file: str | None, backend: str | None, as_json: bool
+) -> None:
+    """Show Nori tokens (term, part of speech, offsets) for TEXT (`-`: standard input; or --file PATH)."""
     params = load_params(params_path)
+    text = analysis_text(text, file, sys.stdin)
+    if not text.strip():
+        raise SanchaekError("the text is empty (or only whitespace): there is nothing to analyse")
     search = open_backend(params.index, Layout(), backend=backend)
     try:
         tokens = search.analyze(text)
@@ -104,19 +131,7 @@ def analyze_command(params_path: str, text: str, backend: str | None, as_json: b
     finally:
         search.close()
     if as_json:
-        payload = {
-            "tokens": [
-                {
-                    "token": t.term,
-                    "start_offset": t.start,
-                    "end_offset": t.end,
-                    "position": i,
-                    "leftPOS": t.pos,
-                }
-                for i, t in enumerate(tokens)
-            ]
-        }
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(analyze_response(text, tokens), ensure_ascii=False, indent=2))
         return
     click.echo(f"# {search.name}: {describe(params.index.analysis)}")
     for t in tokens:

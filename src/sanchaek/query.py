@@ -18,12 +18,15 @@ from pathlib import Path
 import click
 
 from .cli import params_option
-from .config import load_params
+from .config import Params, load_params
 from .config.search import QueryParams, ThemeParams
 from .errors import SanchaekError
 from .io import read_jsonl, write_json, write_jsonl
 from .paths import Layout
 from .search import Hit, SearchBackend, ThemeQuery, open_backend, search_theme_text
+from .search.fusion import DenseThemeSearch, fuse_theme
+from .search.inflect import added_forms, planned_query, theme_expansions
+from .search.plan import matched_reasons
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,9 @@ class ThemeResult:
     hits: list[Hit]
     expanded: dict[str, list[str]] = field(default_factory=dict)  # added inflected form -> its terms
     nearest: dict[str, list[str]] = field(default_factory=dict)  # only for a theme without hits
+    reasons: dict[str, list[dict]] = field(default_factory=dict)  # passage_id -> why it matched
+    clauses: list[str] = field(default_factory=list)  # the planned clauses, described
+    semantic: bool = False
 
 
 def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
@@ -43,7 +49,16 @@ def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
         synonyms=tuple(theme.synonyms),
         match=theme.match or params.match,
         weight=theme.weight,
+        slop=params.phrase_slop,
     )
+
+
+def expands(theme: ThemeParams, params: QueryParams) -> bool:
+    return theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
+
+
+def uses_semantic(theme: ThemeParams, params: QueryParams) -> bool:
+    return theme.semantic if theme.semantic is not None else params.semantic.enabled
 
 
 def configured_theme(text: str, params: QueryParams) -> ThemeParams:
@@ -60,18 +75,45 @@ def theme_hits(
     brings its synonyms and settings along, so it finds the same passages in every stage."""
     if isinstance(theme, str):
         theme = configured_theme(theme, params)
-    expand = theme.expand_predicates if theme.expand_predicates is not None else params.expand_predicates
-    return search_theme_text(backend, to_query(theme, params), k, expand=expand)
+    return search_theme_text(backend, to_query(theme, params), k, expand=expands(theme, params))
 
 
-def search_theme(backend: SearchBackend, theme: ThemeParams, params: QueryParams) -> ThemeResult:
+def hit_reasons(backend: SearchBackend, planned: ThemeQuery, hits: list[Hit]) -> dict[str, list[dict]]:
+    """passage_id -> the clauses (term, synonym, inflected form, stem form) its text satisfies."""
+    clause_tokens = {c: backend.analyze(c.text) for c in planned.clauses}
+    return {
+        h.passage_id: matched_reasons(h.text, planned.clauses, backend.analyze, clause_tokens) for h in hits
+    }
+
+
+def search_theme(
+    backend: SearchBackend,
+    theme: ThemeParams,
+    params: QueryParams,
+    dense: DenseThemeSearch | None = None,
+) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
     min_score = theme.min_score if theme.min_score is not None else params.min_score
-    found, expanded = theme_hits(backend, theme, top_k, params)
+    planned = planned_query(backend, to_query(theme, params), expand=expands(theme, params))
+    found = backend.search(planned, top_k)
+    expanded = added_forms(theme_expansions(planned))
     hits = [h for h in found if h.score >= min_score]
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
-    result = ThemeResult(theme=theme, analysed=analysed, hits=hits, expanded=expanded)
-    if not hits:
+    result = ThemeResult(
+        theme=theme, analysed=analysed, hits=hits, expanded=expanded,
+        reasons=hit_reasons(backend, planned, hits), clauses=[c.describe() for c in planned.clauses],
+    )  # fmt: skip
+    if uses_semantic(theme, params):
+        if dense is None:
+            raise SanchaekError(
+                f"theme {theme.text!r} uses semantic retrieval but no passage embeddings are loaded: "
+                "set embed.enabled: true and run `sanchaek embed` (or `dvc repro embed`), or set query.semantic.enabled: false"
+            )
+        result.semantic = True
+        result.hits, dense_reasons = fuse_theme(hits, dense, theme, params.semantic, top_k)
+        for pid, reason in dense_reasons.items():
+            result.reasons.setdefault(pid, []).append(reason)
+    if not result.hits:
         # The nearest analysed forms in the index tell the user what to write instead.
         for term in dict.fromkeys(analysed or [theme.text]):
             result.nearest[term] = backend.nearest_terms(term, params.n_nearest_terms)
@@ -144,9 +186,20 @@ def hit_records(results: list[ThemeResult], selected: dict[str, list[str]], max_
                     "score": round(hit.score, 6),
                     "selected": rank <= max_per_theme,
                     "highlight": hit.highlight,
+                    "reasons": result.reasons.get(hit.passage_id, []),
                 }
             )
     return rows
+
+
+def reason_counts(result: ThemeResult) -> dict[str, int]:
+    """How many hits each kind of reason (term, synonym, inflected form, stem form, semantic) found;
+    a hit with several reasons counts once for each."""
+    counts: dict[str, int] = {}
+    for hit in result.hits:
+        for kind in dict.fromkeys(r["reason"] for r in result.reasons.get(hit.passage_id, [])):
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def build_report(
@@ -166,6 +219,8 @@ def build_report(
         themes[r.theme.text] = {
             "analysed": r.analysed,
             "match": r.theme.match or params.match,
+            "clauses": r.clauses,
+            "semantic": r.semantic,
             "weight": r.theme.weight,
             "synonyms": list(r.theme.synonyms),
             "expanded": r.expanded,
@@ -180,9 +235,11 @@ def build_report(
                     "title": h.title,
                     "score": round(h.score, 4),
                     "highlight": h.highlight,
+                    "reasons": r.reasons.get(h.passage_id, []),
                 }
                 for h in r.hits[: params.n_examples]
             ],
+            "reasons": reason_counts(r),
             "nearest_terms": r.nearest,
         }
     return {
@@ -209,10 +266,10 @@ def build_report(
 
 
 def run_query(
-    backend: SearchBackend, params: QueryParams, passages_path: Path
+    backend: SearchBackend, params: QueryParams, passages_path: Path, dense: DenseThemeSearch | None = None
 ) -> tuple[list[dict], list[dict], list[dict], dict]:
-    """The whole stage as a pure function of the index: (hits rows, train, val, report)."""
-    results = [search_theme(backend, theme, params) for theme in params.themes]
+    """The whole stage as a pure function of the index (and the embeddings): (hits rows, train, val, report)."""
+    results = [search_theme(backend, theme, params, dense) for theme in params.themes]
     warnings = [empty_theme_warning(r) for r in results if not r.hits]
     for w in warnings:
         log.warning(w)
@@ -234,6 +291,41 @@ def run_query(
     return rows, train, val, build_report(backend, results, train, val, params, warnings)
 
 
+def open_dense_search(
+    params: Params, layout: Layout, backend: SearchBackend | None = None
+) -> DenseThemeSearch:
+    """The embed stage's vectors, the same model for the queries, and the passages to build hits from."""
+    from .embed import embeddings_dir
+    from .search.embedding import load_dense_index, load_embedder
+
+    if not params.embed.enabled:
+        raise SanchaekError(
+            "query.semantic is on but embed.enabled is false: set embed.enabled: true and run "
+            "`sanchaek embed` (or `dvc repro embed`), or turn query.semantic off"
+        )
+    index = load_dense_index(embeddings_dir(layout))
+    embedder = load_embedder(params.embed.model, params.embed.threads or None)
+    if index.model != embedder.name:
+        raise SanchaekError(
+            f"the passage embeddings were made with {index.model!r}, not {embedder.name!r}: rerun `sanchaek embed`"
+        )
+    passages = {
+        str(r["passage_id"]): r
+        for r in read_jsonl(
+            layout.passages, missing_fix="run `sanchaek preprocess` (or `dvc repro preprocess`)"
+        )
+    }
+    if backend is not None and backend.name == "elasticsearch":
+        # the same vectors in a dense_vector field of the live alias, searched there by kNN
+        from .search.elastic_dense import ElasticDenseSearch, sync_vectors
+
+        sync_vectors(backend.client, backend.alias, index)
+        return ElasticDenseSearch(
+            backend.client, backend.alias, embedder, passages, params.index.highlight_fragment_chars
+        )
+    return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars)
+
+
 @click.command()
 @params_option
 def command(params_path: str) -> None:
@@ -242,7 +334,10 @@ def command(params_path: str) -> None:
     layout = Layout()
     backend = open_backend(params.index, layout)
     try:
-        rows, train, val, report = run_query(backend, params.query, layout.passages)
+        dense = None
+        if any(uses_semantic(t, params.query) for t in params.query.themes):
+            dense = open_dense_search(params, layout, backend)
+        rows, train, val, report = run_query(backend, params.query, layout.passages, dense)
     finally:
         backend.close()
     write_jsonl(layout.hits, rows)

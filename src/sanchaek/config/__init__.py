@@ -17,6 +17,7 @@ from .base import Section
 from .sections import (
     ComposeParams,
     CrawlParams,
+    EmbedParams,
     EvaluateParams,
     GenerateParams,
     IndexParams,
@@ -36,6 +37,7 @@ __all__ = [
     "format_validation_error",
     "ComposeParams",
     "CrawlParams",
+    "EmbedParams",
     "EvaluateParams",
     "GenerateParams",
     "IndexParams",
@@ -53,6 +55,7 @@ class Params(Section):
     preprocess: PreprocessParams = PreprocessParams()
     index: IndexParams = IndexParams()
     query: QueryParams = QueryParams()
+    embed: EmbedParams = EmbedParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()

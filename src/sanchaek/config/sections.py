@@ -6,11 +6,12 @@ from .generate import ComposeParams, GenerateParams
 from .model import ModelParams, SweepParams, TrainParams
 from .preprocess import PreprocessParams
 from .ratings import RatingsParams
-from .search import IndexParams, QueryParams
+from .search import EmbedParams, IndexParams, QueryParams
 
 __all__ = [
     "ComposeParams",
     "CrawlParams",
+    "EmbedParams",
     "EvaluateParams",
     "GenerateParams",
     "IndexParams",

@@ -96,6 +96,8 @@ def describe(analysis: AnalysisParams) -> str:
     """One human line, e.g. ``nori_tokenizer(discard) > nori_part_of_speech(18) > nori_readingform``."""
     tok = analysis.nori_tokenizer
     parts = [f"nori_tokenizer({tok.decompound_mode}, {len(tok.user_dictionary_rules)} user rules)"]
+    if analysis.nori_number:
+        parts.append("nori_number")
     if analysis.nori_part_of_speech.stoptags:
         parts.append(f"nori_part_of_speech({len(analysis.nori_part_of_speech.stoptags)} stoptags)")
     if analysis.nori_readingform:
@@ -126,6 +128,8 @@ def elasticsearch_filters(analysis: AnalysisParams, tagset: TagSet = "coarse") -
     ``tagset``: the stoptags in the server's vocabulary (``tagset_of`` its Lucene version).
     """
     chain: list[dict | str] = []
+    if analysis.nori_number:
+        chain.append("nori_number")
     if analysis.nori_part_of_speech.stoptags:
         tags = stoptags_for(analysis.nori_part_of_speech.stoptags, tagset)
         chain.append({"type": "nori_part_of_speech", "stoptags": tags})
@@ -177,6 +181,8 @@ def lucene_chain(
     chain: list[tuple[str, dict[str, str]]] = [
         ("org.apache.lucene.analysis.ko.KoreanTokenizerFactory", tok_args)
     ]
+    if analysis.nori_number:
+        chain.append(("org.apache.lucene.analysis.ko.KoreanNumberFilterFactory", {}))
     # An empty stoptag list means "no filter": Lucene's factory would fall back to its defaults.
     if analysis.nori_part_of_speech.stoptags:
         tags = ",".join(stoptags_for(analysis.nori_part_of_speech.stoptags, tagset))
@@ -186,3 +192,38 @@ def lucene_chain(
     if analysis.lowercase:
         chain.append(("org.apache.lucene.analysis.core.LowerCaseFilterFactory", {}))
     return chain
+
+
+# -- `sanchaek analyze --json`: an Elasticsearch `_analyze` response --------------------------------
+
+
+def utf16_offsets(text: str) -> list[int]:
+    """UTF-16 offset of each Python string index of ``text`` (and of its end): what Java, Lucene and
+    Elasticsearch count (an emoji is two units there, one character here)."""
+    offsets, unit = [], 0
+    for ch in text:
+        offsets.append(unit)
+        unit += 2 if ord(ch) > 0xFFFF else 1
+    offsets.append(unit)
+    return offsets
+
+
+def analyze_response(text: str, tokens: list) -> dict:
+    """``tokens`` (``base.Token``) as Elasticsearch's ``_analyze`` returns them: positions with the
+    gaps that stopped tokens leave, ``positionLength`` where a token spans several positions (a
+    compound kept whole in mixed mode), offsets in UTF-16 units; ``leftPOS`` as Nori's attribute."""
+    units = utf16_offsets(text)
+    out = []
+    for i, t in enumerate(tokens):
+        entry = {
+            "token": t.term,
+            "start_offset": units[t.start],
+            "end_offset": units[t.end],
+            "type": "word",
+            "position": t.position if t.position >= 0 else i,
+        }
+        if t.position_length > 1:
+            entry["positionLength"] = t.position_length
+        entry["leftPOS"] = t.pos
+        out.append(entry)
+    return {"tokens": out}

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .plan import Clause
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,9 @@ class Token:
     pos: str  # left part-of-speech tag (e.g. NNG, VA)
     start: int  # character offsets into the analysed text
     end: int
+    # Lucene position (stopped tokens leave gaps, as in Elasticsearch's _analyze); -1: not reported
+    position: int = -1
+    position_length: int = 1  # positions a token spans (a compound read whole in mixed mode)
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,17 @@ class ThemeQuery:
     ``match``: the analysed terms of one alternative combine as any (OR), all (AND) or phrase —
     Elasticsearch's ``match`` (operator or/and) and ``match_phrase``. ``weight`` multiplies scores.
     A plain string passed to ``search`` means ``ThemeQuery(text)``.
+
+    ``clauses`` (``search.plan``), when given, replace that: the OR of these clauses is searched
+    (``match: unit`` needs the analysis to plan them, so the caller plans and the backend runs them).
     """
 
     text: str
     synonyms: tuple[str, ...] = field(default_factory=tuple)
-    match: Literal["any", "all", "phrase"] = "any"
+    match: Literal["unit", "any", "all", "phrase"] = "any"
     weight: float = 1.0
+    slop: int = 2  # match unit: positions a multi-word alternative's words may stray (match_phrase slop)
+    clauses: tuple[Clause, ...] = field(default_factory=tuple)
 
     @property
     def alternatives(self) -> tuple[str, ...]:

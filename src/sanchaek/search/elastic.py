@@ -36,6 +36,7 @@ from .analysis import (
     elasticsearch_tokenizer,
 )
 from .base import STORED_FIELDS, Hit, ThemeQuery, Token
+from .elastic_query import clauses_query
 from .es_bulk import load_bulk
 from .es_transport import (
     ServerInfo,
@@ -98,6 +99,8 @@ def theme_query(query: str | ThemeQuery) -> dict:
     would turn the stacked tokens of ``decompound_mode: mixed`` into phrase queries.
     """
     theme = ThemeQuery(query) if isinstance(query, str) else query
+    if theme.clauses:  # planned by search.plan (match: unit)
+        return clauses_query(theme)
     alternatives = []
     for alt in theme.alternatives:
         if theme.match == "phrase":

@@ -133,6 +133,8 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "CharTermAttribute": "org.apache.lucene.analysis.tokenattributes.CharTermAttribute",
         "OffsetAttribute": "org.apache.lucene.analysis.tokenattributes.OffsetAttribute",
         "PartOfSpeechAttribute": "org.apache.lucene.analysis.ko.tokenattributes.PartOfSpeechAttribute",
+        "PositionIncrementAttribute": "org.apache.lucene.analysis.tokenattributes.PositionIncrementAttribute",
+        "PositionLengthAttribute": "org.apache.lucene.analysis.tokenattributes.PositionLengthAttribute",
         "FSDirectory": "org.apache.lucene.store.FSDirectory",
         "IndexWriter": "org.apache.lucene.index.IndexWriter",
         "IndexWriterConfig": "org.apache.lucene.index.IndexWriterConfig",
@@ -160,6 +162,7 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "FieldType": "org.apache.lucene.document.FieldType",
         "IndexOptions": "org.apache.lucene.index.IndexOptions",
         "PostingsEnum": "org.apache.lucene.index.PostingsEnum",
+        "ScoreMode": "org.apache.lucene.search.ScoreMode",
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
     }
@@ -237,18 +240,24 @@ def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "
     term = stream.addAttribute(java.CharTermAttribute)
     offset = stream.addAttribute(java.OffsetAttribute)
     pos = stream.addAttribute(java.PartOfSpeechAttribute)
+    increment = stream.addAttribute(java.PositionIncrementAttribute)
+    length = stream.addAttribute(java.PositionLengthAttribute)
     tokens = []
     mapping = utf16_to_str_offsets(text)
+    position = -1
     try:
         stream.reset()
         while stream.incrementToken():
             left = pos.getLeftPOS()
+            position += int(increment.getPositionIncrement())  # a stopped token leaves a gap
             tokens.append(
                 Token(
                     term=str(term.toString()),
                     pos=str(left.name()) if left is not None else "UNKNOWN",
                     start=_index(mapping, int(offset.startOffset())),
                     end=_index(mapping, int(offset.endOffset())),
+                    position=position,
+                    position_length=int(length.getPositionLength()),
                 )
             )
         stream.end()
@@ -407,6 +416,8 @@ class EmbeddedBackend:
         j = self.java
         theme = ThemeQuery(query) if isinstance(query, str) else query
         builder = j.QueryBuilder(self.analyzer)
+        if theme.clauses:
+            return self._clauses_query(builder, theme)
         alternatives = []
         for alt in theme.alternatives:
             if theme.match == "phrase":
@@ -427,6 +438,25 @@ class EmbeddedBackend:
             combined = bq.build()
         return combined if theme.weight == 1.0 else j.BoostQuery(combined, float(theme.weight))
 
+    def _clauses_query(self, builder: Any, theme: ThemeQuery) -> Any:
+        """The OR of ``theme.clauses`` (``search.plan``): what ``elastic_query.clauses_query`` asks ES for."""
+        j = self.java
+        bq = j.BooleanQueryBuilder()
+        n = 0
+        for clause in theme.clauses:
+            if clause.kind == "phrase":
+                q = builder.createPhraseQuery("text", clause.text, int(clause.slop))
+            else:
+                occur = j.Occur.MUST if clause.kind == "all" else j.Occur.SHOULD
+                q = builder.createBooleanQuery("text", clause.text, occur)
+            if q is not None:
+                bq.add(q, j.Occur.SHOULD)
+                n += 1
+        if n == 0:
+            return None
+        combined = bq.build()
+        return combined if theme.weight == 1.0 else j.BoostQuery(combined, float(theme.weight))
+
     def search(self, query: str | ThemeQuery, k: int) -> list[Hit]:
         searcher = self._open()
         lucene_query = self.build_query(query)
@@ -437,7 +467,13 @@ class EmbeddedBackend:
         sort = j.Sort([j.SortField.FIELD_SCORE, j.SortField("passage_id", j.SortFieldType.STRING)])
         top = searcher.search(lucene_query, int(k), sort, True)
         score_docs = list(top.scoreDocs)
-        spans = self._match_spans(searcher, self._query_terms(query), [int(sd.doc) for sd in score_docs])
+        docs = [int(sd.doc) for sd in score_docs]
+        if isinstance(query, ThemeQuery) and query.clauses:
+            # planned clauses (phrases among them): Lucene's own matches, so a phrase's words are
+            # highlighted only where the phrase matched (목 of 목숨을 잃다 not in 손목)
+            spans = self._query_matches(searcher, lucene_query, docs)
+        else:
+            spans = self._match_spans(searcher, self._query_terms(query), docs)
         hits = []
         for sd in score_docs:
             src = json.loads(str(searcher.doc(sd.doc).get(SOURCE_FIELD)))
@@ -463,7 +499,29 @@ class EmbeddedBackend:
 
     def _query_terms(self, query: str | ThemeQuery) -> list[str]:
         theme = ThemeQuery(query) if isinstance(query, str) else query
-        return sorted({t.term for alt in theme.alternatives for t in self.analyze(alt)})
+        texts = [c.text for c in theme.clauses] if theme.clauses else theme.alternatives
+        return sorted({t.term for alt in texts for t in self.analyze(alt)})
+
+    def _query_matches(
+        self, searcher: Any, lucene_query: Any, docs: list[int]
+    ) -> dict[int, list[tuple[int, int]]]:
+        """Character offsets (UTF-16) of what ``lucene_query`` matched in each of ``docs`` (Weight.matches)."""
+        j = self.java
+        weight = searcher.createWeight(searcher.rewrite(lucene_query), j.ScoreMode.COMPLETE_NO_SCORES, 1.0)
+        leaves = list(searcher.getIndexReader().leaves())
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for doc in docs:
+            leaf = next(
+                lf for lf in leaves if int(lf.docBase) <= doc < int(lf.docBase) + int(lf.reader().maxDoc())
+            )
+            matches = weight.matches(leaf, doc - int(leaf.docBase))
+            it = matches.getMatches("text") if matches is not None else None
+            found = spans.setdefault(doc, [])
+            while it is not None and it.next():
+                start, end = int(it.startOffset()), int(it.endOffset())
+                if start >= 0 and end > start:
+                    found.append((start, end))
+        return spans
 
     def _match_spans(
         self, searcher: Any, terms: list[str], docs: list[int]

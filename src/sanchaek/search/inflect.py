@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from .analysis import is_ending
 from .base import Hit, SearchBackend, ThemeQuery, Token
+from .plan import INFLECTED, SYNONYM, THEME, plan_clauses
 
 # Tags of a predicate stem, and of the noun or root before the 하 of a 하다 predicate (담대/NNG 하다).
 PREDICATE_TAGS = frozenset({"VV", "VA", "VX", "VCP", "VCN", "XSV", "XSA"})
@@ -226,9 +227,31 @@ def expand_predicate(text: str, analyze: Analyze) -> Expansion | None:
     return Expansion(text=word, stem=stem, forms=forms)
 
 
+def expand_phrase(text: str, analyze: Analyze) -> Expansion | None:
+    """A multi-word predicate (세상을 떠나다, 숨을 거두다) expanded like a single word: its last word's
+    added inflections, each with the words before it (세상을 뜨다 -> 세상을 떴다 when Nori reads 떴다
+    otherwise than 뜨다). None if ``text`` is one word or does not end in a dictionary-form predicate."""
+    words = text.split()
+    if len(words) < 2:
+        return None
+    last = expand_predicate(words[-1], analyze)
+    if last is None:
+        return None
+    head = " ".join(words[:-1])
+    return Expansion(
+        text=" ".join(words),
+        stem=last.stem,
+        forms={f"{head} {form}": terms for form, terms in last.forms.items()},
+    )
+
+
+def expand_alternative(text: str, analyze: Analyze) -> Expansion | None:
+    return expand_phrase(text, analyze) if len(text.split()) > 1 else expand_predicate(text, analyze)
+
+
 def expand_query(query: ThemeQuery, analyze: Analyze) -> tuple[ThemeQuery, list[Expansion]]:
     """``query`` with the added forms of each dictionary-form alternative appended to its synonyms."""
-    expansions = [e for alt in query.alternatives if (e := expand_predicate(alt, analyze)) is not None]
+    expansions = [e for alt in query.alternatives if (e := expand_alternative(alt, analyze)) is not None]
     known = set(query.alternatives)
     added = [form for e in expansions for form in e.forms if form not in known]
     if not added:
@@ -254,8 +277,31 @@ def search_theme_text(
     ``expand`` (``query.expand_predicates``) widens a dictionary-form predicate to its inflections
     first; without it the theme is searched as written and nothing is added.
     """
+    theme = planned_query(backend, query, expand=expand)
+    return backend.search(theme, k), added_forms(theme_expansions(theme))
+
+
+def theme_expansions(theme: ThemeQuery) -> list[Expansion]:
+    """The expansions a planned query carries (its inflected-form clauses, grouped per form)."""
+    forms: dict[str, list[str]] = {}
+    for clause in theme.clauses:
+        if clause.reason == INFLECTED:
+            forms.setdefault(clause.source, list(clause.terms))
+    return [Expansion(text=theme.text, stem="", forms=forms)] if forms else []
+
+
+def planned_query(backend: SearchBackend, query: str | ThemeQuery, *, expand: bool) -> ThemeQuery:
+    """``query`` with its clauses planned (``search.plan``): the theme, its synonyms and, with
+    ``expand``, the inflected forms of its dictionary-form predicates, each clause with its reason."""
     theme = ThemeQuery(query) if isinstance(query, str) else query
+    if theme.clauses:
+        return theme
+    reasons = {theme.text: THEME, **{s: SYNONYM for s in theme.synonyms if s != theme.text}}
     expansions: list[Expansion] = []
     if expand:
         theme, expansions = expand_query(theme, backend.analyze)
-    return backend.search(theme, k), added_forms(expansions)
+    added = added_forms(expansions)
+    alternatives = [(alt, reasons.get(alt, INFLECTED)) for alt in theme.alternatives]
+    clauses = plan_clauses(alternatives, theme.match, backend.analyze, theme.slop)
+    clauses = [replace(c, terms=tuple(added[c.source])) if c.source in added else c for c in clauses]
+    return replace(theme, clauses=tuple(clauses))
