@@ -157,7 +157,8 @@ def test_samples_page_puts_experiments_side_by_side_with_proxies(project):
 
 
 def _vote_once(at: AppTest, winner: str, rater: str = "민지") -> AppTest:
-    at.text_input(key="rater").input(rater).run()
+    if at.text_input(key="rater").value != rater:
+        at.text_input(key="rater").input(rater).run()
     radios = [r for r in at.radio if r.key and r.key.startswith("score_")]
     assert len(radios) == 6  # three criteria for each side
     a_fluency = next(r for r in radios if r.key.endswith("_a_fluency"))
@@ -176,40 +177,85 @@ def _db_votes(project: Path) -> list[sqlite3.Row]:
         conn.close()
 
 
-def test_rate_page_is_blind_until_the_vote_then_stores_and_reveals(project):
+def test_rate_page_draws_no_pair_before_the_rater_is_known(project):
     at = open_page("rate")
-    for name in ("fast", "slow", "main"):
-        assert f"`{name}`" not in texts(at)  # names hidden before the vote
-    assert at.button(key="vote_a").disabled  # no rater name yet
+    assert not [r for r in at.radio if r.key and r.key.startswith("score_")]
+    assert "type your name to start" in texts(at)
+
+
+def test_rate_page_is_blind_until_the_vote_then_stores_reveals_and_moves_on(project):
+    at = open_page("rate")
+    at.text_input(key="rater").input("민지").run()
+    for name in ("fast", "slow", "main@"):
+        assert name not in texts(at)  # names hidden before the vote
+    assert at.get("progress")[0].proto.text.startswith("0 / 24")
+    shown_before = texts(at)
     _vote_once(at, "a")
     rows = _db_votes(project)
     assert len(rows) == 1 and rows[0]["rater"] == "민지" and rows[0]["winner"] == "a"
     assert rows[0]["exp_a"] != rows[0]["exp_b"]
-    shown = texts(at)
-    assert f"`{rows[0]['exp_a']}`" in shown and f"B = {rows[0]['exp_b']}" in shown  # revealed
+    assert f"A = {rows[0]['exp_a']}, B = {rows[0]['exp_b']}" in at.success[0].value  # revealed
     conn = sqlite3.connect(project / "data/ratings.sqlite")
     scores = conn.execute("SELECT side, criterion, score FROM scores").fetchall()
     conn.close()
     assert scores == [("a", "fluency", 4)]
     snapshot = [json.loads(line) for line in (project / "ratings/votes.jsonl").read_text().splitlines()]
     assert len(snapshot) == 1 and snapshot[0]["a"]["scores"] == {"fluency": 4}
-    assert at.button(key="vote_b").disabled  # one vote per pair
+    assert at.get("progress")[0].proto.text.startswith("1 / 24")  # the next pair is up
+    assert texts(at) != shown_before
     summary = at.dataframe[-1].value
     assert set(summary["실험 experiment"]) == {rows[0]["exp_a"], rows[0]["exp_b"]}
+    assert "None" not in summary.to_string()  # no scores for B: '—'
 
 
-def test_rate_page_next_pair_and_undo(project):
+def test_rate_page_undo_shows_the_pair_again(project):
     at = _vote_once(open_page("rate"), "b")
     first = _db_votes(project)[0]
-    at.button(key="next_pair").click().run()
-    assert not at.button(key="vote_a").disabled
+    assert first["text_a"] not in texts(at) or first["text_b"] not in texts(at)
     at.button(key="undo_vote").click().run()
     assert _db_votes(project) == []
     assert (project / "ratings/votes.jsonl").read_text() == ""
-    assert "취소" in texts(at)
-    # the undone pair is shown again so that it can be judged again
     shown = texts(at)
-    assert first["text_a"] in shown and first["text_b"] in shown
+    assert "취소" in shown and first["text_a"] in shown and first["text_b"] in shown
+
+
+def test_rater_finishes_the_queue_and_never_sees_a_pair_twice(project):
+    at = open_page("rate")
+    at.text_input(key="rater").input("민지").run()
+    seen = set()
+    for _ in range(24):
+        left, right = (s for s in at.session_state["rate_pair"][1:])
+        assert frozenset((left, right)) not in seen
+        seen.add(frozenset((left, right)))
+        at.button(key="vote_tie").click().run()
+        assert not at.exception and not at.error
+    assert "done: you judged all 24 pairs" in texts(at)
+    assert at.get("progress")[0].proto.text.startswith("24 / 24")
+    assert not [b for b in at.button if b.key == "vote_a"]  # nothing more to judge
+    again = open_page("rate")  # a new session of the same rater: still done
+    again.text_input(key="rater").input("민지").run()
+    assert "done" in texts(again)
+
+
+def test_flagged_sample_leaves_the_queue_and_the_ranking(project):
+    at = open_page("rate")
+    at.text_input(key="rater").input("민지").run()
+    voted: set[str] = set()
+    while not voted & set(at.session_state["rate_pair"][1:]):  # until a judged sample is on screen again
+        voted |= set(at.session_state["rate_pair"][1:])
+        at.button(key="vote_a").click().run()
+    side = "a" if at.session_state["rate_pair"][1] in voted else "b"
+    flagged = at.session_state["rate_pair"][1 if side == "a" else 2]
+    with_it = sum(flagged in (v["sample_a"], v["sample_b"]) for v in _db_votes(project))
+    at.text_input(key="flag_reason").input("글자가 깨짐").run()
+    at.button(key=f"flag_{side}").click().run()
+    assert "flagged" in at.warning[0].value
+    flags = [json.loads(x) for x in (project / "ratings/flags.jsonl").read_text().splitlines()]
+    assert [(f["sample_id"], f["reason"]) for f in flags] == [(flagged, "글자가 깨짐")]
+    assert flagged not in at.session_state["rate_pair"][1:]
+    shown = texts(at)
+    assert "Flagged samples (1)" in shown
+    assert f"{with_it} votes with a flagged sample left out" in shown and with_it >= 1
 
 
 def test_rate_page_undo_touches_only_my_votes(project):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sanchaek.app import project as proj
-from sanchaek.app import repo
+from sanchaek import repo
 
 VENV_BIN = Path(sys.executable).parent
 PROMPTS = [

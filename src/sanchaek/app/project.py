@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import repo
 from ..config import Params, params_from_dict
 from ..errors import SanchaekError
 from ..paths import Layout
-from . import repo
 
 # Report files each page reads, relative to the project root (the DESIGN contracts).
 REPORTS = {

@@ -11,9 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from ...ratings import RatingsStore, Sample, collect_samples
+from ... import repo
+from ...votes.samples import Sample, collect_samples
+from ...votes.store import RatingsStore
 from .. import project as proj
-from .. import repo
 
 # Korean first, English after: the app is for a Korean writer; the English keeps logs searchable.
 CRITERIA_LABELS = {
@@ -126,6 +127,34 @@ def highlight_html(fragment: str) -> str:
 def text_block(text: str) -> str:
     """Korean prose shown with its line breaks, safely escaped."""
     return "<div style='white-space: pre-wrap; line-height: 1.8'>" + html.escape(text) + "</div>"
+
+
+def prompt_block(text: str) -> str:
+    """A prompt (what the model was given), set apart from generated text: grey box, muted colour."""
+    return (
+        "<div class='sanchaek-prompt' style='white-space: pre-wrap; line-height: 1.8; color: #555;"
+        " background: #f1f3f5; border-left: 4px solid #adb5bd; padding: 0.4em 0.8em; margin-bottom: 0.6em'>"
+        + html.escape(text)
+        + "</div>"
+    )
+
+
+def inline(text: str, limit: int) -> str:
+    """One line of ``text`` for a list (newlines folded, cut at ``limit`` with an ellipsis), markdown-escaped."""
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= limit else flat[:limit] + "…"
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", flat)
+
+
+def fmt(value: Any, spec: str) -> str:
+    """A number for a table cell; a missing one is '—', never 'None'."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "—"
+    return format(value, spec)
+
+
+def interval(low: Any, high: Any) -> str:
+    return "—" if low is None or high is None else f"[{low:.0%}, {high:.0%}]"
 
 
 def as_cell(value: Any) -> Any:

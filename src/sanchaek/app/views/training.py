@@ -37,7 +37,7 @@ def _metrics(project: proj.Project) -> None:
 def _curves(project: proj.Project, rows: list) -> None:
     st.subheader("학습 곡선 · Curves")
     if not rows:  # no dvc: the workspace alone
-        from ..repo import ExpRow
+        from ...repo import ExpRow
 
         rows = [ExpRow(name="workspace", rev="workspace", kind="workspace")]
     names = [r.name for r in rows]

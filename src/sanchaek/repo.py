@@ -1,6 +1,7 @@
 """git and dvc as subprocesses with a timeout: every failure becomes a value, never a traceback.
 
-The app shows ``dvc status`` and ``dvc exp show`` and reads outputs of other experiments from their
+Shared by the app, the ratings stage (promote) and the vote machinery (samples of other
+experiments). The app shows ``dvc status`` and ``dvc exp show`` and reads outputs of other experiments from their
 git commits; a machine without git or dvc, a folder that is no repository, or a slow command gives
 an empty state with one line of why.
 """
@@ -269,6 +270,12 @@ def head(root: Path, timeout: float) -> tuple[str, str] | None:
     name = run_git(["rev-parse", "--abbrev-ref", "HEAD"], root, timeout)
     label = name.stdout.strip() if name.ok and name.stdout.strip() not in ("", "HEAD") else sha.stdout[:7]
     return label, sha.stdout.strip()
+
+
+def baseline_label(name: str, sha: str) -> str:
+    """How a commit's run is named in the app and the ratings: 'main@1a2b3c4' (a detached HEAD: '1a2b3c4')."""
+    short = sha[:7]
+    return short if not name or name == short else f"{name}@{short}"
 
 
 def git_show(root: Path, rev: str, path: str, timeout: float) -> str | None:
