@@ -332,3 +332,48 @@ def test_search_page_follows_query_expand_predicates(project):
     )
     shown = texts(search_page_for("듣다"))
     assert "`p5`" not in shown and "들었다" not in shown
+
+
+def test_search_page_empty_query_is_a_hint_not_an_error(project):
+    at = search_page_for("  ")
+    assert "type a theme word" in at.info[0].value
+
+
+def test_search_page_trims_an_over_long_query_with_a_note(project):
+    long_query = " ".join(f"골목{i}" for i in range(900))  # about 4,500 characters
+    at = search_page_for(long_query)
+    assert "searched its first" in at.warning[0].value and "app.max_query_chars = 200" in at.warning[0].value
+
+
+def test_search_page_turns_lucene_too_many_clauses_into_one_line(project):
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text(encoding="utf-8") + "app:\n  max_query_chars: 5000\n", encoding="utf-8"
+    )
+    at = open_page("search")
+    at.text_input(key="search_query").input(" ".join(f"산책{i}길" for i in range(700))).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "검색어의 낱말이 너무 많습니다 · the query has too many terms for Lucene (TooManyClauses): "
+        "shorten it to a few words"
+    ]
+
+
+def test_search_page_full_passage_view_and_filters(project):
+    at = search_page_for("담대하다")
+    shown = texts(at)
+    assert "골목 — 다른 작가 · 1948 · corpus" in shown
+    cards = [dict(zip(t.value.index, t.value.iloc[:, 0], strict=True)) for t in at.table]
+    card = next(c for c in cards if c["문서 document"] == "d2")
+    assert (
+        card["제목 title"] == "골목"
+        and card["연도 year"] == "1948"
+        and card["이용 허락 licence"] == "CC-BY-SA-4.0"
+    )
+    assert (
+        "그는 담대한 얼굴로 문을 열었다. 아무도 없었다. 바람만 불었다. 골목 끝에서 옛 친구를 생각했다."
+        in shown
+    )
+    at.multiselect(key="search_sources").set_value(["klue"]).run()
+    shown = texts(at)
+    assert "`p4`" in shown and "`p3`" not in shown and "filters apply to the top" in shown

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sanchaek.app import project as proj
 from sanchaek import repo
+from sanchaek.app import project as proj
 
 VENV_BIN = Path(sys.executable).parent
 PROMPTS = [
@@ -127,6 +127,16 @@ PASSAGES = [
         "n_sentences": 1,
     },
 ]
+
+# documents.jsonl as preprocess writes it (metadata the passages do not carry: year, licence, URL)
+DOCUMENTS = [
+    {"id": "d1", "source": "corpus", "title": "강가에서", "author": "가상 작가", "genre": "소설",
+     "published": "1936-05-01", "license": "public-domain", "url": "https://example.org/d1", "text": "…"},
+    {"id": "d2", "source": "corpus", "title": "골목", "author": "다른 작가", "genre": "수필",
+     "published": "1948", "license": "CC-BY-SA-4.0", "url": None, "text": "…"},
+    {"id": "d3", "source": "klue", "title": "일상", "author": "", "genre": "일반",
+     "published": None, "license": "CC-BY-SA-4.0", "url": None, "text": "…"},
+]  # fmt: skip
 
 STATIC_REPORTS = {
     "reports/crawl.json": {"sources": {"corpus": {"documents": 3, "skipped": 0}}, "seconds": 0.2},
@@ -240,6 +250,10 @@ def write_static_outputs(root: Path) -> None:
     passages = root / "data/interim/passages.jsonl"
     passages.parent.mkdir(parents=True, exist_ok=True)
     passages.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PASSAGES), encoding="utf-8")
+    documents = root / "data/interim/documents.jsonl"
+    documents.write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in DOCUMENTS), encoding="utf-8"
+    )
 
 
 def build_finished_project(root: Path) -> Path:

@@ -14,6 +14,7 @@ import streamlit as st
 from ... import repo
 from ...votes.samples import Sample, collect_samples
 from ...votes.store import RatingsStore
+from .. import catalog
 from .. import project as proj
 
 # Korean first, English after: the app is for a Korean writer; the English keeps logs searchable.
@@ -54,6 +55,27 @@ def _jsonl_at(path: str, stamp: tuple[int, int]) -> list[dict]:
 
 def jsonl(path: Path) -> list[dict]:
     return _jsonl_at(str(path), _stamp(path))
+
+
+# Shared, read-only objects (not copied per rerun as st.cache_data would): 10k passages stay cheap.
+@st.cache_resource(show_spinner="문단을 읽는 중 · reading passages …", max_entries=2)
+def _passages_at(path: str, stamp: tuple[int, int]) -> catalog.PassageCatalog:
+    return catalog.load_passages(Path(path))
+
+
+def passages(project: proj.Project) -> catalog.PassageCatalog:
+    path = project.layout.passages
+    return _passages_at(str(path), _stamp(path))
+
+
+@st.cache_resource(show_spinner="문서 정보를 읽는 중 · reading document metadata …", max_entries=2)
+def _documents_at(path: str, stamp: tuple[int, int]) -> dict[str, dict]:
+    return catalog.load_document_meta(Path(path))
+
+
+def documents(project: proj.Project) -> dict[str, dict]:
+    path = project.layout.documents
+    return _documents_at(str(path), _stamp(path))
 
 
 def _bucket(ttl: float) -> int:
