@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -121,20 +122,45 @@ def test_data_page_shows_criteria_drops_and_lengths(project):
     assert at.get("vega_lite_chart")  # drop bars + length histogram
 
 
-def test_training_page_overlays_experiments_and_filters_params(project):
+def _head(project: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_training_page_runs_table_comes_first_with_names_and_deltas(project):
     at = open_page("training")
-    exps = at.multiselect(key="curve_exps")
-    assert {"workspace", "main", "fast", "slow"} <= set(exps.options)
-    exps.set_value(["fast", "slow"]).run()
-    assert not at.exception
-    charts = at.get("vega_lite_chart")
-    assert len(charts) == 2  # the two default loss metrics, each overlaying both experiments
-    spec = json.dumps(charts[0].proto.spec if hasattr(charts[0], "proto") else "", ensure_ascii=False)
-    assert spec  # rendered
-    table = at.dataframe[-1].value
-    assert "fixture.yaml:lr" in table.columns and set(table["experiment"]) >= {"fast", "slow"}
-    at.toggle(key="exp_only_diff").set_value(False).run()
-    assert "fixture.yaml:lr" in at.dataframe[-1].value.columns
+    assert at.subheader[0].value.startswith("실행 비교 · Runs")
+    table = at.dataframe[0].value
+    baseline = f"main@{_head(project)}"
+    assert list(table["run"]) == [baseline, "slow", "fast"]  # the workspace holds 'slow': not repeated
+    assert "workspace" not in " ".join(table["run"])
+    assert list(table.columns[:3]) == ["run", "state", "fixture.yaml:lr"]  # only the param that differs
+    assert list(table.columns[3:5]) == ["eval:perplexity", "eval:re_micro_f1"]  # headline order
+    assert "train/metrics:step" not in table.columns  # not a headline metric
+    at.toggle(key="runs_all_metrics").set_value(True).run()
+    assert "train/metrics:step" in at.dataframe[0].value.columns
+    at.toggle(key="runs_delta").set_value(True).run()
+    delta = at.dataframe[0].value.set_index("run")
+    assert delta.at[baseline, "eval:perplexity"] == 0 and delta.at["fast", "eval:perplexity"] < 0
+    # the workspace's metrics are named after the run they come from
+    assert "Train metrics of `slow`" in texts(at)
+    labels = [m.label for m in at.metric]
+    assert "train.lr" not in labels and "최대 lr · peak lr (params train.lr)" in labels
+
+
+def test_training_page_curves_default_to_baseline_and_experiments(project):
+    at = open_page("training")
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) >= 2  # train/loss and eval/loss (+ the scatter)
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["encoding"]["y"]["scale"]["zero"] is False  # auto y-range, not from 0
+    shown = texts(at)
+    assert f"`main@{_head(project)}`" in shown and "`fast`" in shown and "`slow`" in shown
+    at.toggle(key="curve_log").set_value(True).run()
+    spec = json.loads((at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"))[0].proto.spec)
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert at.selectbox(key="scatter_param").value == "fixture.yaml:lr"
 
 
 def test_training_page_promotes_an_experiment(project):

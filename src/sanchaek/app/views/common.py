@@ -104,6 +104,19 @@ def exp_rows(project: proj.Project) -> tuple[list[repo.ExpRow], str]:
     return _exp_show(str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _workspace_run(root: str, files: tuple[str, ...], timeout: float, bucket: int, stamps: tuple) -> str:
+    return repo.workspace_run(Path(root), list(files), timeout)
+
+
+def workspace_run(project: proj.Project) -> str:
+    """The run the workspace's metrics come from: main@<sha>, an experiment's name, or uncommitted."""
+    p = project.params.ratings
+    files = (proj.REPORTS["eval"], proj.REPORTS["train"])
+    stamps = tuple(_stamp(project.root / f) for f in files)
+    return _workspace_run(str(project.root), files, p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), stamps)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _commit_curves(root: str, rev: str, timeout: float):
     return proj.commit_curves(Path(root), rev, timeout)  # a commit never changes: no TTL
