@@ -316,14 +316,35 @@ def test_rate_page_pairs_within_one_experiment(tmp_path, monkeypatch):
     assert rows[0]["sample_a"] != rows[0]["sample_b"]
 
 
-def test_work_page_shows_beats_with_provenance(project):
+def test_work_page_shows_beats_candidates_and_provenance(project):
     at = open_page("work")
     subheaders = [s.value for s in at.subheader]
     assert subheaders == ["1. event · 죽음 · 강둑", "2. walk · 담대하다"]
     shown = texts(at)
     assert "`p1` · 강가에서" in shown and "`p3` · 골목" in shown
-    assert "오늘 엄마가 죽었다는 전보를 받았다." in shown
-    assert "후보 2개" in shown
+    # the prompt in its own grey box, the generated text apart from it
+    prompt_box = next(m.value for m in at.markdown if "sanchaek-prompt" in m.value)
+    assert ">오늘 엄마가</div>" in prompt_box
+    assert any(m.value.endswith(">죽었다는 전보를 받았다.</div>") for m in at.markdown)
+    assert "why this candidate: score 1.900 vs runner-up 1.200" in shown
+    assert any("3 candidates" in e.label for e in at.expander)
+    candidates = at.dataframe[0].value
+    assert list(candidates["선택 chosen"]) == ["✓", "", ""]  # sorted by score, the winner first
+    assert list(candidates["제외 disqualified"])[-1] == "empty"
+    assert "+ theme_relevance" in candidates.columns
+    assert "votes changed" not in shown
+
+
+def test_work_page_says_when_votes_changed_since_composing(project):
+    import os
+    import time
+
+    snapshot = project / "ratings/votes.jsonl"
+    snapshot.write_text('{"placeholder": 1}\n')
+    later = time.time() + 5
+    os.utime(snapshot, (later, later))
+    at = open_page("work")
+    assert any("votes changed since this work was composed" in w.value for w in at.warning)
 
 
 def search_page_for(theme: str):

@@ -194,9 +194,24 @@ STATIC_REPORTS = {
                 "text": "오늘 엄마가 죽었다는 전보를 받았다.",
                 "place": "강둑",
                 "passage_ids": ["p1", "p2"],
-                "candidates": [{"text": "a"}, {"text": "b"}],
+                "weights": {"distinct_2": 1.0, "theme_relevance": 1.0},
+                "candidates": [  # the shape compose writes
+                    {
+                        "text": "엄마가 웃었다.",
+                        "score": 1.2,
+                        "disqualified": "",
+                        "contributions": {"distinct_2": 1.0, "theme_relevance": 0.2},
+                    },
+                    {
+                        "text": "죽었다는 전보를 받았다.",
+                        "score": 1.9,
+                        "disqualified": "",
+                        "contributions": {"distinct_2": 0.9, "theme_relevance": 1.0},
+                    },
+                    {"text": "", "score": 0.0, "disqualified": "empty", "contributions": {}},
+                ],
                 "chosen": 1,
-                "reason": "theme_relevance 최고",
+                "reason": "score 1.900 vs runner-up 1.200 (theme_relevance +0.800)",
             },
             {
                 "type": "walk",
