@@ -182,8 +182,9 @@ def test_samples_page_puts_experiments_side_by_side_with_proxies(project):
     assert "distinct_2" in set(proxies["proxy"])
 
 
-def _vote_once(at: AppTest, winner: str, rater: str = "민지") -> AppTest:
-    if at.text_input(key="rater").value != rater:
+def _vote_once(at: AppTest, winner: str, rater: str | None = "민지") -> AppTest:
+    """Vote once; ``rater`` None: the rater is the logged-in user (no name box)."""
+    if rater is not None and at.text_input(key="rater").value != rater:
         at.text_input(key="rater").input(rater).run()
     radios = [r for r in at.radio if r.key and r.key.startswith("score_")]
     assert len(radios) == 6  # three criteria for each side
@@ -424,3 +425,35 @@ def test_search_page_full_passage_view_and_filters(project):
     at.multiselect(key="search_sources").set_value(["klue"]).run()
     shown = texts(at)
     assert "`p4`" in shown and "`p3`" not in shown and "filters apply to the top" in shown
+
+
+def test_login_names_the_rater(project):
+    from sanchaek.app.auth import check_password, hash_password
+
+    assert not check_password("산책길", "not-a-hash") and not check_password("", "scrypt$1$2$3$x$y")
+
+    params = project / "params.yaml"
+    params.write_text(params.read_text(encoding="utf-8") + "app:\n  auth: true\n", encoding="utf-8")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["sanchaek_users"] = {"민지": hash_password("산책길")}
+    at.query_params["page"] = "rate"
+    at.run()
+    assert at.title[0].value.startswith("산책 · 로그인")
+    assert not [b for b in at.button if b.key == "vote_a"]  # nothing behind the form
+    at.text_input(key="login_name").input("민지")
+    at.text_input(key="login_password").input("틀린 비밀번호")
+    at.button[0].click().run()
+    assert "wrong name or password" in at.error[0].value
+    at.text_input(key="login_password").input("산책길")
+    at.button[0].click().run()
+    assert at.title[0].value.startswith("평가")
+    assert not [t for t in at.text_input if t.key == "rater"]  # identity from the login, no text box
+    _vote_once(at, "a", rater=None)
+    assert _db_votes(project)[0]["rater"] == "민지"
+
+
+def test_login_without_users_is_one_line_with_the_fix(project):
+    params = project / "params.yaml"
+    params.write_text(params.read_text(encoding="utf-8") + "app:\n  auth: true\n", encoding="utf-8")
+    at = open_page("rate")
+    assert "python -m sanchaek.app.auth NAME" in at.error[0].value
