@@ -154,8 +154,9 @@ def _compare(project: proj.Project, store, pair: tuple[Sample, Sample], rater: s
                     key=f"score_{pair_key_}_{side}_{criterion}",
                 )
             st.button(
-                f"🚩 {side.upper()} 깨진 샘플 · flag {side.upper()} as broken",
+                f"{side.upper()} 깨진 샘플 · flag {side.upper()} as broken",
                 key=f"flag_{side}",
+                icon=":material/flag:",
                 on_click=_flag,
                 args=(store, rater, sample, side.upper()),
                 type="tertiary",
