@@ -8,6 +8,7 @@ an empty state with one line of why.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -229,6 +230,29 @@ def parse_exp_show(payload: Any) -> list[ExpRow]:
             for rev_entry in (exp or {}).get("revs") or []:
                 rows.append(_row(rev_entry, "experiment", base.name, state))
     return rows
+
+
+def exp_fingerprint(root: Path, timeout: float, files: list[str]) -> str:
+    """What ``dvc exp show`` depends on, cheaply (two git calls and a few stats): the experiment refs
+    and branches, HEAD, the queue's folders and ``files`` (params, dvc.lock, metrics). Equal
+    fingerprints mean an equal table, so the app asks dvc again only when this changes."""
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps/", "refs/heads/"], root, timeout
+    )
+    head_ = run_git(["rev-parse", "-q", "--verify", "HEAD"], root, timeout)
+    stamps = []
+    for rel in files:
+        try:
+            st = (root / rel).stat()
+            stamps.append(f"{rel}:{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            stamps.append(f"{rel}:-")
+    queue = root / ".dvc" / "tmp" / "exps"
+    if queue.is_dir():
+        for folder, _, _ in os.walk(queue):
+            with contextlib.suppress(OSError):
+                stamps.append(f"{folder}:{os.stat(folder).st_mtime_ns}")
+    return "\n".join([refs.stdout, head_.stdout, *stamps])
 
 
 def exp_show(root: Path, timeout: float) -> tuple[list[ExpRow], str]:

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..repo import ExpRow, differing_columns
@@ -97,41 +98,60 @@ def baseline_of(rows: list[ExpRow]) -> dict[str, str]:
     return {r.name: (r.baseline or first) if r.kind != "baseline" else r.name for r in rows}
 
 
+def _reference_rows(frame: pd.DataFrame, base: dict[str, str]) -> tuple[list[int], list[int]]:
+    """(row positions that have a baseline row other than themselves, that baseline's positions)."""
+    position = {run: i for i, run in enumerate(frame[RUN])}
+    rows, refs = [], []
+    for i, run in enumerate(frame[RUN]):
+        ref = position.get(base.get(run, run))
+        if ref is not None and ref != i:
+            rows.append(i)
+            refs.append(ref)
+    return rows, refs
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+
+
 def deltas(frame: pd.DataFrame, base: dict[str, str], columns: list[str]) -> pd.DataFrame:
-    """Numeric ``columns`` minus the same column of each row's baseline (NaN where either is missing)."""
-    indexed = frame.set_index(RUN)
-    out = pd.DataFrame(index=indexed.index, columns=columns, dtype=float)
-    for run in indexed.index:
-        ref = base.get(run, "")
-        if ref in indexed.index:
-            for col in columns:
-                a, b = _number(indexed.at[run, col]), _number(indexed.at[ref, col])
-                out.at[run, col] = a - b if a is not None and b is not None else math.nan
-    return out.reset_index()
+    """Numeric ``columns`` minus the same column of each row's baseline (0 on a baseline row, NaN where
+    either value is missing)."""
+    values = _numeric(frame, columns)
+    out = np.where(np.isnan(values), np.nan, 0.0)
+    rows, refs = _reference_rows(frame, base)
+    if rows:
+        out[rows] = values[rows] - values[refs]
+    result = pd.DataFrame(out, columns=columns)
+    result.insert(0, RUN, frame[RUN].to_numpy())
+    return result
 
 
 def cell_colours(
     frame: pd.DataFrame, base: dict[str, str], params: list[str], metrics: list[str]
 ) -> pd.DataFrame:
     """CSS per cell: metrics better than the baseline green, worse red; changed params amber."""
-    diff = deltas(frame, base, metrics).set_index(RUN)
-    indexed = frame.set_index(RUN)
-    css = pd.DataFrame("", index=frame.index, columns=frame.columns)
-    for i, run in enumerate(frame[RUN]):
-        ref = base.get(run, run)
-        if ref == run or ref not in indexed.index:
-            continue
-        for col in params:
-            if json.dumps(indexed.at[run, col], default=str) != json.dumps(indexed.at[ref, col], default=str):
-                css.iat[i, frame.columns.get_loc(col)] = "background-color: #fff3bf"
-        for col in metrics:
-            d = diff.at[run, col]
-            if d is None or math.isnan(d) or d == 0:
-                continue
-            better = (d < 0) == lower_is_better(col)
-            colour = "#d3f9d8" if better else "#ffe3e3"
-            css.iat[i, frame.columns.get_loc(col)] = f"background-color: {colour}"
-    return css
+    css = np.full(frame.shape, "", dtype=object)
+    rows, refs = _reference_rows(frame, base)
+    if not rows:
+        return pd.DataFrame(css, index=frame.index, columns=frame.columns)
+    if params:
+        text = frame[params].astype(str).to_numpy()
+        changed = text[rows] != text[refs]
+        block = css[:, [frame.columns.get_loc(c) for c in params]]
+        block[rows] = np.where(changed, "background-color: #fff3bf", "")
+        css[:, [frame.columns.get_loc(c) for c in params]] = block
+    if metrics:
+        values = _numeric(frame, metrics)
+        diff = values[rows] - values[refs]
+        lower = np.array([lower_is_better(m) for m in metrics])
+        better = np.where(lower, diff < 0, diff > 0)
+        colour = np.where(np.isnan(diff) | (diff == 0), "", np.where(better, "background-color: #d3f9d8",
+                                                                     "background-color: #ffe3e3"))  # fmt: skip
+        block = css[:, [frame.columns.get_loc(c) for c in metrics]]
+        block[rows] = colour
+        css[:, [frame.columns.get_loc(c) for c in metrics]] = block
+    return pd.DataFrame(css, index=frame.index, columns=frame.columns)
 
 
 def curve_frame(curves: dict[str, list[dict[str, float]]], value_column, smoothing: float) -> pd.DataFrame:

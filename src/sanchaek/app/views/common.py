@@ -48,15 +48,6 @@ def report(project: proj.Project, name: str) -> Any:
     return _json_at(str(path), _stamp(path))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _jsonl_at(path: str, stamp: tuple[int, int]) -> list[dict]:
-    return proj.read_jsonl_file(Path(path))
-
-
-def jsonl(path: Path) -> list[dict]:
-    return _jsonl_at(str(path), _stamp(path))
-
-
 # Shared, read-only objects (not copied per rerun as st.cache_data would): 10k passages stay cheap.
 @st.cache_resource(show_spinner="문단을 읽는 중 · reading passages …", max_entries=2)
 def _passages_at(path: str, stamp: tuple[int, int]) -> catalog.PassageCatalog:
@@ -94,14 +85,20 @@ def dvc_status(project: proj.Project) -> tuple[list[repo.StageStatus], str]:
     )
 
 
-@st.cache_data(show_spinner="dvc exp show …", max_entries=8)
-def _exp_show(root: str, timeout: float, bucket: int):
+@st.cache_data(show_spinner="dvc exp show …", max_entries=4)
+def _exp_show(root: str, timeout: float, fingerprint: str):
     return repo.exp_show(Path(root), timeout)
 
 
+# Files whose change changes `dvc exp show` (besides git refs and the queue, see repo.exp_fingerprint).
+EXP_FILES = ["params.yaml", "dvc.yaml", "dvc.lock", *proj.REPORTS.values()]
+
+
 def exp_rows(project: proj.Project) -> tuple[list[repo.ExpRow], str]:
-    p = project.params.ratings
-    return _exp_show(str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s))
+    """`dvc exp show`, asked again only when refs, HEAD, the queue or the tracked files changed."""
+    timeout = project.params.ratings.dvc_timeout_s
+    fingerprint = repo.exp_fingerprint(project.root, timeout, EXP_FILES)
+    return _exp_show(str(project.root), timeout, fingerprint)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -128,17 +125,18 @@ def curves_of(project: proj.Project, row: repo.ExpRow) -> dict[str, list[dict[st
     return _commit_curves(str(project.root), row.rev, project.params.ratings.dvc_timeout_s)
 
 
-@st.cache_data(show_spinner="샘플을 모으는 중 …", max_entries=8)
-def _samples(root: str, params_json: str, bucket: int, stamps: tuple) -> list[Sample]:
+@st.cache_data(show_spinner="샘플을 모으는 중 …", max_entries=4)
+def _samples(root: str, params_json: str, fingerprint: str) -> list[Sample]:
     from ...config import RatingsParams
 
     return collect_samples(Path(root), RatingsParams.model_validate_json(params_json))
 
 
 def samples(project: proj.Project) -> list[Sample]:
+    """Every run's samples, collected again only when the experiment refs, HEAD or the files changed."""
     p = project.params.ratings
-    stamps = tuple(_stamp(project.root / f) for f in p.sample_files)
-    return _samples(str(project.root), p.model_dump_json(), _bucket(p.dvc_cache_ttl_s), stamps)
+    fingerprint = repo.exp_fingerprint(project.root, p.dvc_timeout_s, [*EXP_FILES, *p.sample_files])
+    return _samples(str(project.root), p.model_dump_json(), fingerprint)
 
 
 def store(project: proj.Project) -> RatingsStore:

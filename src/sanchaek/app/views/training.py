@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -98,23 +97,51 @@ def _curves(project: proj.Project, runs: list[ExpRow], selected: list[str]) -> N
     cols = st.columns(2)
     smoothing = cols[0].slider("평활 · smoothing (EMA)", 0.0, 0.95, 0.0, 0.05, key="curve_smoothing")
     log = cols[1].toggle("로그 축 · log scale", value=False, key="curve_log")
+    parts = []
     for metric in picked:
         long = runs_mod.curve_frame({n: c.get(metric) or [] for n, c in curves.items()},
                                     proj.metric_value_column, smoothing)  # fmt: skip
-        if long.empty:
-            continue
-        scale = alt.Scale(zero=False, type="log" if log and (long["value"] > 0).all() else "linear")
-        chart = (
-            alt.Chart(long, title=metric)
-            .mark_line()
-            .encode(
-                x=alt.X("step:Q"),
-                y=alt.Y("value:Q", scale=scale, title=metric),
-                color=alt.Color("run:N", title="run"),
-                tooltip=["run", "step", alt.Tooltip("value:Q", format=".4f")],
-            )
+        parts.append(long.assign(metric=metric))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if frame.empty:
+        return
+    positive = bool((frame["value"] > 0).all())
+    if log and not positive:
+        runs = sorted(set(frame.loc[frame["value"] <= 0, "run"]))
+        st.caption(
+            f"로그 축은 양수만 · a log scale needs values > 0; linear instead ({', '.join(runs)} reach 0 or less)"
         )
-        st.altair_chart(chart, width="stretch")
+    st.vega_lite_chart(frame, curves_spec(log and positive))
+
+
+def curves_spec(log: bool) -> dict:
+    """One Vega-Lite view, a panel per metric with its own y-range (not from 0), runs as colours.
+
+    One view instead of a chart per metric, and a plain spec instead of Altair (whose schema
+    validation costs ~0.1 s a chart on every rerun): the page switch stays under a second.
+    """
+    return {
+        "facet": {"field": "metric", "type": "nominal", "title": None},
+        "columns": 2,
+        "resolve": {"scale": {"y": "independent", "x": "independent"}},
+        "spec": {
+            "width": 420,
+            "height": 260,
+            "mark": {"type": "line"},
+            "encoding": {
+                "x": {"field": "step", "type": "quantitative"},
+                "y": {"field": "value", "type": "quantitative", "title": None,
+                      "scale": {"zero": False, "type": "log" if log else "linear"}},
+                "color": {"field": "run", "type": "nominal", "title": "run"},
+                "tooltip": [
+                    {"field": "run", "type": "nominal"},
+                    {"field": "metric", "type": "nominal"},
+                    {"field": "step", "type": "quantitative"},
+                    {"field": "value", "type": "quantitative", "format": ".4f"},
+                ],
+            },
+        },
+    }  # fmt: skip
 
 
 def _scatter(project: proj.Project, runs: list[ExpRow]) -> None:
@@ -134,14 +161,23 @@ def _scatter(project: proj.Project, runs: list[ExpRow]) -> None:
     points = pd.DataFrame(
         {"run": frame["run"], "x": pd.to_numeric(frame[param], errors="coerce"), "y": frame[metric]}
     ).dropna()
-    positive = (points["x"] > 0).all() and len(points)
+    positive = bool(len(points)) and (points["x"] > 0).all()
     spread = positive and points["x"].max() / points["x"].min() >= 10
-    x = alt.X("x:Q", title=param, scale=alt.Scale(type="log" if spread else "linear", zero=False))
-    y = alt.Y("y:Q", title=metric, scale=alt.Scale(zero=False))
-    base = alt.Chart(points).encode(x=x, y=y, tooltip=["run", "x", "y"])
-    st.altair_chart(
-        base.mark_circle(size=80) + base.mark_text(dx=8, align="left").encode(text="run"), width="stretch"
-    )
+    encoding = {
+        "x": {"field": "x", "type": "quantitative", "title": param,
+              "scale": {"type": "log" if spread else "linear", "zero": False}},
+        "y": {"field": "y", "type": "quantitative", "title": metric, "scale": {"zero": False}},
+        "tooltip": [{"field": "run", "type": "nominal"}, {"field": "x", "type": "quantitative", "title": param},
+                    {"field": "y", "type": "quantitative", "title": metric}],
+    }  # fmt: skip
+    spec = {
+        "encoding": encoding,
+        "layer": [
+            {"mark": {"type": "circle", "size": 80}},
+            {"mark": {"type": "text", "dx": 8, "align": "left"}, "encoding": {"text": {"field": "run"}}},
+        ],
+    }
+    st.vega_lite_chart(points, spec, width="stretch")
 
 
 def _final_metrics(project: proj.Project) -> None:
