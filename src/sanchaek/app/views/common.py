@@ -29,7 +29,8 @@ def criterion_label(name: str) -> str:
     return CRITERIA_LABELS.get(name, name)
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def stamp(path: Path) -> tuple[int, int]:
+    """(mtime, size) of a file, the cache key of what is read from it; (0, -1) when it is missing."""
     try:
         st_ = path.stat()
         return st_.st_mtime_ns, st_.st_size
@@ -45,7 +46,7 @@ def _json_at(path: str, stamp: tuple[int, int]) -> Any:
 def report(project: proj.Project, name: str) -> Any:
     """A report by its short name (see project.REPORTS), re-read when the file changes; None if absent."""
     path = project.root / proj.REPORTS[name]
-    return _json_at(str(path), _stamp(path))
+    return _json_at(str(path), stamp(path))
 
 
 # Shared, read-only objects (not copied per rerun as st.cache_data would): 10k passages stay cheap.
@@ -56,7 +57,7 @@ def _passages_at(path: str, stamp: tuple[int, int]) -> catalog.PassageCatalog:
 
 def passages(project: proj.Project) -> catalog.PassageCatalog:
     path = project.layout.passages
-    return _passages_at(str(path), _stamp(path))
+    return _passages_at(str(path), stamp(path))
 
 
 @st.cache_resource(show_spinner="문서 정보를 읽는 중 · reading document metadata …", max_entries=2)
@@ -66,7 +67,7 @@ def _documents_at(path: str, stamp: tuple[int, int]) -> dict[str, dict]:
 
 def documents(project: proj.Project) -> dict[str, dict]:
     path = project.layout.documents
-    return _documents_at(str(path), _stamp(path))
+    return _documents_at(str(path), stamp(path))
 
 
 def _bucket(ttl: float) -> int:
@@ -81,7 +82,7 @@ def _dvc_status(root: str, timeout: float, bucket: int, dvc_yaml: tuple[int, int
 def dvc_status(project: proj.Project) -> tuple[list[repo.StageStatus], str]:
     p = project.params.ratings
     return _dvc_status(
-        str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), _stamp(project.root / "dvc.yaml")
+        str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), stamp(project.root / "dvc.yaml")
     )
 
 
@@ -110,7 +111,7 @@ def workspace_run(project: proj.Project) -> str:
     """The run the workspace's metrics come from: main@<sha>, an experiment's name, or uncommitted."""
     p = project.params.ratings
     files = (proj.REPORTS["eval"], proj.REPORTS["train"])
-    stamps = tuple(_stamp(project.root / f) for f in files)
+    stamps = tuple(stamp(project.root / f) for f in files)
     return _workspace_run(str(project.root), files, p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), stamps)
 
 

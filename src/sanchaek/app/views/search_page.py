@@ -132,21 +132,32 @@ def render(project: proj.Project) -> None:
 
 
 def _search(project: proj.Project, query: str, k: int):
-    from ...query import theme_hits
-
+    """(tokens, hits, added forms), or None after showing why the engine refused the query."""
     index_params = project.params.index
+    stamp = common.stamp(project.root / proj.REPORTS["index"])  # a rebuilt index is searched afresh
     try:
-        backend = _backend(str(project.root), index_params.model_dump_json(), index_params)
-        tokens = backend.analyze(query)
-        hits, added = theme_hits(backend, query, k, project.params.query)
+        return _cached_search(
+            str(project.root), index_params.model_dump_json(), project.params.query.model_dump_json(),
+            query, k, stamp, index_params, project.params.query,
+        )  # fmt: skip
     except SanchaekError as exc:
         st.error(str(exc))
-        return None
     except Exception as exc:  # the engine's own errors (Java exceptions through JPype, HTTP errors)
         st.error(search_failure(exc))
-        return None
     finally:
         release_jvm_thread()
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_search(root: str, index_json: str, query_json: str, query: str, k: int, stamp, _index, _query):
+    # Keyed on the params' JSON and the index report's stamp; the same theme on a page switch is
+    # not searched again. Errors are raised, never cached.
+    from ...query import theme_hits
+
+    backend = _backend(root, index_json, _index)
+    tokens = backend.analyze(query)
+    hits, added = theme_hits(backend, query, k, _query)
     return tokens, hits, added
 
 
