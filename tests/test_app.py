@@ -153,17 +153,19 @@ def test_training_page_runs_table_comes_first_with_names_and_deltas(project):
 def test_training_page_curves_default_to_baseline_and_experiments(project):
     at = open_page("training")
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
-    assert len(charts) == 2  # the curves (a panel per metric) and the scatter
+    assert len(charts) == 2  # the curves and the scatter
     spec = json.loads(charts[0].proto.spec)
-    assert spec["spec"]["encoding"]["y"]["scale"]["zero"] is False  # auto y-range, not from 0
-    assert spec["resolve"]["scale"]["y"] == "independent"
+    assert spec["title"] == "eval/loss" and spec["encoding"]["y"]["scale"]["zero"] is False  # auto y-range
+    at.multiselect(key="curve_metrics").set_value(["eval/loss", "train/loss"]).run()
+    spec = json.loads((at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"))[0].proto.spec)
+    assert spec["resolve"]["scale"]["y"] == "independent"  # a panel per metric, each its own y-range
     shown = texts(at)
     assert f"`main@{_head(project)}`" in shown and "`fast`" in shown and "`slow`" in shown
     at.toggle(key="curve_log").set_value(True).run()
     assert "a log scale needs values > 0; linear instead (fast reach 0 or less)" in texts(
         at
     )  # fast ends at 0
-    assert training.curves_spec(log=True)["spec"]["encoding"]["y"]["scale"]["type"] == "log"
+    assert training.curves_spec(True, ["eval/loss"])["encoding"]["y"]["scale"]["type"] == "log"
     assert at.selectbox(key="scatter_param").value == "fixture.yaml:lr"
 
 
