@@ -463,3 +463,30 @@ def test_login_without_users_is_one_line_with_the_fix(project):
     params.write_text(params.read_text(encoding="utf-8") + "app:\n  auth: true\n", encoding="utf-8")
     at = open_page("rate")
     assert "python -m sanchaek.app.auth NAME" in at.error[0].value
+
+
+def test_a_slow_value_is_refreshed_in_the_background():
+    import threading
+    import time
+
+    from sanchaek.app.views.common import Refreshing
+
+    calls, release = [], threading.Event()
+
+    def compute():
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)  # the refresh is slow
+        return len(calls)
+
+    value = Refreshing(compute)
+    assert value.get(ttl=60) == 1  # the first read computes
+    assert value.get(ttl=60) == 1 and len(calls) == 1  # fresh: no recompute
+    started = time.monotonic()
+    assert value.get(ttl=0) == 1  # stale: the old value at once, a refresh starts
+    assert time.monotonic() - started < 1
+    release.set()
+    deadline = time.monotonic() + 5
+    while value.get(ttl=60) != 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert value.get(ttl=60) == 2

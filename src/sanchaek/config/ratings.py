@@ -48,8 +48,9 @@ class RatingsParams(Section):
     pair_within_experiment: bool = True
     # Seconds the app (and promote) wait for `dvc status`, `dvc exp show`, `dvc exp apply`, `git show`.
     dvc_timeout_s: float = Field(60.0, gt=0, le=3600)
-    # Seconds the app caches `dvc status` (and which run the workspace holds) before asking again;
-    # `dvc exp show` and the pooled samples are asked again only when refs, HEAD or files changed.
+    # Seconds after which the app re-checks `dvc status` (in the background: pages show the last
+    # answer meanwhile) and which run the workspace holds; `dvc exp show` and the pooled samples are
+    # asked again only when refs, HEAD or files changed.
     dvc_cache_ttl_s: float = Field(30.0, ge=0)
 
     @field_validator("criteria")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,45 @@ def _bucket(ttl: float) -> int:
     return int(time.time() // ttl) if ttl > 0 else time.time_ns()
 
 
-@st.cache_data(show_spinner="dvc status …", max_entries=8)
-def _dvc_status(root: str, timeout: float, bucket: int, dvc_yaml: tuple[int, int]):
-    return repo.dvc_status(Path(root), timeout)
+class Refreshing:
+    """A slow value (``dvc status``) that readers get at once: computed on the first read, then, once
+    older than the TTL, recomputed in a background thread while readers keep the last value. A page
+    switch never waits for dvc after the first visit."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._value: Any = None
+        self._at = 0.0
+        self._thread: threading.Thread | None = None
+
+    def get(self, ttl: float) -> Any:
+        with self._lock:
+            value, stale = self._value, time.monotonic() - self._at >= ttl
+            if value is not None and stale and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._refresh, daemon=True)
+                self._thread.start()
+        if value is None:
+            value = self._refresh()
+        return value
+
+    def _refresh(self) -> Any:
+        value = self._compute()
+        with self._lock:
+            self._value, self._at = value, time.monotonic()
+        return value
+
+
+@st.cache_resource(show_spinner="dvc status …", max_entries=8)
+def _dvc_status(root: str, timeout: float, dvc_yaml: tuple[int, int]) -> Refreshing:
+    return Refreshing(lambda: repo.dvc_status(Path(root), timeout))
 
 
 def dvc_status(project: proj.Project) -> tuple[list[repo.StageStatus], str]:
+    """`dvc status` per stage: at most ratings.dvc_cache_ttl_s old, refreshed in the background."""
     p = project.params.ratings
-    return _dvc_status(
-        str(project.root), p.dvc_timeout_s, _bucket(p.dvc_cache_ttl_s), stamp(project.root / "dvc.yaml")
-    )
+    holder = _dvc_status(str(project.root), p.dvc_timeout_s, stamp(project.root / "dvc.yaml"))
+    return holder.get(p.dvc_cache_ttl_s)
 
 
 @st.cache_data(show_spinner="dvc exp show …", max_entries=4)
