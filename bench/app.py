@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # the browser driver of tests/test_browser.py
 
+from test_app_project import INDEX_SCRIPT  # noqa: E402  (builds the index as the index stage does)
 from test_browser import CHROMIUM, DevTools, free_port, http_ok, process, wait_until  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
@@ -94,21 +95,6 @@ WORDS = (
 ).split()
 VERBS = "걸었다 멈췄다 떠올렸다 울었다 웃었다 기다렸다 보았다 들었다 잊었다 생각했다".split()
 
-INDEX = """
-import json, sys
-from pathlib import Path
-from sanchaek.config import params_from_dict
-from sanchaek.paths import Layout
-from sanchaek.search import open_backend
-root = Path(sys.argv[1])
-passages = [json.loads(x) for x in (root / "data/interim/passages.jsonl").read_text().splitlines()]
-backend = open_backend(params_from_dict({}).index, Layout(root), env={})
-try:
-    print(backend.index(passages))
-finally:
-    backend.close()
-"""
-
 
 def sh(args: list[str], cwd: Path, timeout: float = 600) -> str:
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", DVC_NO_ANALYTICS="1")
@@ -163,7 +149,7 @@ def build(root: Path, n_experiments: int, n_passages: int) -> dict:
     write_corpus(root, n_passages)
     seconds["corpus"] = time.perf_counter() - t
     t = time.perf_counter()
-    sh([sys.executable, "-c", INDEX, str(root)], root)
+    sh([sys.executable, "-c", INDEX_SCRIPT, str(root)], root)
     seconds["index"] = time.perf_counter() - t
     t = time.perf_counter()
     sh(["dvc", "repro", "-q"], root)

@@ -458,11 +458,15 @@ def test_promote_applies_the_best_experiment_and_keeps_the_snapshot(tmp_path_fac
     fast = make_sample("fast", "빠른 글")
     slow = make_sample("slow", "느린 글")
     store.record(NewVote("민지", fast, slow, "a"))
+    store.flag("민지", make_sample("fast", "깨진 글"), "반복")
     export(root, params)
     message = promote(root, None, params)
     assert "promoted 'fast'" in message
     assert "lr: 0.01" in (root / "fixture.yaml").read_text()
     assert len((root / "ratings/votes.jsonl").read_text().splitlines()) == 1  # not reverted to the exp's copy
+    assert len((root / "ratings/flags.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(SanchaekError, match=r"'main@abc1234' is a commit's baseline.*git checkout abc1234"):
+        promote(root, "main@abc1234", params)
     with pytest.raises(SanchaekError, match=r"known: fast, slow"):
         promote(root, "fastest", params)
 

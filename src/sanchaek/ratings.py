@@ -276,8 +276,8 @@ def export(root: Path, params: RatingsParams) -> dict[str, Any]:
 def promote(root: Path, experiment: str | None, params: RatingsParams) -> str:
     """`dvc exp apply` the named (or best-rated) experiment; returns a one-line summary.
 
-    Applying restores the experiment's committed files, the ratings snapshot among them, so the
-    snapshot is put back afterwards: votes cast since that experiment ran are not lost.
+    Applying restores the experiment's committed files, the ratings snapshots among them, so the
+    snapshots are put back afterwards: votes and flags cast since that experiment ran are not lost.
     """
     if experiment is None:
         report_path = Layout(root).report("ratings.json")
@@ -292,17 +292,22 @@ def promote(root: Path, experiment: str | None, params: RatingsParams) -> str:
     if repo.dvc_command() is None:
         raise SanchaekError("dvc is not installed: run `make setup`")
     known = [name for name, _ in repo.exp_refs(root, params.dvc_timeout_s)]
+    if experiment not in known and "@" in experiment:
+        raise SanchaekError(
+            f"'{experiment}' is a commit's baseline, not an experiment: `git checkout {experiment.split('@')[-1]}` "
+            "brings its params and outputs back"
+        )
     if experiment not in known:
         listed = ", ".join(known) if known else "none"
         raise SanchaekError(
             f"experiment '{experiment}' not found (known: {listed}): run `dvc exp show` to list them"
         )
-    snapshot = root / params.snapshot_path
-    saved = snapshot.read_bytes() if snapshot.is_file() else None
+    snapshots = [root / params.snapshot_path, root / params.flags_path]
+    saved = {path: path.read_bytes() for path in snapshots if path.is_file()}
     result = repo.run_dvc(["exp", "apply", experiment], root, params.dvc_timeout_s)
-    if saved is not None:
-        with atomic_open(snapshot, "wb") as fh:
-            fh.write(saved)
+    for path, content in saved.items():
+        with atomic_open(path, "wb") as fh:
+            fh.write(content)
     if not result.ok:
         raise SanchaekError(f"dvc exp apply {experiment} failed: {result.error}")
     return f"promoted '{experiment}': its params and model are now in the workspace; run `dvc repro` to regenerate"
