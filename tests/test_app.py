@@ -490,3 +490,24 @@ def test_a_slow_value_is_refreshed_in_the_background():
     while value.get(ttl=60) != 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert value.get(ttl=60) == 2
+
+
+def test_results_show_rater_agreement_and_the_runs_table_the_human_win_rate(project):
+    from sanchaek.config import load_params
+    from sanchaek.ratings import export
+    from sanchaek.votes.samples import candidate_pairs, collect_samples
+    from sanchaek.votes.store import NewVote, RatingsStore
+
+    params = load_params(project / "params.yaml").ratings
+    store = RatingsStore.from_params(project, params)
+    pairs = candidate_pairs(collect_samples(project, params), params.pair_within_experiment)[:4]
+    for rater, winners in (("민지", "aabb"), ("준호", "abbb")):  # they agree on 3 of 4 pairs
+        for (a, b), winner in zip(pairs, winners, strict=True):
+            store.record(NewVote(rater, a, b, winner))
+    export(project, params)
+    at = open_page("rate")
+    metric = next(m for m in at.metric if "rater agreement" in m.label)
+    assert "Krippendorff" in metric.label and float(metric.value) < 1
+    at = open_page("training")
+    table = at.dataframe[0].value
+    assert "human win rate" in table.columns and table["win-rate interval"].str.startswith("[").any()
