@@ -9,7 +9,7 @@ from .base import Section
 
 class AppParams(Section):
     # Require a login: users and their password hashes live in .streamlit/secrets.toml under
-    # [auth.users] (make one with `python -m sanchaek.app.auth NAME`); the login names the rater.
+    # [sanchaek_users] (make one with `python -m sanchaek.app.auth NAME`); the login names the rater.
     auth: bool = False
     # Longer search queries are cut to this many characters, with a note (Lucene refuses queries of
     # more than 1024 clauses, and a theme is a few words).
