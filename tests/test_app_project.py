@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from sanchaek import repo
 from sanchaek.app import project as proj
-from sanchaek.app import repo
+from sanchaek.app import runs as runs_mod
+from sanchaek.app.catalog import load_passages
 
 VENV_BIN = Path(sys.executable).parent
 PROMPTS = [
@@ -128,6 +130,16 @@ PASSAGES = [
     },
 ]
 
+# documents.jsonl as preprocess writes it (metadata the passages do not carry: year, licence, URL)
+DOCUMENTS = [
+    {"id": "d1", "source": "corpus", "title": "강가에서", "author": "가상 작가", "genre": "소설",
+     "published": "1936-05-01", "license": "public-domain", "url": "https://example.org/d1", "text": "…"},
+    {"id": "d2", "source": "corpus", "title": "골목", "author": "다른 작가", "genre": "수필",
+     "published": "1948", "license": "CC-BY-SA-4.0", "url": None, "text": "…"},
+    {"id": "d3", "source": "klue", "title": "일상", "author": "", "genre": "일반",
+     "published": None, "license": "CC-BY-SA-4.0", "url": None, "text": "…"},
+]  # fmt: skip
+
 STATIC_REPORTS = {
     "reports/crawl.json": {"sources": {"corpus": {"documents": 3, "skipped": 0}}, "seconds": 0.2},
     # the shape the preprocess stage writes: per counting level, each with drops and per-source counts
@@ -184,9 +196,24 @@ STATIC_REPORTS = {
                 "text": "오늘 엄마가 죽었다는 전보를 받았다.",
                 "place": "강둑",
                 "passage_ids": ["p1", "p2"],
-                "candidates": [{"text": "a"}, {"text": "b"}],
+                "weights": {"distinct_2": 1.0, "theme_relevance": 1.0},
+                "candidates": [  # the shape compose writes
+                    {
+                        "text": "엄마가 웃었다.",
+                        "score": 1.2,
+                        "disqualified": "",
+                        "contributions": {"distinct_2": 1.0, "theme_relevance": 0.2},
+                    },
+                    {
+                        "text": "죽었다는 전보를 받았다.",
+                        "score": 1.9,
+                        "disqualified": "",
+                        "contributions": {"distinct_2": 0.9, "theme_relevance": 1.0},
+                    },
+                    {"text": "", "score": 0.0, "disqualified": "empty", "contributions": {}},
+                ],
                 "chosen": 1,
-                "reason": "theme_relevance 최고",
+                "reason": "score 1.900 vs runner-up 1.200 (theme_relevance +0.800)",
             },
             {
                 "type": "walk",
@@ -240,6 +267,10 @@ def write_static_outputs(root: Path) -> None:
     passages = root / "data/interim/passages.jsonl"
     passages.parent.mkdir(parents=True, exist_ok=True)
     passages.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in PASSAGES), encoding="utf-8")
+    documents = root / "data/interim/documents.jsonl"
+    documents.write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in DOCUMENTS), encoding="utf-8"
+    )
 
 
 def build_finished_project(root: Path) -> Path:
@@ -295,15 +326,44 @@ def finished_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_exp_show_lists_workspace_baseline_and_both_experiments(finished_template: Path):
     rows, why = repo.exp_show(finished_template, 60)
     assert why == ""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=finished_template, capture_output=True, text=True)
+    baseline = f"main@{head.stdout[:7]}"
     kinds = {r.name: r.kind for r in rows}
-    assert kinds["workspace"] == "workspace" and kinds["main"] == "baseline"
-    assert kinds["fast"] == kinds["slow"] == "experiment"
+    assert kinds == {
+        "workspace": "workspace",
+        baseline: "baseline",
+        "fast": "experiment",
+        "slow": "experiment",
+    }
     fast = next(r for r in rows if r.name == "fast")
-    assert fast.params["fixture.yaml:lr"] == 0.01
+    assert fast.params["fixture.yaml:lr"] == 0.01 and fast.baseline == baseline and fast.state == "done"
     assert fast.metrics["eval:token_accuracy"] == 0.31
-    records, shown = proj.exp_table(rows, only_differing=True)
-    assert shown == ["fixture.yaml:lr"]
-    assert {r["experiment"] for r in records} == {"workspace", "main", "fast", "slow"}
+    runs = runs_mod.runs_of(rows)  # the workspace holds 'slow': not a row of its own
+    frame, params = runs_mod.runs_frame(runs, ["eval:loss"], None)
+    assert params == ["fixture.yaml:lr"] and list(frame["run"]) == [baseline, "slow", "fast"]
+    delta = runs_mod.deltas(frame, runs_mod.baseline_of(runs), ["eval:loss"]).set_index("run")["eval:loss"]
+    assert delta[baseline] == 0 and delta["fast"] < 0 < delta["slow"]
+
+
+def test_exp_show_keeps_the_state_of_queued_experiments():
+    payload = [
+        {"rev": "workspace", "data": {}},
+        {"rev": "a" * 40, "name": "main", "data": {}, "experiments": [
+            {"name": "waiting", "executor": {"state": "queued"}, "revs": [{"rev": "b" * 40, "name": "waiting"}]},
+            {"name": "broke", "executor": {"state": "failed"}, "revs": [{"rev": "c" * 40, "name": "broke"}]},
+            {"name": "ran", "executor": None, "revs": [{"rev": "d" * 40, "name": "ran"}]},
+        ]},
+    ]  # fmt: skip
+    rows = repo.parse_exp_show(payload)
+    assert [(r.name, r.state) for r in rows[1:]] == [
+        ("main@aaaaaaa", "done"), ("waiting", "queued"), ("broke", "failed"), ("ran", "done")
+    ]  # fmt: skip
+
+
+def test_workspace_run_names_the_commit_its_metrics_come_from(finished_template: Path, tmp_path: Path):
+    files = ["reports/eval.json", "reports/train/metrics.json"]
+    assert repo.workspace_run(finished_template, files, 30) == "slow"  # the last `dvc exp run`
+    assert repo.workspace_run(tmp_path, files, 30) == "workspace"  # no repository
 
 
 def test_commit_curves_differ_between_experiments(finished_template: Path):
@@ -325,7 +385,7 @@ def test_readers_tolerate_missing_and_odd_shapes(tmp_path: Path):
     (tmp_path / "bad.json").write_text("{broken")
     assert proj.read_json_file(tmp_path / "bad.json") is None
     (tmp_path / "p.jsonl").write_text('{"text": "가나"}\nnot json\n[1]\n{"text": "다라마"}\n')
-    assert proj.passage_lengths(tmp_path / "p.jsonl") == [2, 3]
+    assert load_passages(tmp_path / "p.jsonl").lengths == [2, 3]
     # per-source reports as a mapping, under "sources", or as a list
     assert proj.per_source_rows({"a": {"quality": {"x": 1}}}) == [{"source": "a", "quality.x": 1}]
     assert proj.per_source_rows({"sources": [{"source": "b", "n": 2}]}) == [{"source": "b", "n": 2}]

@@ -18,22 +18,11 @@ from click.testing import CliRunner
 
 from sanchaek.config import RatingsParams, params_from_dict
 from sanchaek.errors import SanchaekError
-from sanchaek.ratings import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    NewVote,
-    RatingsStore,
-    Sample,
-    aggregate,
-    bradley_terry,
-    candidate_pairs,
-    choose_pair,
-    export,
-    preference_pairs,
-    promote,
-    sample_id,
-    wilson_interval,
-)
+from sanchaek.ratings import aggregate, bradley_terry, export, preference_pairs, promote, wilson_interval
+from sanchaek.votes.agreement import rater_agreement
+from sanchaek.votes.queue import pair_key, rater_queue
+from sanchaek.votes.samples import Sample, candidate_pairs, sample_id, why_not_offered
+from sanchaek.votes.store import MIGRATIONS, SCHEMA_VERSION, NewVote, RatingsStore
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -45,7 +34,12 @@ def make_sample(experiment: str, text: str, prompt: str = "오늘 엄마가", th
 
 def make_store(tmp_path: Path, **overrides) -> RatingsStore:
     params = RatingsParams(**overrides)
-    return RatingsStore(tmp_path / "data/ratings.sqlite", tmp_path / "ratings/votes.jsonl", params)
+    return RatingsStore(
+        tmp_path / "data/ratings.sqlite",
+        tmp_path / "ratings/votes.jsonl",
+        tmp_path / "ratings/flags.jsonl",
+        params,
+    )
 
 
 A1 = make_sample("fast", "오늘 엄마가 죽었다. 나는 걸었다.")
@@ -269,9 +263,7 @@ def test_preference_pairs_skip_ties():
     assert pairs[0]["prompt"] == A1.prompt and pairs[0]["chosen_experiment"] == "slow"
 
 
-def test_pairs_prefer_other_experiments_then_unrated_pairs():
-    import random
-
+def test_pairs_prefer_other_experiments():
     c = make_sample("fast", "혼자 다른 프롬프트", prompt="다른 프롬프트")
     d = make_sample("fast", "또 다른 글", prompt="다른 프롬프트")
     pairs = candidate_pairs([A1, A2, B1, c, d], within_experiment=True)
@@ -283,15 +275,93 @@ def test_pairs_prefer_other_experiments_then_unrated_pairs():
         frozenset((c.sample_id, d.sample_id)),
     }
     assert len(candidate_pairs([A1, A2, B1, c, d], within_experiment=False)) == 2
-    done = as_sets - {frozenset((c.sample_id, d.sample_id))}
-    rng = random.Random(0)
-    sides = set()
-    for _ in range(40):
-        left, right = choose_pair(pairs, done, rng)
-        assert {left.sample_id, right.sample_id} == {c.sample_id, d.sample_id}
-        sides.add(left.sample_id)
-    assert len(sides) == 2  # order is randomised
-    assert choose_pair([], set(), rng) is None
+
+
+def test_rater_queue_never_repeats_a_judged_pair_and_ends_done(tmp_path):
+    store = make_store(tmp_path)
+    c = make_sample("fast", "혼자 다른 프롬프트", prompt="다른 프롬프트")
+    d = make_sample("slow", "또 다른 글", prompt="다른 프롬프트")
+    pairs = candidate_pairs([A1, A2, B1, c, d], within_experiment=True)
+    queue = rater_queue(pairs, store.votes(), "민지")
+    assert (queue.judged, queue.total, queue.done) == (0, 3, False)
+    seen = []
+    while not queue.done:
+        a, b = queue.pending[0]
+        seen.append(pair_key(a.sample_id, b.sample_id))
+        store.record(NewVote("민지", a, b, "a"))
+        queue = rater_queue(pairs, store.votes(), " 민지 ")  # whitespace does not make another rater
+    assert len(set(seen)) == len(seen) == 3 and queue.judged == queue.total == 3
+    other = rater_queue(pairs, store.votes(), "준호")  # another rater has the whole queue
+    assert (other.judged, len(other.pending)) == (0, 3)
+
+
+def test_skipped_pairs_go_last_and_flagged_samples_leave_every_queue(tmp_path):
+    store = make_store(tmp_path)
+    c = make_sample("fast", "혼자 다른 프롬프트", prompt="다른 프롬프트")
+    d = make_sample("slow", "또 다른 글", prompt="다른 프롬프트")
+    pairs = candidate_pairs([A1, A2, B1, c, d], within_experiment=True)
+    first = rater_queue(pairs, [], "민지").pending[0]
+    store.skip("민지", *first)
+    queue = rater_queue(pairs, [], "민지", skipped=store.skipped("민지"))
+    assert queue.pending[-1] == first and queue.skipped == 1 and queue.fresh == 2
+    assert store.skipped("준호") == set()
+    assert store.flag("준호", B1, "깨진 글자") and not store.flag("민지", B1)  # one flag per sample
+    flagged = {f["sample_id"] for f in store.flags()}
+    queue = rater_queue(pairs, [], "민지", flagged=flagged)
+    assert queue.total == 1 and all(B1 not in p for p in queue.pending)
+    lines = [json.loads(x) for x in (tmp_path / "ratings/flags.jsonl").read_text().splitlines()]
+    assert [(f["sample_id"], f["rater"], f["reason"]) for f in lines] == [(B1.sample_id, "준호", "깨진 글자")]
+    assert store.unflag(B1.sample_id) and (tmp_path / "ratings/flags.jsonl").read_text() == ""
+
+
+def test_a_flagged_sample_leaves_bradley_terry_and_the_preference_pairs(tmp_path):
+    store = make_store(tmp_path, min_comparisons=1)
+    for _ in range(3):
+        store.record(NewVote("민지", A1, B1, "a"))  # fast beats slow with A1 ...
+    store.record(NewVote("민지", A2, B1, "b"))  # ... and loses with A2
+    store.flag("민지", A1, "문장이 끊김")
+    report = export(tmp_path, store.params)
+    assert report["n_votes"] == 1 and report["n_votes_flagged"] == 3
+    assert report["best_experiment"] == "slow" and report["experiments"]["slow"]["wins"] == 1
+    assert [f["sample_id"] for f in report["flagged"]] == [A1.sample_id]
+    assert A1.sample_id not in report["samples"]
+    assert report["preference_pairs"] == 1
+
+
+def test_degenerate_samples_are_not_offered():
+    params = RatingsParams(min_sample_chars=10, min_distinct_chars=4)
+    assert why_not_offered(make_sample("x", "가"), params).startswith("too short")
+    assert why_not_offered(make_sample("x", "ㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋㅋ"), params).startswith("degenerate")
+    assert why_not_offered(A1, params) == ""
+
+
+def test_krippendorff_alpha_against_hand_values():
+    # Two raters, four pairs. Outcomes in canonical order (0 first better, 1 tie, 2 second better):
+    # rater x: 0 0 2 1, rater y: 0 0 2 2. Ordinal alpha by hand (Krippendorff 2011, "Computing
+    # Krippendorff's alpha-reliability", ordinal metric): coincidences o00=4, o22=2, o12=o21=1; n0=4, n1=1, n2=3;
+    # ordinal distances d01=(4/2+1/2)^2=6.25, d02=(4/2+1+3/2)^2=20.25, d12=(1/2+3/2)^2=4;
+    # D_o = 2*1*4/8 = 1 ; D_e = 2*(4*1*6.25 + 4*3*20.25 + 1*3*4)/(8*7) = 10.0 ; alpha = 1 - 1/10 = 0.9.
+    samples = [(make_sample("p", f"글 {i} 첫째", prompt=f"p{i}"), make_sample("q", f"글 {i} 둘째", prompt=f"p{i}"))
+               for i in range(4)]  # fmt: skip
+
+    def vote(rater, pair, outcome):
+        a, b = sorted(pair, key=lambda s: s.sample_id)
+        winner = {0: "a", 1: "tie", 2: "b"}[outcome]
+        return {
+            "rater": rater,
+            "a": {"sample_id": a.sample_id},
+            "b": {"sample_id": b.sample_id},
+            "winner": winner,
+        }
+
+    votes = [vote("x", p, o) for p, o in zip(samples, (0, 0, 2, 1), strict=True)]
+    votes += [vote("y", p, o) for p, o in zip(samples, (0, 0, 2, 2), strict=True)]
+    result = rater_agreement(votes)
+    assert (result.units, result.raters) == (4, 2)
+    assert result.alpha == pytest.approx(0.9, abs=1e-4)
+    assert rater_agreement(votes[:4]).why == "no pair was judged by two raters yet"
+    same = [vote("x", samples[0], 0), vote("y", samples[0], 0)]
+    assert rater_agreement(same).alpha is None
 
 
 # ---- export stage and CLI ---------------------------------------------------------------------------
@@ -347,9 +417,9 @@ def test_dvc_stage_runs_on_a_fresh_clone_and_only_reruns_when_votes_change(tmp_p
             shutil.copy(REPO / dep, tmp_path / dep)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ratings": params}, allow_unicode=True))
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"ratings": stage}}, allow_unicode=True))
-    snap = tmp_path / params["snapshot_path"]
-    snap.parent.mkdir(parents=True)
-    snap.write_text("")  # as committed: empty
+    for key in ("snapshot_path", "flags_path"):  # as committed: empty
+        (tmp_path / params[key]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / params[key]).write_text("")
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         assert _sh(cmd, tmp_path).returncode == 0
     first = _sh(["dvc", "repro"], tmp_path)
@@ -388,11 +458,15 @@ def test_promote_applies_the_best_experiment_and_keeps_the_snapshot(tmp_path_fac
     fast = make_sample("fast", "빠른 글")
     slow = make_sample("slow", "느린 글")
     store.record(NewVote("민지", fast, slow, "a"))
+    store.flag("민지", make_sample("fast", "깨진 글"), "반복")
     export(root, params)
     message = promote(root, None, params)
     assert "promoted 'fast'" in message
     assert "lr: 0.01" in (root / "fixture.yaml").read_text()
     assert len((root / "ratings/votes.jsonl").read_text().splitlines()) == 1  # not reverted to the exp's copy
+    assert len((root / "ratings/flags.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(SanchaekError, match=r"'main@abc1234' is a commit's baseline.*git checkout abc1234"):
+        promote(root, "main@abc1234", params)
     with pytest.raises(SanchaekError, match=r"known: fast, slow"):
         promote(root, "fastest", params)
 
@@ -400,7 +474,7 @@ def test_promote_applies_the_best_experiment_and_keeps_the_snapshot(tmp_path_fac
 def test_collect_samples_pools_experiments_with_ids_joinable_from_the_records(tmp_path_factory, tmp_path):
     from test_app_project import copy_project, template_project
 
-    from sanchaek.ratings import collect_samples
+    from sanchaek.votes.samples import collect_samples
 
     root = copy_project(template_project(tmp_path_factory), tmp_path / "proj")
     samples = collect_samples(root, RatingsParams())
@@ -411,7 +485,9 @@ def test_collect_samples_pools_experiments_with_ids_joinable_from_the_records(tm
         assert s.sample_id == sample_id(
             s.record.get("experiment") or "workspace", s.record["prompt"], s.record["text"]
         )
-    assert sorted(by_exp) == ["fast", "slow", "workspace"]  # baseline (HEAD) ran outside an experiment
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout
+    # the baseline ran outside an experiment (its records say 'workspace'): named after its commit
+    assert sorted(by_exp) == ["fast", f"main@{head[:7]}", "slow"]
     assert all(len(v) == 4 for v in by_exp.values())  # 2 prompts x 2 samples, workspace copy deduplicated
     assert len({(s.prompt, s.text) for s in samples}) == len(samples)
     assert collect_samples(root, RatingsParams(include_experiment_samples=False)) == by_exp["slow"]

@@ -64,7 +64,9 @@ class LazyGroup(click.Group):
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("sanchaek"):
-                raise SanchaekError(f"stage '{cmd_name}' is not available in this build ({exc.name} missing)") from exc
+                raise SanchaekError(
+                    f"stage '{cmd_name}' is not available in this build ({exc.name} missing)"
+                ) from exc
             raise SanchaekError(
                 f"stage '{cmd_name}' needs the Python package '{exc.name}': run `make setup`"
             ) from exc

@@ -21,7 +21,9 @@ from .errors import SanchaekError
 
 def _disk_error(path: Path, exc: OSError) -> SanchaekError:
     if exc.errno == errno.ENOSPC:
-        return SanchaekError(f"disk full while writing {path}: free space and rerun (earlier output is intact)")
+        return SanchaekError(
+            f"disk full while writing {path}: free space and rerun (earlier output is intact)"
+        )
     return SanchaekError(f"cannot write {path}: {exc.strerror or exc} (earlier output is intact)")
 
 
@@ -90,7 +92,9 @@ def read_json(path: str | Path, *, what: str = "file", fix: str = "") -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SanchaekError(f"{path} is not valid UTF-8 JSON ({exc}): regenerate it" + (f" ({fix})" if fix else "")) from exc
+        raise SanchaekError(
+            f"{path} is not valid UTF-8 JSON ({exc}): regenerate it" + (f" ({fix})" if fix else "")
+        ) from exc
 
 
 def read_jsonl(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import auth
 from .project import Project, open_project
 from .views import data_page, overview, rate, samples_page, search_page, training, work
 
@@ -40,10 +41,43 @@ def choose_page() -> str:
     return slug
 
 
+def require_login(project: Project) -> None:
+    """With ``app.auth``: a login form until the user is known (the page is not drawn before)."""
+    if not project.params.app.auth:
+        return
+    state = st.session_state
+    if state.get(auth.SESSION_KEY):
+        st.sidebar.caption(f"로그인 logged in: **{state[auth.SESSION_KEY]}**")
+        if st.sidebar.button("로그아웃 · log out", key="logout"):
+            del state[auth.SESSION_KEY]
+            st.rerun()
+        return
+    users = auth.users_from(st.secrets)
+    st.title("산책 · 로그인 log in")
+    if not users:
+        st.error(
+            f"app.auth is on but .streamlit/secrets.toml has no [{auth.SECTION}] table: "
+            "add a user with `python -m sanchaek.app.auth NAME`, or set app.auth: false"
+        )
+        st.stop()
+    with st.form("login"):
+        name = st.text_input("이름 · name", key="login_name")
+        password = st.text_input("비밀번호 · password", type="password", key="login_password")
+        submitted = st.form_submit_button("로그인 · log in")
+    if submitted:
+        user = auth.login(users, name, password)
+        if user:
+            state[auth.SESSION_KEY] = user
+            st.rerun()
+        st.error("이름이나 비밀번호가 틀렸습니다 · wrong name or password")
+    st.stop()
+
+
 def main() -> None:
     st.set_page_config(page_title="산책 sanchaek", page_icon="🚶", layout="wide")
     root = project_root()
     project = open_project(root)
+    require_login(project)
     slug = choose_page()
     st.sidebar.caption(f"프로젝트 project: `{root}`")
     PAGES[slug][1](project)

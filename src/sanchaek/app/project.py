@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import repo
 from ..config import Params, params_from_dict
 from ..errors import SanchaekError
 from ..paths import Layout
-from . import repo
 
 # Report files each page reads, relative to the project root (the DESIGN contracts).
 REPORTS = {
@@ -205,18 +205,6 @@ def per_source_counts(report: Any) -> list[dict[str, Any]]:
     return list(by_source.values())
 
 
-def passage_lengths(path: Path) -> list[int]:
-    """Character length of every passage (for the histogram)."""
-    return [len(r.get("text") or "") for r in read_jsonl_file(path)]
-
-
-def passages_by_id(path: Path, wanted: set[str]) -> dict[str, dict]:
-    """The passages whose ids are wanted (provenance lookups on the Work page)."""
-    if not wanted:
-        return {}
-    return {str(r.get("passage_id")): r for r in read_jsonl_file(path) if str(r.get("passage_id")) in wanted}
-
-
 # ---- Training page ------------------------------------------------------------------------------
 
 
@@ -268,26 +256,6 @@ def commit_curves(root: Path, rev: str, timeout: float) -> dict[str, list[dict[s
             if text is not None:
                 out[path[len(PLOTS_DIR) + 1 : -len(".tsv")]] = parse_tsv(text)
     return out
-
-
-def exp_table(rows: list[repo.ExpRow], only_differing: bool) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows for the experiments table and the param columns shown (all, or those that differ)."""
-    param_cols = sorted({k for r in rows for k in r.params})
-    metric_cols = sorted({k for r in rows for k in r.metrics})
-    records = [
-        {
-            "experiment": r.name,
-            "kind": r.kind,
-            "baseline": r.baseline,
-            **r.params,
-            **r.metrics,
-            "rev": r.rev[:7],
-        }
-        for r in rows
-    ]
-    shown = repo.differing_columns(records, param_cols) if only_differing else param_cols
-    columns = ["experiment", "kind", "baseline", *shown, *metric_cols, "rev"]
-    return [{c: rec.get(c) for c in columns} for rec in records], shown
 
 
 # ---- Samples / Work pages -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ..errors import SanchaekError
 from .base import Section
 from .sections import (
+    AppParams,
     ComposeParams,
     CrawlParams,
     EmbedParams,
@@ -35,6 +36,7 @@ __all__ = [
     "load_params",
     "params_from_dict",
     "format_validation_error",
+    "AppParams",
     "ComposeParams",
     "CrawlParams",
     "EmbedParams",
@@ -62,6 +64,7 @@ class Params(Section):
     generate: GenerateParams = GenerateParams()
     compose: ComposeParams = ComposeParams()
     ratings: RatingsParams = RatingsParams()
+    app: AppParams = AppParams()
     sweep: SweepParams = SweepParams()
 
 

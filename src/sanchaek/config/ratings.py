@@ -14,6 +14,8 @@ class RatingsParams(Section):
     # depends on this file (not on the database), so `dvc repro` reruns only when votes changed and
     # a fresh clone with no database still exports (from the committed, possibly empty, snapshot).
     snapshot_path: str = "ratings/votes.jsonl"
+    # The same for samples flagged as broken on the Rate page (they leave every queue and the ranking).
+    flags_path: str = "ratings/flags.jsonl"
     # How long a writer waits for another rater's transaction before giving up (SQLite busy_timeout).
     busy_timeout_s: float = Field(10.0, gt=0, le=600)
     # The 1..score_max scores a rater may give each sample of a pair (keys are stored in the DB).
@@ -38,11 +40,17 @@ class RatingsParams(Section):
     include_experiment_samples: bool = True
     # Label for workspace samples whose record names no experiment.
     workspace_label: str = Field("workspace", min_length=1)
+    # Samples raters are not offered: fewer non-space characters than min_sample_chars (a one-character
+    # sample), or fewer distinct characters than min_distinct_chars (ㅋㅋㅋㅋ…, one repeated token).
+    min_sample_chars: int = Field(10, ge=1)
+    min_distinct_chars: int = Field(4, ge=1)
     # When only one experiment has samples for a prompt, pair two different samples of it.
     pair_within_experiment: bool = True
     # Seconds the app (and promote) wait for `dvc status`, `dvc exp show`, `dvc exp apply`, `git show`.
     dvc_timeout_s: float = Field(60.0, gt=0, le=3600)
-    # Seconds the app caches `dvc status` / `dvc exp show` results before asking again.
+    # Seconds after which the app re-checks `dvc status` (in the background: pages show the last
+    # answer meanwhile) and which run the workspace holds; `dvc exp show` and the pooled samples are
+    # asked again only when refs, HEAD or files changed.
     dvc_cache_ttl_s: float = Field(30.0, ge=0)
 
     @field_validator("criteria")

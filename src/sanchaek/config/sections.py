@@ -1,5 +1,6 @@
 """Every params section, one module each (owned by the stage that reads it)."""
 
+from .app import AppParams
 from .crawl import CrawlParams
 from .evaluate import EvaluateParams
 from .generate import ComposeParams, GenerateParams
@@ -9,6 +10,7 @@ from .ratings import RatingsParams
 from .search import EmbedParams, IndexParams, QueryParams
 
 __all__ = [
+    "AppParams",
     "ComposeParams",
     "CrawlParams",
     "EmbedParams",

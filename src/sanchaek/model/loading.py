@@ -13,7 +13,9 @@ from ..errors import SanchaekError
 
 
 def _looks_like_path(name_or_path: str) -> bool:
-    return name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists() or name_or_path.count("/") > 1
+    return (
+        name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists() or name_or_path.count("/") > 1
+    )
 
 
 def check_model_dir(name_or_path: str, *, produced_by: str = "sanchaek train (dvc repro train)") -> None:
@@ -22,9 +24,13 @@ def check_model_dir(name_or_path: str, *, produced_by: str = "sanchaek train (dv
         return
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        raise SanchaekError(f"model {path} not found: run `{produced_by}` or set the model path in params.yaml")
+        raise SanchaekError(
+            f"model {path} not found: run `{produced_by}` or set the model path in params.yaml"
+        )
     if not (path / "config.json").exists():
-        raise SanchaekError(f"model {path} has no config.json: it is not a save_pretrained folder; retrain or point elsewhere")
+        raise SanchaekError(
+            f"model {path} has no config.json: it is not a save_pretrained folder; retrain or point elsewhere"
+        )
 
 
 def load_tokenizer(name_or_path: str) -> Any:

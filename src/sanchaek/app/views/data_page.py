@@ -64,8 +64,7 @@ def _drops(project: proj.Project) -> None:
 
 def _lengths(project: proj.Project) -> None:
     st.subheader("문단 길이 분포 · Passage lengths")
-    path = project.layout.passages
-    lengths = [len(r.get("text") or "") for r in common.jsonl(path)]
+    lengths = common.passages(project).lengths
     if not lengths:
         common.how_to_run("문단 파일(data/interim/passages.jsonl)이", "preprocess")
         return

@@ -72,6 +72,8 @@ def _status(project: proj.Project) -> None:
 
 def _headlines(project: proj.Project) -> None:
     st.subheader("주요 지표 · Headline metrics")
+    if proj.has_any_output(project.root):
+        st.caption(f"작업 공간의 결과 · numbers of the workspace, run `{common.workspace_run(project)}`")
     shown = []
     for name, keys, label in HEADLINES:
         flat = proj.numbers(common.report(project, name))
@@ -87,4 +89,4 @@ def _headlines(project: proj.Project) -> None:
     for i, (label, value) in enumerate(shown):
         cols[i % 4].metric(label, f"{value:,.4g}" if isinstance(value, float) else f"{value:,}")
     if best:
-        st.success(f"사람 평가 1위 실험 · best-rated experiment: **{best}**")
+        st.success(f"사람 평가 1위 · best-rated run: **{best}**")

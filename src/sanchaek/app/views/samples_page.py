@@ -33,7 +33,7 @@ def render(project: proj.Project) -> None:
     )
     experiments = list(dict.fromkeys(s.experiment for s in samples if s.prompt == prompt))
     chosen = st.multiselect(
-        "실험 · experiments",
+        "실행 · runs",
         experiments,
         default=experiments[:MAX_COLUMNS],
         key="samples_exps",

@@ -1,12 +1,14 @@
 """git and dvc as subprocesses with a timeout: every failure becomes a value, never a traceback.
 
-The app shows ``dvc status`` and ``dvc exp show`` and reads outputs of other experiments from their
+Shared by the app, the ratings stage (promote) and the vote machinery (samples of other
+experiments). The app shows ``dvc status`` and ``dvc exp show`` and reads outputs of other experiments from their
 git commits; a machine without git or dvc, a folder that is no repository, or a slow command gives
 an empty state with one line of why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -36,12 +38,11 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def run_tool(args: list[str], cwd: Path, timeout: float) -> ToolResult:
+def run_tool(args: list[str], cwd: Path, timeout: float, stdin: str | None = None) -> ToolResult:
     env = dict(os.environ, DVC_NO_ANALYTICS="1", GIT_TERMINAL_PROMPT="0")
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
     try:
-        proc = subprocess.run(
-            args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
-        )
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **feed)
     except FileNotFoundError:
         return ToolResult(False, error=f"{args[0]} is not installed")
     except subprocess.TimeoutExpired:
@@ -73,8 +74,8 @@ def run_dvc(args: list[str], cwd: Path, timeout: float) -> ToolResult:
     return run_tool([*cmd, *args], cwd, timeout)
 
 
-def run_git(args: list[str], cwd: Path, timeout: float) -> ToolResult:
-    return run_tool(["git", *args], cwd, timeout)
+def run_git(args: list[str], cwd: Path, timeout: float, stdin: str | None = None) -> ToolResult:
+    return run_tool(["git", *args], cwd, timeout, stdin)
 
 
 # ---- dvc status -------------------------------------------------------------------------------
@@ -144,6 +145,7 @@ class ExpRow:
     rev: str
     kind: str  # workspace | baseline | experiment
     baseline: str = ""
+    state: str = "done"  # done, or the queue's state of a queued experiment: queued | running | failed
     timestamp: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -192,15 +194,19 @@ def _metrics_of(data: dict) -> dict[str, Any]:
     return out
 
 
-def _row(entry: dict, kind: str, baseline: str) -> ExpRow:
+def _row(entry: dict, kind: str, baseline: str, state: str = "done") -> ExpRow:
     data = entry.get("data") or {}
     rev = str(entry.get("rev") or data.get("rev") or "")
-    name = entry.get("name") or (rev if kind == "workspace" else rev[:7])
+    if kind == "baseline":
+        name = baseline_label(str(entry.get("name") or ""), rev)
+    else:
+        name = entry.get("name") or (rev if kind == "workspace" else rev[:7])
     return ExpRow(
         name=str(name),
         rev=rev,
         kind=kind,
         baseline=baseline,
+        state=state,
         timestamp=str(data.get("timestamp") or ""),
         params=_params_of(data),
         metrics=_metrics_of(data),
@@ -218,9 +224,35 @@ def parse_exp_show(payload: Any) -> list[ExpRow]:
         base = _row(entry, kind, "")
         rows.append(base)
         for exp in entry.get("experiments") or []:
+            executor = (exp or {}).get("executor") or {}
+            state = str(executor.get("state") or "done") if isinstance(executor, dict) else "done"
+            state = "done" if state == "success" else state
             for rev_entry in (exp or {}).get("revs") or []:
-                rows.append(_row(rev_entry, "experiment", base.name))
+                rows.append(_row(rev_entry, "experiment", base.name, state))
     return rows
+
+
+def exp_fingerprint(root: Path, timeout: float, files: list[str]) -> str:
+    """What ``dvc exp show`` depends on, cheaply (two git calls and a few stats): the experiment refs
+    and branches, HEAD, the queue's folders and ``files`` (params, dvc.lock, metrics). Equal
+    fingerprints mean an equal table, so the app asks dvc again only when this changes."""
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname) %(refname)", "refs/exps/", "refs/heads/"], root, timeout
+    )
+    head_ = run_git(["rev-parse", "-q", "--verify", "HEAD"], root, timeout)
+    stamps = []
+    for rel in files:
+        try:
+            st = (root / rel).stat()
+            stamps.append(f"{rel}:{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            stamps.append(f"{rel}:-")
+    queue = root / ".dvc" / "tmp" / "exps"
+    if queue.is_dir():
+        for folder, _, _ in os.walk(queue):
+            with contextlib.suppress(OSError):
+                stamps.append(f"{folder}:{os.stat(folder).st_mtime_ns}")
+    return "\n".join([refs.stdout, head_.stdout, *stamps])
 
 
 def exp_show(root: Path, timeout: float) -> tuple[list[ExpRow], str]:
@@ -269,6 +301,39 @@ def head(root: Path, timeout: float) -> tuple[str, str] | None:
     name = run_git(["rev-parse", "--abbrev-ref", "HEAD"], root, timeout)
     label = name.stdout.strip() if name.ok and name.stdout.strip() not in ("", "HEAD") else sha.stdout[:7]
     return label, sha.stdout.strip()
+
+
+def baseline_label(name: str, sha: str) -> str:
+    """How a commit's run is named in the app and the ratings: 'main@1a2b3c4' (a detached HEAD: '1a2b3c4')."""
+    short = sha[:7]
+    return short if not name or name == short else f"{name}@{short}"
+
+
+def workspace_run(root: Path, files: list[str], timeout: float) -> str:
+    """Which run the workspace's ``files`` (metrics reports) come from: ``main@<sha>`` when they equal
+    HEAD's, an experiment's name when they equal its commit's, else 'workspace (uncommitted)'.
+
+    Two git calls whatever the number of experiments: ``hash-object`` of the files and one
+    ``cat-file --batch-check`` of every candidate commit's copies.
+    """
+    files = [f for f in files if (root / f).is_file()]
+    found = head(root, timeout)
+    if found is None or not files:
+        return "workspace"
+    here = run_git(["hash-object", "--", *files], root, timeout)
+    if not here.ok:
+        return "workspace"
+    wanted = here.stdout.split()
+    candidates = [(baseline_label(*found), found[1]), *exp_refs(root, timeout)]
+    query = "".join(f"{sha}:{f}\n" for _, sha in candidates for f in files)
+    blobs = run_git(["cat-file", "--batch-check=%(objectname)"], root, timeout, stdin=query)
+    if blobs.ok:
+        lines = blobs.stdout.split("\n")
+        for i, (label, _) in enumerate(candidates):
+            got = [ln.split()[0] if ln.split() else "" for ln in lines[i * len(files) : (i + 1) * len(files)]]
+            if got == wanted:
+                return label
+    return "workspace (uncommitted)"
 
 
 def git_show(root: Path, rev: str, path: str, timeout: float) -> str | None:
