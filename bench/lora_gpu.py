@@ -380,7 +380,7 @@ def run_generation(args: argparse.Namespace) -> dict:
     from generate_gpu import hf_generate, left_padded, ours, timed
 
     from sanchaek.config.generate import EngineParams
-    from sanchaek.generate import load_model
+    from sanchaek.model.decoding import load_model
 
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     engine = EngineParams(kind="static", compile=True, compile_mode="reduce-overhead", dtype="bfloat16",

@@ -219,7 +219,8 @@ def test_merged_and_unmerged_logits_agree_and_every_consumer_loads_the_adapter(k
 
 def test_generate_and_write_run_on_an_adapter_folder(tiny_models, tmp_path):
     from sanchaek.config.generate import EngineParams, SamplingParams
-    from sanchaek.generate import load_model, write_text_stream
+    from sanchaek.generate import write_text_stream
+    from sanchaek.model.decoding import load_model
     from sanchaek.train import train
 
     layout = make_project(tmp_path)
