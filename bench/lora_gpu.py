@@ -256,9 +256,9 @@ def run_ours(
 ) -> dict:
     import torch
 
-    from sanchaek.model.memory_plan import GIB, plan
+    from sanchaek.model.memory_plan import GIB, memory_plan_for, plan
     from sanchaek.paths import Layout
-    from sanchaek.train import memory_plan_for, resolve_mixed_precision, train
+    from sanchaek.train import resolve_mixed_precision, train
 
     params = our_params(model_dir, method, seq, batch, timer.warmup + timer.steps, compile=compile)
     precision = resolve_mixed_precision(params.train)
