@@ -442,7 +442,9 @@ def train(
         optimizer, warmup_steps=t.warmup_steps, total_steps=total_steps, min_lr_ratio=t.min_lr_ratio
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    if adapter is not None:
+    # FSDP saves its own sharded state (not through the hook): adapter runs keep whole checkpoints there.
+    adapter_checkpoints = adapter is not None and not shards_the_model(accelerator)
+    if adapter_checkpoints:
         checkpoint_trainable_only(accelerator, model)
     if objective is not None:
         # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
@@ -469,7 +471,7 @@ def train(
         else None
     )
     if resume_from is not None:
-        state = load_checkpoint(accelerator, resume_from, partial=adapter is not None)
+        state = load_checkpoint(accelerator, resume_from, partial=adapter_checkpoints)
         start_step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
         accelerator.print(f"resumed from {resume_from} at step {start_step}")
     elif checkpoints and t.resume == "never" and accelerator.is_main_process:
