@@ -4,7 +4,7 @@ set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python3 -c "import torch, transformers, peft, bitsandbytes, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, bitsandbytes.__version__, accelerate.__version__)"
+python3 -c "import pydantic, torch, transformers, peft, bitsandbytes, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, bitsandbytes.__version__, accelerate.__version__)"
 B="python3 bench/lora_gpu.py --corpus works.jsonl --tokenizer tok32k --workdir /tmp/lora-bench --out $OUT/lora_gpu.json --warmup ${WARMUP:-4} --steps ${STEPS:-10}"
 for part in $PARTS; do
   echo "== $part $(date +%T)"

@@ -12,7 +12,9 @@ memory, under a second even for 13B) and adds up, per process:
 - **activations** kept for the backward, per token and layer (bf16): the compiled loop saves the
   block's inputs, its normed inputs, q/k/v after RoPE, the attention output and the MLP's gate, up
   and product: ``2 * (6*hidden + 2*kv_dim + 3*ffn)`` bytes; with gradient checkpointing only each
-  block's input, plus one block recomputed; LoRA dropout keeps a copy of each adapted layer's input;
+  block's input, plus one block recomputed; LoRA dropout keeps a copy of each adapted layer's input,
+  and fp32 adapters under autocast an fp32 one; eager (uncompiled) blocks keep ``16 * hidden`` bytes
+  more (``10 * hidden`` with frozen norms), as read off autograd's saved tensors (tests/test_lora.py);
 - **logits**: (tokens x vocab) buffers of the loss: one bf16 buffer with the fused loss kernel, four
   bf16-wide ones for the compiled loss and seven for the eager one;
 - a fixed allowance for the CUDA workspace and the allocator's slack.
@@ -158,8 +160,10 @@ def plan(shape: ModelShape, run: RunShape) -> MemoryPlan:
     per_layer = width * (6 * shape.hidden + 2 * shape.kv_dim + 3 * shape.ffn)
     if run.method != "full" and run.lora_dropout > 0:
         per_layer += (width + 1) * lora_params(shape, run.lora_rank, run.lora_targets)[1]
-    if not run.compiled:  # eager norms and activation functions keep fp32 and extra copies
-        per_layer += 4 * 4 * shape.hidden + width * shape.ffn
+    if not run.compiled:  # eager norms keep fp32 copies; trainable norm weights their normed input too
+        per_layer += (8 if run.method == "full" else 5) * width * shape.hidden
+    if run.method != "full" and run.precision == "bf16":  # fp32 adapters under autocast: an fp32 copy
+        per_layer += 4 * lora_params(shape, run.lora_rank, run.lora_targets)[1]  # of each adapted input
     if run.gradient_checkpointing:
         activations = tokens * (shape.layers * width * shape.hidden + per_layer)
     else:
