@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_lora import save_tiny, tokenizer_dir  # noqa: F401  (the fixture)
+from conftest import KOREAN_LINES
+from test_lora import save_tiny
 from test_train import make_project
 from test_train_multiprocess import TRAIN
 
@@ -33,8 +34,11 @@ def run_lora_stage(root: Path, model_dir: Path, processes: int, micro: int, accu
 
 
 @pytest.mark.slow
-def test_two_process_lora_matches_one_process(tmp_path, tokenizer_dir):
-    model_dir = save_tiny("llama", tmp_path / "base", tokenizer_dir)
+def test_two_process_lora_matches_one_process(tmp_path):
+    from sanchaek.model.scratch import train_bpe_tokenizer
+
+    train_bpe_tokenizer(KOREAN_LINES * 4, 300).save_pretrained(tmp_path / "tok")
+    model_dir = save_tiny("llama", tmp_path / "base", tmp_path / "tok")
     one = run_lora_stage(make_project(tmp_path / "one").root, model_dir, 1, micro=2, accum=2)
     two = run_lora_stage(make_project(tmp_path / "two").root, model_dir, 2, micro=2, accum=1)
     assert two["step"] == one["step"] == 8
