@@ -45,6 +45,7 @@ STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is in
 _RESUME_NEUTRAL = {
     "max_minutes", "compile", "compile_mode", "fused_cross_entropy", "attention", "num_workers", "log_every",
     "eval_every", "eval_max_blocks", "eval_batch_size", "checkpoint_every", "keep_checkpoints", "resume", "tf32",
+    "merge_adapter", "memory_gib",
 }  # fmt: skip
 
 
@@ -200,10 +201,23 @@ def save_checkpoint(accelerator: Any, ckpt_dir: Path, step: int, state: dict[str
     return final
 
 
-def load_checkpoint(accelerator: Any, path: Path) -> dict[str, Any]:
+def checkpoint_trainable_only(accelerator: Any, model: Any) -> None:
+    """Checkpoints of an adapter run hold what trains, not the frozen base (16 GB for an 8B model):
+    the base is the one ``model.name_or_path`` names, loaded again on resume."""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+
+    def keep_trainable(models: list[Any], weights: list[dict[str, Any]], output_dir: str) -> None:
+        for i, state in enumerate(weights):
+            weights[i] = {k: v for k, v in state.items() if k in trainable}
+
+    accelerator.register_save_state_pre_hook(keep_trainable)
+
+
+def load_checkpoint(accelerator: Any, path: Path, *, partial: bool = False) -> dict[str, Any]:
+    """``partial``: the checkpoint holds only the trainable weights (``checkpoint_trainable_only``)."""
     state = read_checkpoint_state(path)
     try:
-        accelerator.load_state(str(path))
+        accelerator.load_state(str(path), **({"strict": False} if partial else {}))
     except Exception as exc:  # safetensors, pickle, shape mismatch: all mean "this checkpoint is unusable"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise SanchaekError(
@@ -226,9 +240,12 @@ def trim_live_history(live_dir: Path, last_step: int) -> None:
             writer.writerows(kept)
 
 
-def save_model(accelerator: Any, model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
+def save_model(
+    accelerator: Any, model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any], adapter: Any = None
+) -> None:
     """``save_pretrained`` of the prepared ``NextTokenLoss``'s LM into a temp folder beside ``out_dir``,
-    then swap it in."""
+    then swap it in. ``adapter``: the run's ``AdapterRun``; the folder then holds the adapter (naming
+    its base), and with ``train.merge_adapter`` the merged model in ``merged/``."""
     state_dict = accelerator.get_state_dict(model)  # gathers FSDP shards; every process must call it
     if accelerator.is_main_process:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -237,9 +254,16 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, out_dir: Path, meta
             unwrapped = accelerator.unwrap_model(model).lm
             state_dict = {k.removeprefix("lm."): v for k, v in state_dict.items()}
             unwrapped.config.use_cache = True  # for generation downstream
-            unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            if adapter is None:
+                unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            else:
+                adapter.save(tmp, state_dict)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "sanchaek_train.json", meta)
+            if adapter is not None and adapter.merge:
+                from .model.adapters import write_merged_model
+
+                write_merged_model(tmp)
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             if out_dir.exists():
@@ -270,6 +294,20 @@ def refuse_under_sharding(accelerator: Any, feature: str, fix: str) -> None:
     if shards_the_model(accelerator):
         kind = accelerator.distributed_type.name
         raise SanchaekError(f"{feature} is not supported under {kind}: {fix}")
+
+
+def check_memory_plan(params: Params, accelerator: Any, precision: str) -> Any:
+    """The memory plan of this run, refused in one line when it cannot fit (GPU or train.memory_gib)."""
+    from .model.memory_plan import available_memory, check_fits, memory_plan_for
+
+    available, where = available_memory(params.train, accelerator.device)
+    if available is None:
+        return None
+    shape, run = memory_plan_for(
+        params, precision=precision, processes=accelerator.num_processes,
+        sharded=shards_the_model(accelerator), cuda=accelerator.device.type == "cuda",
+    )  # fmt: skip
+    return check_fits(shape, run, available, where=where)
 
 
 def build_re_objective(params: Params, tokenizer: Any, model: Any) -> Any:
@@ -316,6 +354,10 @@ def train(
 
     t = params.train
     started = time.monotonic()
+    if t.method == "qlora":  # bitsandbytes' 4-bit kernels: refused before anything starts elsewhere
+        from .model.adapters import require_qlora_support
+
+        require_qlora_support("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_mixed_precision(t)
     # bf16-master runs the model in bf16 itself (MasterWeights below): no autocast on top.
     accelerator = Accelerator(
@@ -327,11 +369,14 @@ def train(
         torch.backends.cudnn.allow_tf32 = True
     set_seed(t.seed)
 
+    memory = check_memory_plan(params, accelerator, precision)  # before any weight is loaded
+    if memory is not None:
+        accelerator.print(f"memory plan: {memory.describe()}")
     # The main process tokenizes and caches first; the others then map its files.
     with accelerator.main_process_first():
         model, tokenizer = build_model_and_tokenizer(
             params.model, train_path=layout.train_split, cache_dir=layout.cache_dir, seq_len=t.seq_len,
-            seed=t.seed, root=layout.root,
+            seed=t.seed, root=layout.root, train=t, precision=precision, device=device,
         )  # fmt: skip
         train_blocks = load_blocks(layout.train_split, tokenizer, t.seq_len, layout.cache_dir)
         val_blocks = load_blocks(
@@ -348,6 +393,14 @@ def train(
         from .model.flash4 import require
 
         require(device)
+    adapter = None
+    if t.method != "full":
+        from .model.adapters import AdapterRun, base_for_adapter_config
+
+        adapter = AdapterRun(
+            model, base_for_adapter_config(params.model.name_or_path, layout.root), t.merge_adapter
+        )
+        model = adapter.lm  # the base with the adapter layers in it: the loop trains it like any model
     undo_speedups = fast_training(model, t.seq_len, t.attention)
     if t.attention == "flash_attn_4" and model.config._attn_implementation != PACKED_CAUSAL:
         log.warning(
@@ -356,7 +409,7 @@ def train(
         )
     lm = model  # the Hugging Face model itself: saved, and run by the RE objective
     model = NextTokenLoss(lm, resolve_fused_cross_entropy(t, lm, device, accelerator))
-    optimizer_params = list(model.parameters())
+    optimizer_params = [p for p in model.parameters() if p.requires_grad]  # the adapter alone under LoRA
     objective = None
     if t.re_weight > 0:
         refuse_under_sharding(
@@ -389,6 +442,10 @@ def train(
         optimizer, warmup_steps=t.warmup_steps, total_steps=total_steps, min_lr_ratio=t.min_lr_ratio
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # FSDP saves its own sharded state (not through the hook): adapter runs keep whole checkpoints there.
+    adapter_checkpoints = adapter is not None and not shards_the_model(accelerator)
+    if adapter_checkpoints:
+        checkpoint_trainable_only(accelerator, model)
     if objective is not None:
         # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
         objective.to(device)
@@ -414,7 +471,7 @@ def train(
         else None
     )
     if resume_from is not None:
-        state = load_checkpoint(accelerator, resume_from)
+        state = load_checkpoint(accelerator, resume_from, partial=adapter_checkpoints)
         start_step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
         accelerator.print(f"resumed from {resume_from} at step {start_step}")
     elif checkpoints and t.resume == "never" and accelerator.is_main_process:
@@ -433,7 +490,8 @@ def train(
             trim_live_history(live_path, start_step)
         live = Live(dir=str(live_path), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None)
         live.log_params({"global_batch": global_batch, "tokens_per_step": tokens_per_step, "total_steps": total_steps,
-                         "processes": world, "n_params": sum(p.numel() for p in model.parameters())})  # fmt: skip
+                         "processes": world, "n_params": sum(p.numel() for p in model.parameters()),
+                         "n_trainable_params": sum(p.numel() for p in optimizer_params)})  # fmt: skip
 
     loader = torch.utils.data.DataLoader(
         MicroBatchDataset(
@@ -587,7 +645,7 @@ def train(
         undo_speedups()  # users load the model as it was: plain SDPA, the original rotary module
         if master is not None:
             master.restore_full_precision()
-        save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta)
+        save_model(accelerator, uncompiled_model, tokenizer, model_dir, meta, adapter)
     accelerator.end_training()
     return TrainResult(
         steps=done,
@@ -619,11 +677,35 @@ def all_reduce_gradients(accelerator: Any, parameters: list[Any]) -> None:
     help="Fine-tune or train the causal LM with Accelerate (launch with `accelerate launch` for N GPUs)."
 )
 @params_option
-def command(params_path: str) -> None:
+@click.option(
+    "--plan", "plan_only", is_flag=True, help="Print the memory plan per GPU and exit (loads no weights)."
+)
+def command(params_path: str, plan_only: bool) -> None:
     params = load_params(params_path)
+    if plan_only:
+        from accelerate.utils import parse_flag_from_env
+
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        from .model.memory_plan import plan_report
+
+        click.echo(plan_report(params, processes, parse_flag_from_env("ACCELERATE_USE_FSDP")))
+        return
     result = train(params, Layout(Path(".")))
     click.echo(
         f"trained {result.steps} steps ({result.tokens} tokens, stopped by {result.stopped_by}): "
         f"val loss {result.final.get('val_loss', float('nan')):.4f}, "
         f"token accuracy {result.final.get('val_token_accuracy', float('nan')):.4f} -> {result.model_dir}"
     )
+
+
+@click.command("merge")
+@click.option("--model", "model_dir", default="models/lm", show_default=True, help="the adapter folder")
+def merge_command(model_dir: str) -> None:
+    """Write the LoRA adapter in MODEL merged into its base, as a plain model in MODEL/merged/."""
+    from .model.adapters import is_adapter_dir, write_merged_model
+
+    if not is_adapter_dir(model_dir):
+        raise SanchaekError(
+            f"{model_dir} is not a LoRA adapter folder (no adapter_config.json): it is already a whole model"
+        )
+    click.echo(f"merged -> {write_merged_model(Path(model_dir))}")

@@ -24,8 +24,39 @@ class ModelParams(Section):
     gradient_checkpointing: bool = False
 
 
+class LoraParams(Section):
+    """The adapter of ``train.method: lora | qlora`` (Hugging Face peft's LoraConfig)."""
+
+    rank: int = Field(16, ge=1, le=4096)
+    # The update is scaled by alpha / rank.
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    # all: every linear layer of the transformer blocks (q/k/v/o and the MLP's, resolved per
+    # architecture); or module names, e.g. [q_proj, v_proj], checked against the model.
+    target_modules: Literal["all"] | list[str] = "all"
+    # Modules trained and saved whole beside the adapter; auto: the input embeddings and the head
+    # when the tokenizer has more tokens than the model's embedding rows (they are resized), else none.
+    modules_to_save: Literal["auto"] | list[str] = "auto"
+
+    @model_validator(mode="after")
+    def _names_given(self) -> LoraParams:
+        for key in ("target_modules", "modules_to_save"):
+            value = getattr(self, key)
+            if isinstance(value, list) and (not value or not all(n.strip() for n in value)):
+                raise ValueError(f"train.lora.{key} must be a non-empty list of module names or its keyword")
+        return self
+
+
 class TrainParams(Section):
     seed: int = 1234
+    # full: every weight trains. lora: a low-rank adapter (train.lora) on a frozen bf16 base
+    # (fp32 on CPU). qlora: the same adapter on a 4-bit NF4 base (bitsandbytes; CUDA only).
+    method: Literal["full", "lora", "qlora"] = "full"
+    lora: LoraParams = LoraParams()
+    # lora/qlora: also write the adapter merged into its base as a full model, models/lm/merged/.
+    merge_adapter: bool = False
+    # GPU memory per process the memory plan must fit (GiB); null: the card's own (no check on CPU).
+    memory_gib: float | None = Field(None, gt=0)
     # Tokens per training block; a block is seq_len + 1 tokens so every position has a target.
     seq_len: int = Field(256, ge=8, le=131072)
     # Blocks per device per forward pass; global batch = micro_batch_size * grad_accum_steps * processes.
@@ -86,6 +117,14 @@ class TrainParams(Section):
         if self.max_steps is None and self.max_tokens is None:
             raise ValueError(
                 "set train.max_steps or train.max_tokens (max_minutes alone cannot size the schedule)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _qlora_computes_in_bf16(self) -> TrainParams:
+        if self.method == "qlora" and self.mixed_precision == "no":
+            raise ValueError(
+                "train.method: qlora computes in bf16: set train.mixed_precision: auto (or bf16), or train.method: lora"
             )
         return self
 
