@@ -55,9 +55,16 @@ class SplitParams(Section):
     batch_chars: int = Field(2_000_000, ge=10_000)  # text handed to Kiwi per batch call
 
 
+PiiKind = Literal[
+    "email", "url", "phone", "rrn", "card", "account", "handle", "address", "ip", "passport", "licence", "person"
+]
+
+
 class PiiParams(Section):
     action: Literal["replace", "drop"] = "replace"  # replace with <EMAIL>… or drop the sentence
-    kinds: list[Literal["email", "url", "phone", "rrn", "card", "account", "handle"]] = Field(
+    # on by default: contact and payment details; optional: address (도로명/지번/동·호), ip, passport,
+    # licence (driver's), person (a name with an honorific: for essays, not for fiction's characters)
+    kinds: list[PiiKind] = Field(
         default_factory=lambda: ["email", "url", "phone", "rrn", "card", "account", "handle"]
     )
 
