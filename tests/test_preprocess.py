@@ -91,7 +91,9 @@ def test_counts_add_up_and_every_step_acts(raw_dir):
     assert rep["documents"]["in"] == 8
     # the toxic document is dense with hits (> 3 per 1k chars): dropped whole
     assert rep["documents"]["dropped"] == {"exact_duplicate": 1, "near_duplicate": 1, "toxic": 1}
-    assert rep["pii"]["found"] == {"email": 1, "phone": 1}
+    assert {k: n for k, n in rep["pii"]["found"].items() if n} == {"email": 1, "phone": 1}
+    assert rep["sentences"]["pii_by_kind"] == rep["pii"]["found"]
+    assert set(rep["pii"]["found"]) == {"email", "url", "phone", "rrn", "card", "account", "handle"}
     assert rep["hanja"]["converted"] == 2
     assert rep["modernity"]["documents_not_modern"] == 1
     assert rep["normalize"]["boilerplate_lines_removed"] == 1

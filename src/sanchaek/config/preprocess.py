@@ -74,7 +74,10 @@ class ToxicityParams(Section):
     hate_max_per_sentence: int = Field(0, ge=0)  # identity slurs tolerated in a sentence
     profanity_max_per_sentence: int = Field(2, ge=0)  # literary dialogue swears; spam piles them up
     sexual_max_per_sentence: int = Field(0, ge=0)
+    # hits written in a disguise (ㅅㅂ, 시 발, 병1신, tlqkf): web abuse, not a character swearing
+    disguised_max_per_sentence: int = Field(0, ge=0)
     doc_max_per_1k_chars: float = Field(3.0, ge=0)  # whole document dropped above this hit density
+    doc_min_hits: int = Field(3, ge=1)  # ... and at least this many hits (one hit never drops a short one)
 
 
 class QualityParams(Section):
