@@ -108,8 +108,8 @@ def _squeeze_vowels(text: str) -> str:
 def skeleton(text: str) -> str:
     """The text with keyboard spellings read, look-alikes and inner separators gone (see module doc)."""
     text = _LATIN_WORD.sub(lambda m: keyboard_to_hangul(m.group()), text)
-    text = _SINGLE_LETTERS.sub(lambda m: m.group().replace(" ", ""), text)
     text = _INNER_NOISE.sub("", text)
+    text = _SINGLE_LETTERS.sub(lambda m: m.group().replace(" ", ""), text)
     return _squeeze_vowels(text)
 
 
