@@ -301,7 +301,9 @@ def test_config_defaults_are_the_codes_defaults():
     assert p.pii.kinds == list(pii.DEFAULT_KINDS)
     assert set(p.pii.kinds) == set(inspect.signature(pii.PiiScrubber).parameters["kinds"].default)
     # every kind the scrubber knows can be switched on from params, and no other
-    kinds_allowed = set(PreprocessParams.model_fields["pii"].annotation.model_fields["kinds"].annotation.__args__[0].__args__)
+    kinds_allowed = set(
+        PreprocessParams.model_fields["pii"].annotation.model_fields["kinds"].annotation.__args__[0].__args__
+    )
     assert kinds_allowed == set(pii.TAGS) == set(pii.ORDER)
     split = inspect.signature(SentenceSplitter).parameters
     assert split["kind"].default == p.split.splitter
@@ -315,8 +317,12 @@ def test_dates_times_and_prices_survive_the_stage(tmp_path):
     nor tagged (the clean look-alikes of tests/data/pii/ that are written in hangul prose)."""
     from sanchaek.text import goldsets
 
-    rows = [r for r in goldsets.read_labelled(REPO / "tests" / "data" / "pii" / "clean.tsv")
-            if r.label in {"year_range", "date", "time", "price", "isbn", "barcode", "timestamp", "chapter", "number"}]
+    rows = [
+        r
+        for r in goldsets.read_labelled(REPO / "tests" / "data" / "pii" / "clean.tsv")
+        if r.label
+        in {"year_range", "date", "time", "price", "isbn", "barcode", "timestamp", "chapter", "number"}
+    ]
     records = [record(f"c{i}", r.text + " 나는 그날을 오래 기억했다.") for i, r in enumerate(rows)]
     raw = tmp_path / "raw"
     write_raw(raw, records)

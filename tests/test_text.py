@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sanchaek.text import style
+from sanchaek.text import goldsets, style
 from sanchaek.text.dedup import ExactDeduper, NearDeduper, exact_key
 from sanchaek.text.filters import QualityRules, SentenceFilter, list_line_share, repeated_line_share
 from sanchaek.text.normalize import (
@@ -18,9 +21,9 @@ from sanchaek.text.normalize import (
     strip_html,
 )
 from sanchaek.text.passages import Sentence, build_passages, passage_id
-from sanchaek.text.pii import PiiScrubber, luhn_ok
+from sanchaek.text.pii import DEFAULT_KINDS, OPTIONAL_KINDS, ORDER, TAGS, PiiScrubber, luhn_ok
 from sanchaek.text.sentences import SentenceSplitter, quote_spans
-from sanchaek.text.toxicity import load_lexicon
+from sanchaek.text.toxicity import DISGUISED, keyboard_to_hangul, load_lexicon, skeleton
 
 # ---------------------------------------------------------------------------------------------
 # normalize
@@ -354,15 +357,6 @@ def test_passage_ids_stable():
 # ---------------------------------------------------------------------------------------------
 # hand-written held-out-style sets (tests/data/): PII, toxicity, sentence boundaries
 
-from pathlib import Path  # noqa: E402
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from sanchaek.text import goldsets  # noqa: E402
-from sanchaek.text.pii import DEFAULT_KINDS, OPTIONAL_KINDS, ORDER, TAGS  # noqa: E402
-from sanchaek.text.toxicity import DISGUISED, keyboard_to_hangul, skeleton  # noqa: E402
-
 DATA = Path(__file__).parent / "data"
 PII_CASES = goldsets.read_pii_cases(DATA / "pii" / "pii.tsv")
 CLEAN = goldsets.read_labelled(DATA / "pii" / "clean.tsv")
@@ -402,10 +396,30 @@ def test_optional_kinds_are_off_by_default():
 
 @pytest.mark.parametrize(
     "token",
-    ["1-" * 50_000, "x@" + "a." * 50_000, "1 " * 50_000, "1:" * 50_000, "11111111 " * 11_000, "가" * 100_000 + " 씨",
-     "http://a.com" + "/가" * 50_000, "a" * 100_000 + ".com", "김" * 100_000 + "@a.com", "x [at] " * 15_000],
-    ids=["dashes", "dotted-email", "spaced-digits", "colons", "digit-groups", "hangul", "url-path", "latin",
-         "hangul-email", "at-words"],
+    [
+        "1-" * 50_000,
+        "x@" + "a." * 50_000,
+        "1 " * 50_000,
+        "1:" * 50_000,
+        "11111111 " * 11_000,
+        "가" * 100_000 + " 씨",
+        "http://a.com" + "/가" * 50_000,
+        "a" * 100_000 + ".com",
+        "김" * 100_000 + "@a.com",
+        "x [at] " * 15_000,
+    ],
+    ids=[
+        "dashes",
+        "dotted-email",
+        "spaced-digits",
+        "colons",
+        "digit-groups",
+        "hangul",
+        "url-path",
+        "latin",
+        "hangul-email",
+        "at-words",
+    ],
 )
 def test_pii_scrubbing_is_linear_on_100k_character_tokens(token):
     """A 10x longer input costs about 10x, never 100x (a quadratic pattern took 5.8 s on 20k chars)."""
@@ -459,7 +473,11 @@ def test_hybrid_splitter_on_the_hard_boundary_set(splitter, name):
 
 
 def test_hard_boundary_set_is_big_enough():
-    gold = [p for n in ("hard_dev", "hard_holdout") for p in goldsets.read_boundary_gold(DATA / "sentences" / f"{n}.txt")]
+    gold = [
+        p
+        for n in ("hard_dev", "hard_holdout")
+        for p in goldsets.read_boundary_gold(DATA / "sentences" / f"{n}.txt")
+    ]
     assert len(gold) >= 50 and sum(any(p.optional) for p in gold) >= 5
 
 
@@ -474,7 +492,9 @@ def test_boundary_scores_treat_optional_boundaries_as_neither():
 # properties (hypothesis): what each text function promises for any input
 
 _KOREANISH = st.text(
-    alphabet=st.sampled_from(list("가나다라시발병신씨 .…,!?\"'“”『』「」-–—―0123456789@:/()ab\n\t\u00a0\u200bＡ１")),
+    alphabet=st.sampled_from(
+        list("가나다라시발병신씨 .…,!?\"'“”『』「」-–—―0123456789@:/()ab\n\t\u00a0\u200bＡ１")
+    ),
     max_size=80,
 )
 
@@ -494,7 +514,9 @@ def test_normalisation_is_idempotent(text):
 def test_split_then_join_gives_back_the_text(splitter, units):
     """The promise: spans are in order, do not overlap, and cover every non-space character."""
     for unit, spans in zip(units, splitter.split_spans(units), strict=True):
-        assert all(s < e for s, e in spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+        assert all(s < e for s, e in spans) and all(
+            a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)
+        )
         assert "".join("".join(unit[s:e].split()) for s, e in spans) == "".join(unit.split())
 
 
@@ -511,5 +533,7 @@ def test_scrubbing_leaves_no_match_and_changes_nothing_without_one(text):
     if not found:
         assert out == text
     else:
-        assert sum(found.values()) == sum(out.count(TAGS[k]) for k in found) - sum(text.count(TAGS[k]) for k in found)
+        assert sum(found.values()) == sum(out.count(TAGS[k]) for k in found) - sum(
+            text.count(TAGS[k]) for k in found
+        )
     assert scrubber.scrub(out) == (out, Counter())

@@ -56,7 +56,18 @@ class SplitParams(Section):
 
 
 PiiKind = Literal[
-    "email", "url", "phone", "rrn", "card", "account", "handle", "address", "ip", "passport", "licence", "person"
+    "email",
+    "url",
+    "phone",
+    "rrn",
+    "card",
+    "account",
+    "handle",
+    "address",
+    "ip",
+    "passport",
+    "licence",
+    "person",
 ]
 
 

@@ -87,19 +87,24 @@ _PATH = r"(?:/(?:[가-힣]{1,60}(?=/)|[^\s<>\"'가-힣/]{0,400})){0,32}"
 _PORT = r"(?::\d{1,5})?"
 _URLS = (  # with a scheme, with www., bare (each checked apart: the TLD group has one name)
     re.compile(
-        r"(?P<scheme>(?i:https?|hxxps?|ftp)://)(?:" + _HOST + r"|(?P<ip>\d{1,3}(?:\.\d{1,3}){3}))" + _PORT + _PATH
+        r"(?P<scheme>(?i:https?|hxxps?|ftp)://)(?:"
+        + _HOST
+        + r"|(?P<ip>\d{1,3}(?:\.\d{1,3}){3}))"
+        + _PORT
+        + _PATH
     ),
     re.compile(r"(?<![A-Za-z0-9.@_-])(?P<www>(?i:www)" + _DOT + r")" + _HOST + _PORT + _PATH),
     re.compile(_LABEL_START + _HOST + _PORT + r"(?P<path>" + _PATH + r")"),
 )
 # TLDs people write without a scheme or a path (a bare ``name.py`` or ``Mr.Kim`` is not a URL)
 _BARE_TLDS = frozenset(
-    "com net org kr 한국 io me co info biz shop xyz site online store blog app dev tv ly gl to kim"
-    .split()
+    "com net org kr 한국 io me co info biz shop xyz site online store blog app dev tv ly gl to kim".split()
 ) - {"kim"}
 
 # --- handles --------------------------------------------------------------------------------------
-_HANDLE = re.compile(r"(?<![\w@.])@(?=[A-Za-z0-9_.]{0,29}[A-Za-z])[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?")
+_HANDLE = re.compile(
+    r"(?<![\w@.])@(?=[A-Za-z0-9_.]{0,29}[A-Za-z])[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?"
+)
 _MESSENGER_ID = re.compile(
     r"(?:카카오톡|카톡|라인|LINE|텔레그램|인스타그램|인스타|트위터|디스코드)\s?"
     r"(?:(?:ID|id|아이디)(?:는|은)?\s?[:：]?\s?|[:：]\s?)"
@@ -114,8 +119,16 @@ _PROVINCE = (
 )
 _DISTRICT = r"(?:[가-힣]{1,5}(?:시|군|구)\s){1,3}"
 _ADDRESS = re.compile(
-    r"(?<![가-힣])(?:" + _PROVINCE + r"\s)?" + _DISTRICT + r"[가-힣0-9]{1,10}(?:로|길)\s?\d{1,4}(?:-\d{1,4})?(?![0-9])"
-    r"|(?<![가-힣])" + _PROVINCE + r"\s(?:" + _DISTRICT + r")?[가-힣0-9]{1,6}(?:동|리|가)\s\d{1,5}(?:-\d{1,5})?(?![0-9])"
+    r"(?<![가-힣])(?:"
+    + _PROVINCE
+    + r"\s)?"
+    + _DISTRICT
+    + r"[가-힣0-9]{1,10}(?:로|길)\s?\d{1,4}(?:-\d{1,4})?(?![0-9])"
+    r"|(?<![가-힣])"
+    + _PROVINCE
+    + r"\s(?:"
+    + _DISTRICT
+    + r")?[가-힣0-9]{1,6}(?:동|리|가)\s\d{1,5}(?:-\d{1,5})?(?![0-9])"
     r"|(?<![0-9])\d{1,4}동\s?\d{1,4}호"
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -134,11 +147,20 @@ _SURNAMES = (
 )
 _HONORIFIC = r"(?:선생님|교수님|박사님|원장님|사장님|약사님|작가님|기자|선배|씨|님)"
 _PERSON = re.compile(
-    r"(?<![가-힣])(?=[가-힣])(?:(?:" + _SURNAMES + r")[가-힣]{1,2}\s" + _HONORIFIC
-    + r"|(?:" + _SURNAMES + r")[가-힣]{2}" + _HONORIFIC + r")"
+    r"(?<![가-힣])(?=[가-힣])(?:(?:"
+    + _SURNAMES
+    + r")[가-힣]{1,2}\s"
+    + _HONORIFIC
+    + r"|(?:"
+    + _SURNAMES
+    + r")[가-힣]{2}"
+    + _HONORIFIC
+    + r")"
 )
 # words that look like a surname + name + 씨/님 but are not names
-_NOT_NAMES = frozenset("마음씨 솜씨 말씨 글씨 날씨 불씨 꽃씨 홀씨 볍씨 맵씨 아저씨 아가씨 아주머님 하느님 부처님".split())
+_NOT_NAMES = frozenset(
+    "마음씨 솜씨 말씨 글씨 날씨 불씨 꽃씨 홀씨 볍씨 맵씨 아저씨 아가씨 아주머님 하느님 부처님".split()
+)
 
 # --- context for numbers that have no shape of their own ----------------------------------------
 _ACCOUNT_WORDS = re.compile(
@@ -174,7 +196,9 @@ def _icann_tlds() -> frozenset[str]:
         data = fh.read()
     icann = data.split("===BEGIN ICANN DOMAINS===", 1)[1].split("===END ICANN DOMAINS===", 1)[0]
     return frozenset(
-        line.strip() for line in icann.splitlines() if line.strip() and not line.startswith("//") and "." not in line
+        line.strip()
+        for line in icann.splitlines()
+        if line.strip() and not line.startswith("//") and "." not in line
     )
 
 
@@ -203,8 +227,18 @@ def rrn_check_ok(digits: str) -> bool:
 
 def rrn_date_ok(digits: str) -> bool:
     """YYMMDD and the gender/century digit (1–4 citizens, 5–8 foreigners; 9/0 born in the 1800s)."""
-    century = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000,
-               "9": 1800, "0": 1800}[digits[6]]
+    century = {
+        "1": 1900,
+        "2": 1900,
+        "5": 1900,
+        "6": 1900,
+        "3": 2000,
+        "4": 2000,
+        "7": 2000,
+        "8": 2000,
+        "9": 1800,
+        "0": 1800,
+    }[digits[6]]
     year, month, day = century + int(digits[:2]), int(digits[2:4]), int(digits[4:6])
     if not 1 <= month <= 12 or day < 1:
         return False
@@ -259,12 +293,16 @@ def classify_number(run: _Run) -> str | None:
     seps = set(run.seps)
     if run.intl:
         return "phone" if _phone_national("0" + digits, lengths, intl=True) else None
-    if _ISBN_WORD.search(run.before) or (len(digits) == 13 and digits[:3] in ("978", "979") and ean13_ok(digits)):
+    if _ISBN_WORD.search(run.before) or (
+        len(digits) == 13 and digits[:3] in ("978", "979") and ean13_ok(digits)
+    ):
         return None
     if lengths in ((6, 7), (13,)) and rrn_date_ok(digits):
         solid = lengths == (13,)
         if not solid or rrn_check_ok(digits):
-            if not (solid and digits.startswith("880") and ean13_ok(digits) and not _RRN_WORDS.search(run.before)):
+            if not (
+                solid and digits.startswith("880") and ean13_ok(digits) and not _RRN_WORDS.search(run.before)
+            ):
                 return "rrn"
     if 13 <= len(digits) <= 19 and min(lengths) >= 3 and len(groups) <= 5 and "." not in seps:
         if luhn_ok(digits) and card_network_ok(digits) and not _timestamp(digits):
@@ -316,7 +354,12 @@ def _account_shape(groups: list[str], before: str) -> bool:
 
 
 def _date_like(groups: list[str]) -> bool:
-    return len(groups[0]) == 4 and groups[0][:2] in ("18", "19", "20") and len(groups) >= 2 and int(groups[1]) <= 12
+    return (
+        len(groups[0]) == 4
+        and groups[0][:2] in ("18", "19", "20")
+        and len(groups) >= 2
+        and int(groups[1]) <= 12
+    )
 
 
 def _timestamp(digits: str) -> bool:
@@ -476,7 +519,9 @@ def _classify_groups(view: str, m: re.Match, groups: list[tuple[int, int]]) -> l
     return found
 
 
-def _longest_pii(view: str, m: re.Match, groups: list[tuple[int, int]], i: int) -> tuple[int, int, str, int] | None:
+def _longest_pii(
+    view: str, m: re.Match, groups: list[tuple[int, int]], i: int
+) -> tuple[int, int, str, int] | None:
     """The longest run of groups i..j-1 (at most 5) that classifies as PII: (start, end, kind, j)."""
     for j in range(min(len(groups), i + 5), i, -1):
         digits = sum(e - s for s, e in groups[i:j])

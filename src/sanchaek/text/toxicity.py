@@ -44,7 +44,9 @@ _MENTION = re.compile(r"\s?(?:이)?라(?:는|고)\s?(?:말|단어|표현|욕|멸
 # --- the skeleton -------------------------------------------------------------------------------
 _LETTER = r"[가-힣ㄱ-ㅣ]"
 _INNER_NOISE = re.compile(r"(?<=" + _LETTER + r")[.\-_*~,/'`^|·:;+!?0-9lI]{1,3}(?=" + _LETTER + r")")
-_SINGLE_LETTERS = re.compile(r"(?<!" + _LETTER + r")" + _LETTER + r"(?: " + _LETTER + r"(?!" + _LETTER + r"))+")
+_SINGLE_LETTERS = re.compile(
+    r"(?<!" + _LETTER + r")" + _LETTER + r"(?: " + _LETTER + r"(?!" + _LETTER + r"))+"
+)
 _LATIN_WORD = re.compile(r"(?<![A-Za-z])[a-zA-Z]{3,12}(?![A-Za-z])")
 
 # Korean 2-set (두벌식) keyboard: the jamo each Latin key types
@@ -58,9 +60,28 @@ _KEYS = dict(
 _INITIALS = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 _VOWELS = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
 _FINALS = ["", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"]
-_VOWEL_PAIRS = {"ㅗㅏ": "ㅘ", "ㅗㅐ": "ㅙ", "ㅗㅣ": "ㅚ", "ㅜㅓ": "ㅝ", "ㅜㅔ": "ㅞ", "ㅜㅣ": "ㅟ", "ㅡㅣ": "ㅢ"}
-_FINAL_PAIRS = {"ㄱㅅ": "ㄳ", "ㄴㅈ": "ㄵ", "ㄴㅎ": "ㄶ", "ㄹㄱ": "ㄺ", "ㄹㅁ": "ㄻ", "ㄹㅂ": "ㄼ", "ㄹㅅ": "ㄽ",
-                "ㄹㅌ": "ㄾ", "ㄹㅍ": "ㄿ", "ㄹㅎ": "ㅀ", "ㅂㅅ": "ㅄ"}
+_VOWEL_PAIRS = {
+    "ㅗㅏ": "ㅘ",
+    "ㅗㅐ": "ㅙ",
+    "ㅗㅣ": "ㅚ",
+    "ㅜㅓ": "ㅝ",
+    "ㅜㅔ": "ㅞ",
+    "ㅜㅣ": "ㅟ",
+    "ㅡㅣ": "ㅢ",
+}
+_FINAL_PAIRS = {
+    "ㄱㅅ": "ㄳ",
+    "ㄴㅈ": "ㄵ",
+    "ㄴㅎ": "ㄶ",
+    "ㄹㄱ": "ㄺ",
+    "ㄹㅁ": "ㄻ",
+    "ㄹㅂ": "ㄼ",
+    "ㄹㅅ": "ㄽ",
+    "ㄹㅌ": "ㄾ",
+    "ㄹㅍ": "ㄿ",
+    "ㄹㅎ": "ㅀ",
+    "ㅂㅅ": "ㅄ",
+}
 
 
 def keyboard_to_hangul(word: str) -> str:
@@ -74,7 +95,9 @@ def keyboard_to_hangul(word: str) -> str:
             if i < len(jamo) and vowel + jamo[i] in _VOWEL_PAIRS:
                 vowel, i = _VOWEL_PAIRS[vowel + jamo[i]], i + 1
             final, i = _take_final(jamo, i)
-            out.append(chr(0xAC00 + (_INITIALS.index(c) * 21 + _VOWELS.index(vowel)) * 28 + _FINALS.index(final)))
+            out.append(
+                chr(0xAC00 + (_INITIALS.index(c) * 21 + _VOWELS.index(vowel)) * 28 + _FINALS.index(final))
+            )
         else:
             out.append(c)
             i += 1
