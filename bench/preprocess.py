@@ -260,6 +260,7 @@ print(json.dumps({"seconds": seconds, "timings": timings, "report": result.repor
 
 
 def checkout(rev: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, "src", "params.yaml"], capture_output=True, check=True
     )
