@@ -161,10 +161,14 @@ def _vetoed(unit: str, cut: int) -> bool:
 class SentenceSplitter:
     """Splits many units in one batched call (Kiwi runs them on ``workers`` threads).
 
-    kinds: ``kiwi`` (Kiwi on every unit), ``regex`` (punctuation only), ``hybrid`` (punctuation
-    first, then Kiwi only on pieces longer than ``kiwi_min_chars``, where a boundary without
-    punctuation may hide: same or better boundaries than ``kiwi`` at a fraction of the cost,
-    see bench/preprocess.py).
+    kinds: ``kiwi`` (Kiwi on every unit), ``regex`` (punctuation only), ``hybrid``: punctuation
+    first, where a "." after an abbreviation, inside a date or after a leading list marker is not a
+    cut and an ellipsis after a connective ending is not either; an emoticon or laughter after text
+    is a cut; then Kiwi reads only the pieces punctuation cannot decide (a "." after a number
+    inside a sentence, pieces with no end punctuation, laughter or emoticons inside, pieces of
+    ``kiwi_min_chars`` or more), and its cuts after abbreviations, dates and list markers are
+    vetoed. Better boundaries than ``kiwi`` on the literary and hard-case gold sets at a fraction
+    of its cost (bench/preprocess.py).
     """
 
     def __init__(
