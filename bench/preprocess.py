@@ -378,10 +378,10 @@ def main() -> None:
         before_after["baseline"] = drops(baseline["report"])
         splitters["hybrid (baseline)"] = {}
         for name, gold in sets.items():
-            chars = sum(len(g.text) for g in gold)
+            set_chars = sum(len(g.text) for g in gold)
             run = baseline["split"][name]
             splitters["hybrid (baseline)"][name] = {
-                "chars_per_s": round(chars / run["seconds"]),
+                "chars_per_s": round(set_chars / run["seconds"]),
                 **score(gold, run["pred"]),
             }
     report = {

@@ -378,7 +378,7 @@ def _document_reason(doc: Doc, p: PreprocessParams, lexicon, counts) -> str | No
         return "repeated_lines"
     if list_line_share(lines) > q.max_list_line_share:
         return "non_prose"
-    found = lexicon.hits(text)
+    found = lexicon.hits(text, see_through=False)  # density of plain hits; sentences see through disguises
     hits = sum(n for category, n in found.items() if category != DISGUISED)
     if hits >= p.toxicity.doc_min_hits and hits * 1000 / len(text) > p.toxicity.doc_max_per_1k_chars:
         return "toxic"

@@ -190,8 +190,12 @@ class PiiScrubber:
         if unknown:
             raise ValueError(f"unknown PII kinds: {sorted(unknown)}")
         self.kinds = frozenset(wanted)
-        # cheap gate: every kind needs a digit, an @, a dot or one of the obfuscation words
-        self._gate = re.compile(r"[0-9０-９@＠.]|골뱅이|아이디|ID|씨|님|선배|기자|\(at\)|\[at\]|dot", re.I)
+        # cheap gate: what the enabled kinds need (a digit, an @, a dot before a letter, an
+        # obfuscation or messenger word; an honorific for names), so most prose skips the finders
+        gate = r"[0-9０-９@＠]|\.[A-Za-z]|\.한국|[\[(](?:\.|dot|at|점|골뱅이)[\])]|\s(?:dot|점|골뱅이)\s|아이디|ID"
+        if "person" in wanted:
+            gate += "|" + _HONORIFIC
+        self._gate = re.compile(gate, re.I)
 
     def scrub(self, text: str) -> tuple[str, Counter]:
         found: Counter = Counter()

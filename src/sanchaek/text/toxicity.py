@@ -115,17 +115,23 @@ def _take_final(jamo: list[str], i: int) -> tuple[str, int]:
     return jamo[i], i + 1
 
 
+_FINALLESS = "".join(chr(0xAC00 + k * 28) for k in range(399))  # syllables without a final consonant
+_BARE_VOWELS = "".join(chr(0xAC00 + (11 * 21 + v) * 28) for v in range(21))  # 아 애 … 이 (ㅇ + vowel)
+_STRETCH = re.compile("(?<=[" + _FINALLESS + "])[" + _BARE_VOWELS + "]+")
+
+
 def _squeeze_vowels(text: str) -> str:
-    """Drop a bare vowel syllable (이, 아 …) that repeats the vowel of a final-less syllable before it."""
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch) - 0xAC00
-        if out and 0 <= code < 11172 and code // 588 == 11 and code % 28 == 0:  # ㅇ + vowel, no final
-            prev = ord(out[-1]) - 0xAC00
-            if 0 <= prev < 11172 and prev % 28 == 0 and (prev // 28) % 21 == (code // 28) % 21:
-                continue
-        out.append(ch)
-    return "".join(out)
+    """Drop bare vowel syllables (이, 아 …) that repeat the vowel of a final-less syllable before them."""
+
+    def squeeze(m: re.Match) -> str:
+        vowel = (ord(text[m.start() - 1]) - 0xAC00) // 28 % 21
+        run = m.group()
+        keep = 0
+        while keep < len(run) and (ord(run[keep]) - 0xAC00) // 28 % 21 == vowel:
+            keep += 1
+        return run[keep:]
+
+    return _STRETCH.sub(squeeze, text)
 
 
 def skeleton(text: str) -> str:
@@ -144,14 +150,15 @@ class Lexicon:
     patterns: dict[str, re.Pattern]  # one alternation per category
     allow: re.Pattern | None = None  # innocent words blanked before matching
 
-    def hits(self, text: str) -> Counter:
-        """Hits per category, plus ``disguised``: how many of them were written in a disguise."""
+    def hits(self, text: str, *, see_through: bool = True) -> Counter:
+        """Hits per category, plus ``disguised``: how many of them were written in a disguise.
+        ``see_through=False`` matches the text as written only (cheaper, for whole documents)."""
         if self.allow is not None:
             text = self.allow.sub(lambda m: "□" * len(m.group()), text)
         marks: Counter = Counter()
         plain = self._count(text, marks)
         disguised = marks["n"]
-        squeezed = skeleton(text)
+        squeezed = skeleton(text) if see_through else text
         found = Counter(plain)
         if squeezed != text:
             deep = self._count(squeezed, Counter())
