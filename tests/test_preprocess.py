@@ -91,7 +91,9 @@ def test_counts_add_up_and_every_step_acts(raw_dir):
     assert rep["documents"]["in"] == 8
     # the toxic document is dense with hits (> 3 per 1k chars): dropped whole
     assert rep["documents"]["dropped"] == {"exact_duplicate": 1, "near_duplicate": 1, "toxic": 1}
-    assert rep["pii"]["found"] == {"email": 1, "phone": 1}
+    assert {k: n for k, n in rep["pii"]["found"].items() if n} == {"email": 1, "phone": 1}
+    assert rep["sentences"]["pii_by_kind"] == rep["pii"]["found"]
+    assert set(rep["pii"]["found"]) == {"email", "url", "phone", "rrn", "card", "account", "handle"}
     assert rep["hanja"]["converted"] == 2
     assert rep["modernity"]["documents_not_modern"] == 1
     assert rep["normalize"]["boilerplate_lines_removed"] == 1
@@ -260,3 +262,78 @@ def test_real_corpus_sample(shared_dir, tmp_path):
     assert modern["period_spelling_share"] < 0.005 < period["period_spelling_share"]
     assert modern["hanja_ratio"] < period["hanja_ratio"]
     assert all(len(p["text"]) <= 600 or p["n_sentences"] == 1 for p in result.passages)
+
+
+# ---------------------------------------------------------------------------------------------
+# params.yaml, the config defaults and the code's defaults say the same thing
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_preprocess_section_equals_the_config_defaults():
+    """Every preprocess knob is listed in params.yaml with the default the config holds: dropping a
+    PII kind (or changing any other knob) in one place and not the other fails here."""
+    import yaml
+
+    listed = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["preprocess"]
+    assert PreprocessParams.model_validate(listed).model_dump() == PreprocessParams().model_dump()
+
+    def missing(model, section: dict, prefix: str) -> list[str]:
+        out = []
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if name not in section:
+                out.append(prefix + name)
+            elif hasattr(type(value), "model_fields"):
+                out += missing(value, section[name], f"{prefix}{name}.")
+        return out
+
+    assert missing(PreprocessParams(), listed, "preprocess.") == []
+
+
+def test_config_defaults_are_the_codes_defaults():
+    import inspect
+
+    from sanchaek.text import pii
+    from sanchaek.text.sentences import SentenceSplitter
+
+    p = PreprocessParams()
+    assert p.pii.kinds == list(pii.DEFAULT_KINDS)
+    assert set(p.pii.kinds) == set(inspect.signature(pii.PiiScrubber).parameters["kinds"].default)
+    # every kind the scrubber knows can be switched on from params, and no other
+    kinds_allowed = set(
+        PreprocessParams.model_fields["pii"].annotation.model_fields["kinds"].annotation.__args__[0].__args__
+    )
+    assert kinds_allowed == set(pii.TAGS) == set(pii.ORDER)
+    split = inspect.signature(SentenceSplitter).parameters
+    assert split["kind"].default == p.split.splitter
+    assert split["kiwi_min_chars"].default == p.split.kiwi_min_chars
+    assert split["max_quote_chars"].default == p.split.max_quote_chars
+    assert split["quote_aware"].default == p.split.quote_aware
+
+
+def test_dates_times_and_prices_survive_the_stage(tmp_path):
+    """Ordinary sentences holding a date, a time, a price, a year range or an ISBN are neither dropped
+    nor tagged (the clean look-alikes of tests/data/pii/ that are written in hangul prose)."""
+    from sanchaek.text import goldsets
+
+    rows = [
+        r
+        for r in goldsets.read_labelled(REPO / "tests" / "data" / "pii" / "clean.tsv")
+        if r.label
+        in {"year_range", "date", "time", "price", "isbn", "barcode", "timestamp", "chapter", "number"}
+    ]
+    records = [record(f"c{i}", r.text + " 나는 그날을 오래 기억했다.") for i, r in enumerate(rows)]
+    raw = tmp_path / "raw"
+    write_raw(raw, records)
+    result = preprocess(raw_files(raw), params(dedup={"near": False}, style={"hanja": "keep"}))
+    texts = {d["id"]: d["text"] for d in result.documents}
+    lost = [r.text for i, r in enumerate(rows) if r.text not in texts.get(f"c{i}", "")]
+    assert len(rows) >= 40 and lost == [], lost
+
+
+def test_one_hit_does_not_drop_a_short_document(raw_dir, tmp_path):
+    raw = tmp_path / "raw"
+    write_raw(raw, [record("short", "씨발, 하고 그는 중얼거렸다. 나는 웃었다.")])
+    rep = preprocess(raw_files(raw), params()).report
+    assert rep["documents"]["out"] == 1 and rep["sentences"]["dropped"] == {}

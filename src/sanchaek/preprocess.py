@@ -36,7 +36,7 @@ from .text.normalize import NormalizeOptions, Normalizer, hanja_to_hangul
 from .text.passages import Sentence, build_passages, passage_id
 from .text.pii import PiiScrubber
 from .text.sentences import SentenceSplitter
-from .text.toxicity import load_lexicon
+from .text.toxicity import DISGUISED, load_lexicon
 
 log = logging.getLogger(__name__)
 
@@ -378,8 +378,9 @@ def _document_reason(doc: Doc, p: PreprocessParams, lexicon, counts) -> str | No
         return "repeated_lines"
     if list_line_share(lines) > q.max_list_line_share:
         return "non_prose"
-    hits = sum(lexicon.hits(text).values())
-    if hits and hits * 1000 / len(text) > p.toxicity.doc_max_per_1k_chars:
+    found = lexicon.hits(text, see_through=False)  # density of plain hits; sentences see through disguises
+    hits = sum(n for category, n in found.items() if category != DISGUISED)
+    if hits >= p.toxicity.doc_min_hits and hits * 1000 / len(text) > p.toxicity.doc_max_per_1k_chars:
         return "toxic"
     if not doc.modern:
         counts["modernity"]["not_modern"] += 1
@@ -437,6 +438,9 @@ def _scrub(doc: Doc, scrubber: PiiScrubber, p: PreprocessParams, sents_t: Tally,
     out = []
     for sentence in doc.sentences:
         sents_t.take(doc.source)
+        if len(sentence.text) > p.quality.max_sentence_chars:
+            out.append(sentence)  # dropped as too_long by the quality filter: not worth scrubbing
+            continue
         text, found = scrubber.scrub(sentence.text)
         if found:
             counts["pii"].update(found)
@@ -467,6 +471,7 @@ def _filter_sentences(doc, sentence_filter, lexicon, p, sents_t, counts) -> list
         "hate": t.hate_max_per_sentence,
         "profanity": t.profanity_max_per_sentence,
         "sexual": t.sexual_max_per_sentence,
+        DISGUISED: t.disguised_max_per_sentence,
     }
     out = []
     for sentence in doc.sentences:
@@ -558,6 +563,8 @@ def _msttr(words: list[str]) -> tuple[float, int]:
 
 def _report(p, files, bad, docs_t, sents_t, pass_t, counts, passages) -> dict:
     documents, sentences, passage_counts = docs_t.report(), sents_t.report(), pass_t.report()
+    # PII is replaced, not dropped (unless pii.action: drop): counted per kind next to the drop reasons
+    sentences["pii_by_kind"] = {kind: counts["pii"][kind] for kind in sorted(p.pii.kinds)}
     # sentences of dropped-before-split documents are never counted: the split happens after them
     for name, part in (("documents", documents), ("sentences", sentences), ("passages", passage_counts)):
         part["adds_up"] = part["in"] == part["out"] + sum(part["dropped"].values())
@@ -577,7 +584,11 @@ def _report(p, files, bad, docs_t, sents_t, pass_t, counts, passages) -> dict:
         "characters_out": sum(len(x["text"]) for x in passages),
         "splitter": {"kind": p.split.splitter, "quote_aware": p.split.quote_aware},
         "normalize": dict(counts["normalize"]),
-        "pii": {"action": p.pii.action, "found": dict(sorted(counts["pii"].items()))},
+        "pii": {
+            "action": p.pii.action,
+            "kinds": list(p.pii.kinds),
+            "found": {kind: counts["pii"][kind] for kind in sorted(p.pii.kinds)},
+        },
         "toxicity": {"sentence_hits": dict(sorted(counts["toxicity_hits"].items()))},
         "hanja": {"mode": p.style.hanja, **dict(counts["hanja"])},
         "modernity": {

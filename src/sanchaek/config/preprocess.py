@@ -55,9 +55,27 @@ class SplitParams(Section):
     batch_chars: int = Field(2_000_000, ge=10_000)  # text handed to Kiwi per batch call
 
 
+PiiKind = Literal[
+    "email",
+    "url",
+    "phone",
+    "rrn",
+    "card",
+    "account",
+    "handle",
+    "address",
+    "ip",
+    "passport",
+    "licence",
+    "person",
+]
+
+
 class PiiParams(Section):
     action: Literal["replace", "drop"] = "replace"  # replace with <EMAIL>… or drop the sentence
-    kinds: list[Literal["email", "url", "phone", "rrn", "card", "account", "handle"]] = Field(
+    # on by default: contact and payment details; optional: address (도로명/지번/동·호), ip, passport,
+    # licence (driver's), person (a name with an honorific: for essays, not for fiction's characters)
+    kinds: list[PiiKind] = Field(
         default_factory=lambda: ["email", "url", "phone", "rrn", "card", "account", "handle"]
     )
 
@@ -67,7 +85,10 @@ class ToxicityParams(Section):
     hate_max_per_sentence: int = Field(0, ge=0)  # identity slurs tolerated in a sentence
     profanity_max_per_sentence: int = Field(2, ge=0)  # literary dialogue swears; spam piles them up
     sexual_max_per_sentence: int = Field(0, ge=0)
+    # hits written in a disguise (ㅅㅂ, 시 발, 병1신, tlqkf): web abuse, not a character swearing
+    disguised_max_per_sentence: int = Field(0, ge=0)
     doc_max_per_1k_chars: float = Field(3.0, ge=0)  # whole document dropped above this hit density
+    doc_min_hits: int = Field(3, ge=1)  # ... and at least this many hits (one hit never drops a short one)
 
 
 class QualityParams(Section):

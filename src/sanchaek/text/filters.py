@@ -14,6 +14,9 @@ _HANGUL = re.compile(r"[가-힣\u1100-\u11ff\u3130-\u318f]")
 _HANJA = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
+# a number with its separators (1,250,000 / 2023. 11. 29 / 14:30 / 1902-1934) counts as one digit in
+# the digit and symbol ratios: a date, a time or a price does not make a sentence a number run
+_NUMBER = re.compile(r"\d(?:[\d,:/~\-]|[.\s]\s?(?=\d))*")
 _PII_TAG = re.compile(r"<(?:EMAIL|URL|PHONE|RRN|CARD|ACCOUNT|HANDLE)>")
 # bullets, numbered items, table rows and bare number runs: lines that are not prose
 _LIST_LINE = re.compile(
@@ -57,10 +60,12 @@ class SentenceFilter:
         korean = len(_HANGUL.findall(body)) + (len(_HANJA.findall(body)) if r.count_hanja_as_korean else 0)
         if letters == 0 or korean / letters < r.min_hangul_ratio:
             return "low_hangul"
+        body = _NUMBER.sub("0", body)
         visible = len(body) - len(re.findall(r"\s", body))
-        if visible and len(_DIGIT.findall(body)) / visible > r.max_digit_ratio:
+        digits = len(_DIGIT.findall(body))
+        if visible and digits / visible > r.max_digit_ratio:
             return "number_run"
-        symbols = visible - letters - len(_DIGIT.findall(body)) - _punct_count(body)
+        symbols = visible - letters - digits - _punct_count(body)
         if visible and symbols / visible > r.max_symbol_ratio:
             return "symbols"
         return None

@@ -28,9 +28,11 @@ _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad\x00-\x08\x0b\x0c\x0e-
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
-# 2+ dots, the ellipsis, the two-dot leader and ideographic full stops in a row all mean "…"
-_ELLIPSIS = re.compile(r"(?:\.{2,}|…+|‥+|。{2,}|·{3,})")
-_DASHES = re.compile(r"[―—–]{1,}")
+# 2+ dots, the ellipsis, the two-dot leader and ideographic full stops in a row all mean "…" (one
+# run, mixed or not, becomes one "…", so normalising twice changes nothing)
+_ELLIPSIS = re.compile(r"(?:\.{2,}|[…‥]|。{2,}|·{3,})+")
+# dashes become one em dash, except an en dash between digits (1910–1937 is a range, not a break)
+_DASHES = re.compile(r"(?:[―—]|–(?!\d)|(?<!\d)–)[―—–]*")
 _QUOTES = str.maketrans(
     {"“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "‘": "'", "’": "'", "‚": "'", "′": "'"}
 )
