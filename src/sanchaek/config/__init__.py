@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ..errors import SanchaekError
 from .base import Section
 from .sections import (
+    AlignParams,
     ComposeParams,
     CrawlParams,
     EvaluateParams,
@@ -34,6 +35,7 @@ __all__ = [
     "load_params",
     "params_from_dict",
     "format_validation_error",
+    "AlignParams",
     "ComposeParams",
     "CrawlParams",
     "EvaluateParams",
@@ -56,6 +58,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    align: AlignParams = AlignParams()
     generate: GenerateParams = GenerateParams()
     compose: ComposeParams = ComposeParams()
     ratings: RatingsParams = RatingsParams()

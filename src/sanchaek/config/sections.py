@@ -1,5 +1,6 @@
 """Every params section, one module each (owned by the stage that reads it)."""
 
+from .align import AlignParams
 from .crawl import CrawlParams
 from .evaluate import EvaluateParams
 from .generate import ComposeParams, GenerateParams
@@ -9,6 +10,7 @@ from .ratings import RatingsParams
 from .search import IndexParams, QueryParams
 
 __all__ = [
+    "AlignParams",
     "ComposeParams",
     "CrawlParams",
     "EvaluateParams",
