@@ -215,10 +215,12 @@ def align(
     scorer = PairLogps(lm).to(device)
 
     # The reference, once per pair: the adapter disabled (LoRA) or the weights before any update (full).
+    reference_started = time.monotonic()
     with peft_model.disable_adapter() if peft_model is not None else contextlib.nullcontext():
         scorer.eval()
         ref_train = pair_logps(scorer, pairs.train, pad_id, a.pairs_per_step, device, accelerator.autocast)
         ref_held = pair_logps(scorer, pairs.heldout, pad_id, a.pairs_per_step, device, accelerator.autocast)
+        reference_seconds = time.monotonic() - reference_started
         bpc_before = _val_bits_per_char(lm, tokenizer, layout, a.max_seq_len, device)
     scorer.train()
 
@@ -305,6 +307,7 @@ def align(
         "val_bits_per_char": {"before": bpc_before, "after": bpc_after,
                               "change": (bpc_after / bpc_before - 1) if bpc_before == bpc_before else None},
         "seconds": round(time.monotonic() - started, 2), "loop_seconds": round(loop_seconds, 2),
+        "reference_seconds": round(reference_seconds, 3),
     })  # fmt: skip
     if live is not None:
         for key, value in report["heldout"].items():
