@@ -162,3 +162,37 @@ def test_unknown_align_params_fail_naming_the_key():
         params_from_dict({"align": {"loss": "hinge"}})
     with pytest.raises(SanchaekError, match="unknown key 'align.betta'"):
         params_from_dict({"align": {"betta": 0.1}})
+
+
+def test_generate_samples_both_contenders_and_compose_writes_with_the_aligned_model(project, monkeypatch):
+    from click.testing import CliRunner
+    from test_generate_support import make_project as make_generate_project
+
+    from sanchaek.align import align
+    from sanchaek.cli import cli
+    from sanchaek.io import read_jsonl
+
+    write_pairs(project, 10)
+    align(params(), project, live_dir=False)
+    monkeypatch.chdir(project.root)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    plan = [{"type": "event", "theme": "죽음", "length": 6, "prompt": "아침에 전화가 왔다."}]
+    make_generate_project(
+        project.root, Path("models/lm"),
+        generate={"samples_per_prompt": 1, "prompts": [{"theme": "죽음", "opening": "오늘 엄마가"}],
+                  "sampling": {"max_new_tokens": 8}},
+        compose={"candidates": 1, "plan": plan},
+    )  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(cli, ["generate"])
+    assert result.exit_code == 0, result.output
+    samples = list(read_jsonl(project.root / "reports/samples.jsonl"))
+    assert [(s["experiment"], s["model"], s["prompt"]) for s in samples] == [
+        ("workspace", "models/lm", "오늘 엄마가"),
+        ("workspace+aligned", "models/aligned", "오늘 엄마가"),
+    ]
+    summary = json.loads((project.root / "reports/generate.json").read_text("utf-8"))
+    assert set(summary["contenders"]) == {"workspace", "workspace+aligned"}
+    result = runner.invoke(cli, ["compose"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((project.root / "reports/work.json").read_text("utf-8"))["model"] == "models/aligned"

@@ -305,7 +305,7 @@ def align(
         "status": "aligned", "model": str(layout.aligned_dir), "steps": done, "history": history,
         "final": history[-1] if history else {}, "heldout": held_out_stats(ref_held, policy_held, a.beta),
         "val_bits_per_char": {"before": bpc_before, "after": bpc_after,
-                              "change": (bpc_after / bpc_before - 1) if bpc_before == bpc_before else None},
+                              "change": (bpc_after / bpc_before - 1) if bpc_before and bpc_after else None},
         "seconds": round(time.monotonic() - started, 2), "loop_seconds": round(loop_seconds, 2),
         "reference_seconds": round(reference_seconds, 3),
     })  # fmt: skip
@@ -326,7 +326,8 @@ def _val_bits_per_char(lm: Any, tokenizer: Any, layout: Layout, max_len: int, de
     if not layout.val_split.exists():
         return None
     texts = [t for _, t in zip(range(VAL_TEXTS), read_texts(layout.val_split, what="validation text"), strict=False)]
-    return bits_per_char(lm, texts, tokenizer, max_len=max_len, batch_size=8, device=device)
+    bpc = bits_per_char(lm, texts, tokenizer, max_len=max_len, batch_size=8, device=device)
+    return None if bpc != bpc else bpc  # NaN: no text long enough to score
 
 
 def _open_live(live_dir: Any, layout: Layout, resumed: bool, start_step: int, accelerator: Any, available: bool) -> Any:
