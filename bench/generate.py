@@ -25,8 +25,8 @@ from typing import Any
 import torch
 
 from sanchaek.config.generate import EngineParams, SamplingParams
-from sanchaek.generate import compile_steps, encode, load_model, sample_batch
 from sanchaek.io import read_jsonl, write_json
+from sanchaek.model.decoding import compile_steps, encode, load_model, sample_batch
 from sanchaek.model.scratch import save_scratch
 
 # Our own opening lines (placeholder prose).

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import OPENINGS  # noqa: E402  (bench/generate.py: our own placeholder opening lines)
 
 from sanchaek.config.generate import EngineParams, SamplingParams  # noqa: E402
-from sanchaek.generate import decode, load_model  # noqa: E402
 from sanchaek.io import read_jsonl, write_json  # noqa: E402
+from sanchaek.model.decoding import decode, load_model  # noqa: E402
 from sanchaek.model.scratch import save_scratch  # noqa: E402
 
 SAMPLING = dict(temperature=0.9, top_k=50, top_p=0.95, repetition_penalty=1.1)

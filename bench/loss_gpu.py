@@ -14,6 +14,11 @@ Then the head and the loss together, as training runs them (``--hidden``: 768 fo
 5. ``fused_ce.linear_cross_entropy``: the loss and its logits gradient from one Triton kernel in
    the forward, the head's two matmuls in the backward (``train.fused_cross_entropy``).
 
+``--libraries`` also times the fused head + loss of two libraries on the same tensors, as they are
+called (eager: their own Triton kernels): ``liger-kernel``'s ``liger_fused_linear_cross_entropy``
+(chunked logits) and ``cut-cross-entropy``'s ``linear_cross_entropy`` (logits never materialised;
+its default ``filter_eps`` skips gradient entries below bf16 resolution).
+
 ``--sweep`` first times the kernel alone over logits-per-iteration and warps per row, to choose
 ``fused_ce.BLOCK`` and ``NUM_WARPS``.
 
@@ -50,10 +55,12 @@ def online_softmax_form(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return (logsumexp - target_logit).mean()
 
 
-def time_fwd_bwd(fn, leaves: list[torch.Tensor], *args: torch.Tensor, calls: int = 20) -> dict:
+def time_fwd_bwd(
+    fn, leaves: list[torch.Tensor], *args: torch.Tensor, calls: int = 20, compile: bool = True
+) -> dict:
     """Compiled ``fn(*leaves, *args)`` forward + backward; ``leaves`` are what gradients flow to."""
     torch._dynamo.reset()  # each form compiles afresh (and sees fused_ce's kernel settings of now)
-    compiled = torch.compile(fn, dynamic=False)
+    compiled = torch.compile(fn, dynamic=False) if compile else fn
 
     def step() -> torch.Tensor:
         for leaf in leaves:
@@ -120,6 +127,36 @@ def sweep_kernel(logits: torch.Tensor, targets: torch.Tensor) -> list[dict]:
     return rows
 
 
+def library_losses(leaves: list[torch.Tensor], targets: torch.Tensor, baseline: dict, ours: dict) -> dict:
+    """liger-kernel's and cut-cross-entropy's head + loss against ours (``fused_ce``), same tensors."""
+    rows: dict = {"ours_fused_linear_cross_entropy_ms": ours["ms_fwd_bwd"]}
+    forms = {}
+    try:
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+
+        forms["liger_fused_linear_cross_entropy"] = liger_fused_linear_cross_entropy
+    except ImportError as exc:
+        rows["liger_fused_linear_cross_entropy"] = {"error": str(exc)}
+    try:
+        from cut_cross_entropy import linear_cross_entropy
+
+        forms["cut_cross_entropy"] = linear_cross_entropy
+    except ImportError as exc:
+        rows["cut_cross_entropy"] = {"error": str(exc)}
+    for name, fn in forms.items():
+        try:
+            res = time_fwd_bwd(fn, leaves, targets, compile=False)
+        except Exception as exc:  # a library that fails here is reported, the others still run
+            rows[name] = {"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"}
+            continue
+        res["abs_loss_diff_vs_baseline"] = abs(res["loss"] - baseline["loss"])
+        res["max_rel_grad_diff_hidden_weight"] = rel_grad_diff(res, baseline)
+        res["ours_speedup"] = res["ms_fwd_bwd"] / ours["ms_fwd_bwd"]
+        rows[name] = res
+        print(name, {k: v for k, v in res.items() if k != "grads"}, flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -131,6 +168,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--sweep", action="store_true", help="time the kernel's block and warp settings first"
+    )
+    parser.add_argument(
+        "--libraries",
+        action="store_true",
+        help="also time liger-kernel's and cut-cross-entropy's fused losses",
     )
     parser.add_argument("--out", default="reports/bench/loss_gpu.json")
     args = parser.parse_args()
@@ -182,7 +224,11 @@ def main() -> None:
         "max_rel_grad_diff_hidden_weight": rel_grad_diff(fused, head_plain),
         "token_cross_entropy_max_rel_grad_diff_hidden_weight": rel_grad_diff(head_ours, head_plain),
     }
-    for section in ("logits_only", "head_and_loss"):
+    if args.libraries:
+        report["libraries"] = library_losses(leaves, targets, head_plain, fused)
+    for section in ("logits_only", "head_and_loss", "libraries"):
+        if section not in report:
+            continue
         for row in report[section].values():
             if isinstance(row, dict):
                 row.pop("grads", None)

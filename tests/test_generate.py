@@ -14,26 +14,26 @@ from sanchaek.cli import cli
 from sanchaek.config import params_from_dict
 from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.errors import SanchaekError
-from sanchaek.generate import (
-    ThemeLexicons,
-    apply_repetition_penalty,
-    ban_repeated_ngrams,
-    candidate_count,
+from sanchaek.generate import ThemeLexicons, run_generate, write_text_stream
+from sanchaek.io import read_jsonl
+from sanchaek.model.decoding import (
     clean_decoded,
     compile_steps,
     compiled_or_eager,
     encode,
     load_model,
+    sample_batch,
+)
+from sanchaek.model.sampling import (
+    apply_repetition_penalty,
+    ban_repeated_ngrams,
+    candidate_count,
     make_next_token,
     process_logits,
-    run_generate,
-    sample_batch,
     top_candidates,
     top_k_filter,
     top_p_filter,
-    write_text_stream,
 )
-from sanchaek.io import read_jsonl
 from sanchaek.paths import Layout
 
 PROMPTS = ["오늘 엄마가", "나는 강가를 따라 천천히 걸었다.", "다리", "어머니의 손은 따뜻했다. 나는", "골목"]

@@ -219,7 +219,8 @@ def test_merged_and_unmerged_logits_agree_and_every_consumer_loads_the_adapter(k
 
 def test_generate_and_write_run_on_an_adapter_folder(tiny_models, tmp_path):
     from sanchaek.config.generate import EngineParams, SamplingParams
-    from sanchaek.generate import load_model, write_text_stream
+    from sanchaek.generate import write_text_stream
+    from sanchaek.model.decoding import load_model
     from sanchaek.train import train
 
     layout = make_project(tmp_path)
@@ -348,3 +349,46 @@ def test_plan_flag_prints_the_estimate_without_loading(tmp_path):
     res = CliRunner().invoke(cli, ["train", "--plan", "--params", str(tmp_path / "params.yaml")])
     assert res.exit_code == 0, res.output
     assert "memory plan (lora" in res.output and "fits in the 40.0 GiB" in res.output
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize(
+    "hidden,layers,ffn,kv_heads", [(256, 2, 768, 2), (384, 6, 1024, 2), (768, 3, 2048, 4)]
+)
+def test_memory_plan_activations_match_what_autograd_keeps(method, hidden, layers, ffn, kv_heads):
+    """The plan's activation bytes for an eager bf16 run against the tensors autograd itself saves
+    for the backward of the blocks (counted once per storage), on small Llamas of several shapes:
+    within -5%/+20% (a plan may err high, never much low). The compiled loop keeps less; that
+    estimate is for bench/lora_gpu.py to check on a GPU."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from sanchaek.model.memory_plan import RunShape, model_shape, plan
+    from sanchaek.model.speed import fast_training
+
+    config = LlamaConfig(vocab_size=1000, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                         num_attention_heads=hidden // 64, num_key_value_heads=kv_heads, max_position_embeddings=512)  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model.requires_grad_(False)
+        peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
+        model = peft_model.get_base_model().to(torch.bfloat16)  # bf16 adapters: bf16-master's
+    fast_training(model, 256)
+    batch, seq = 2, 256
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in weights:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.model(input_ids=torch.randint(0, 1000, (batch, seq)), use_cache=False).last_hidden_state.sum()
+    measured = sum(kept.values())
+    estimate = plan(
+        model_shape(config), RunShape(method, "bf16-master", seq, batch, False, False, False)
+    ).activations
+    assert 0.95 < estimate / measured < 1.2, (estimate, measured)

@@ -447,3 +447,63 @@ def test_auto_precision_is_bf16_master_on_a_bf16_gpu_where_it_applies(monkeypatc
     assert auto(re_weight=0.5) == "bf16"
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     assert auto() == "bf16"
+
+
+# ----------------------------------------------------------------------------- what each step trains on
+
+
+def test_step_0_trains_on_the_plans_step_0_batch(project, monkeypatch):
+    """The batches the loop feeds the model are the plan's, in the plan's order: a loop that trained on
+    step k+1's batch at step k (every resumed/multi-process comparison would share that shift) fails."""
+    from sanchaek.model import lm_eval
+    from sanchaek.model.data import GlobalBatches, load_blocks
+    from sanchaek.model.loading import load_tokenizer
+    from sanchaek.train import train
+
+    seen: list[torch.Tensor] = []
+    loss = lm_eval.lm_loss
+
+    def record(model, blocks, fused=False):
+        if model.training:
+            seen.append(blocks.detach().clone())
+        return loss(model, blocks, fused)
+
+    monkeypatch.setattr(lm_eval, "lm_loss", record)
+    params = tiny_params(max_steps=3, eval_every=0, checkpoint_every=0)
+    train(params, project, live_dir=None)
+    blocks = load_blocks(project.train_split, load_tokenizer(str(project.model_dir)), 32, project.cache_dir)
+    plan = GlobalBatches(len(blocks), global_batch=4, seed=7)
+    expected = [
+        torch.as_tensor(np.stack([blocks[i] for i in plan.indices(s)]).astype(np.int64)) for s in range(3)
+    ]
+    assert not torch.equal(expected[0], expected[1])  # a shifted loop would be told apart
+    assert len(seen) == 3
+    for step, (got, want) in enumerate(zip(seen, expected, strict=True)):
+        assert torch.equal(got, want), f"step {step} trained on another batch than the plan's"
+
+
+def test_gradient_clipping_bounds_the_norm_the_optimizer_steps_with(project, monkeypatch):
+    """Every AdamW step sees gradients of global norm <= train.grad_clip; without clipping the same run
+    steps with larger ones, so a loop that skipped clipping fails here, not by an accuracy margin."""
+    from sanchaek.train import train
+
+    norms: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    clip = 0.05
+    train(tiny_params(max_steps=6, eval_every=0, checkpoint_every=0, grad_clip=clip), project, live_dir=None)
+    clipped, norms[:] = list(norms), []
+    train(
+        tiny_params(max_steps=6, eval_every=0, checkpoint_every=0, grad_clip=None, resume="never"),
+        project,
+        live_dir=None,
+    )
+    assert len(clipped) == len(norms) == 6
+    assert max(clipped) <= clip * (1 + 1e-4), clipped
+    assert min(norms) > 2 * clip, norms  # unclipped, every step's gradient is far above the bound

@@ -83,7 +83,8 @@ def beat_prompt(
 
     The cue must fit; the window gives way next, then the lorebook, when the budget is short.
     """
-    from .generate import check_prompt, clean_decoded, fit_prompt, prompt_budget, tokens
+    from .generate import check_prompt, fit_prompt, prompt_budget
+    from .model.decoding import clean_decoded, tokens
 
     budget = prompt_budget(lm, max_prompt_tokens, max_new_tokens)
     cue_ids = tokens(lm.tokenizer, ("\n\n" if work_text else "") + cue)
@@ -299,7 +300,8 @@ def compose_work(
     """The whole work as a dict (work.json); pure given the model, the index and the ratings.
 
     ``query``: beat themes are searched as the query stage searches them."""
-    from .generate import ThemeLexicons, sample_batch
+    from .generate import ThemeLexicons
+    from .model.decoding import sample_batch
 
     lexicons = ThemeLexicons(backend, gp.proxies, query=query)
     # One static KV cache long enough for every beat: one compiled decode step for the whole work.
@@ -456,8 +458,9 @@ def render_markdown(work: dict, headings: bool) -> str:
 
 
 def run_compose(params: Params, layout: Layout) -> dict:
-    from .generate import experiment_name, load_model, load_training_text, open_search
+    from .generate import experiment_name, load_training_text, open_search
     from .model.aligned import aligned_variant
+    from .model.decoding import load_model
     from .model.loading import check_model_dir
 
     gp, cp = params.generate, params.compose

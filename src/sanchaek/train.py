@@ -261,6 +261,8 @@ def save_model(
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "sanchaek_train.json", meta)
             if adapter is not None and adapter.merge:
+                from .model.adapters import write_merged_model
+
                 write_merged_model(tmp)
             old = out_dir.with_name(f".{out_dir.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -271,20 +273,6 @@ def save_model(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-
-
-def write_merged_model(adapter_dir: Path) -> Path:
-    """``adapter_dir/merged/``: the adapter folded into its base, a plain ``save_pretrained`` model
-    (``train.merge_adapter`` and ``sanchaek merge``)."""
-    from .model.adapters import MERGED_DIR
-    from .model.loading import load_adapter_merged
-
-    model, tokenizer = load_adapter_merged(str(adapter_dir), dtype="auto")
-    out = adapter_dir / MERGED_DIR
-    model.config.use_cache = True
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def oom_error(params: Params, exc: BaseException) -> SanchaekError:
@@ -308,42 +296,9 @@ def refuse_under_sharding(accelerator: Any, feature: str, fix: str) -> None:
         raise SanchaekError(f"{feature} is not supported under {kind}: {fix}")
 
 
-def memory_plan_for(
-    params: Params, *, precision: str, processes: int, sharded: bool, cuda: bool
-) -> tuple[Any, Any]:
-    """(model shape, run shape) of the memory plan, from the model's config alone (no weights)."""
-    from .model.build import model_config
-    from .model.lm_eval import PLAIN_HEAD_MODEL_TYPES
-    from .model.memory_plan import RunShape, model_shape
-
-    t = params.train
-    config = model_config(params.model)
-    targets = () if t.lora.target_modules == "all" else tuple(t.lora.target_modules)
-    fused = t.fused_cross_entropy and cuda and not sharded and config.model_type in PLAIN_HEAD_MODEL_TYPES
-    run = RunShape(
-        method=t.method, precision=precision, seq_len=t.seq_len, micro_batch_size=t.micro_batch_size,
-        gradient_checkpointing=params.model.gradient_checkpointing, fused_loss=fused, compiled=t.compile,
-        processes=processes, sharded=sharded, lora_rank=t.lora.rank, lora_targets=targets,
-        lora_dropout=t.lora.dropout,
-    )  # fmt: skip
-    return model_shape(config), run
-
-
-def available_memory(t: Any, device: Any) -> tuple[float | None, str]:
-    """Bytes the plan must fit per process, and where that number comes from."""
-    import torch
-
-    if t.memory_gib is not None:
-        return t.memory_gib * 1024**3, "train.memory_gib"
-    if getattr(device, "type", str(device)) == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        return float(props.total_memory), f"this {props.name}"
-    return None, "no GPU"
-
-
 def check_memory_plan(params: Params, accelerator: Any, precision: str) -> Any:
     """The memory plan of this run, refused in one line when it cannot fit (GPU or train.memory_gib)."""
-    from .model.memory_plan import check_fits
+    from .model.memory_plan import available_memory, check_fits, memory_plan_for
 
     available, where = available_memory(params.train, accelerator.device)
     if available is None:
@@ -487,7 +442,9 @@ def train(
         optimizer, warmup_steps=t.warmup_steps, total_steps=total_steps, min_lr_ratio=t.min_lr_ratio
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    if adapter is not None:
+    # FSDP saves its own sharded state (not through the hook): adapter runs keep whole checkpoints there.
+    adapter_checkpoints = adapter is not None and not shards_the_model(accelerator)
+    if adapter_checkpoints:
         checkpoint_trainable_only(accelerator, model)
     if objective is not None:
         # Not DDP-wrapped: its loss() is no forward(); its gradients are all-reduced by hand below.
@@ -514,7 +471,7 @@ def train(
         else None
     )
     if resume_from is not None:
-        state = load_checkpoint(accelerator, resume_from, partial=adapter is not None)
+        state = load_checkpoint(accelerator, resume_from, partial=adapter_checkpoints)
         start_step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
         accelerator.print(f"resumed from {resume_from} at step {start_step}")
     elif checkpoints and t.resume == "never" and accelerator.is_main_process:
@@ -716,29 +673,6 @@ def all_reduce_gradients(accelerator: Any, parameters: list[Any]) -> None:
         offset += g.numel()
 
 
-def plan_command_text(params: Params, processes: int, sharded: bool) -> str:
-    """``sanchaek train --plan``: the estimate on a bf16 GPU and whether it fits, loading no weights."""
-    import torch
-
-    from .model.memory_plan import GIB, alternatives, plan
-
-    t = params.train
-    precision = t.mixed_precision
-    if precision == "auto":  # as resolve_mixed_precision decides on a bf16 GPU
-        precision = "bf16-master" if t.re_weight == 0 and t.grad_accum_steps == 1 and not sharded else "bf16"
-    shape, run = memory_plan_for(params, precision=precision, processes=processes, sharded=sharded, cuda=True)
-    estimate = plan(shape, run)
-    lines = [f"memory plan ({t.method}, {precision}, {processes} process(es)): {estimate.describe()}"]
-    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    available, where = available_memory(t, device)
-    if available is not None:
-        verdict = "fits" if estimate.total <= available else "does not fit"
-        lines.append(f"{verdict} in the {available / GIB:.1f} GiB of {where}")
-        if estimate.total > available:
-            lines.append("would fit: " + ("; ".join(alternatives(shape, run, available)) or "nothing here"))
-    return "\n".join(lines)
-
-
 @click.command(
     help="Fine-tune or train the causal LM with Accelerate (launch with `accelerate launch` for N GPUs)."
 )
@@ -752,7 +686,9 @@ def command(params_path: str, plan_only: bool) -> None:
         from accelerate.utils import parse_flag_from_env
 
         processes = int(os.environ.get("WORLD_SIZE", "1"))
-        click.echo(plan_command_text(params, processes, parse_flag_from_env("ACCELERATE_USE_FSDP")))
+        from .model.memory_plan import plan_report
+
+        click.echo(plan_report(params, processes, parse_flag_from_env("ACCELERATE_USE_FSDP")))
         return
     result = train(params, Layout(Path(".")))
     click.echo(
@@ -766,7 +702,7 @@ def command(params_path: str, plan_only: bool) -> None:
 @click.option("--model", "model_dir", default="models/lm", show_default=True, help="the adapter folder")
 def merge_command(model_dir: str) -> None:
     """Write the LoRA adapter in MODEL merged into its base, as a plain model in MODEL/merged/."""
-    from .model.adapters import is_adapter_dir
+    from .model.adapters import is_adapter_dir, write_merged_model
 
     if not is_adapter_dir(model_dir):
         raise SanchaekError(

@@ -193,3 +193,16 @@ class AdapterRun:
         if lm_state_dict is not None:
             state = {f"base_model.model.{k}": v for k, v in lm_state_dict.items()}
         save_adapter(self.peft_model, out_dir, state, self.base)
+
+
+def write_merged_model(adapter_dir: Path) -> Path:
+    """``adapter_dir/merged/``: the adapter folded into its base, a plain ``save_pretrained`` model
+    (``train.merge_adapter`` and ``sanchaek merge``)."""
+    from .loading import load_adapter_merged
+
+    model, tokenizer = load_adapter_merged(str(adapter_dir), dtype="auto")
+    out = adapter_dir / MERGED_DIR
+    model.config.use_cache = True
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out

@@ -148,7 +148,10 @@ def load_base_for_adapter(name: str, method: str, precision: str, device: Any) -
         require_qlora_support(getattr(device, "type", str(device)))
         tokenizer = load_tokenizer(name)
         model = load_weights(
-            name, dtype=torch.bfloat16, quantization_config=nf4_config(), device_map={"": device}
+            name,
+            dtype=torch.bfloat16,
+            quantization_config=nf4_config(),
+            device_map={"": getattr(device, "index", None) or 0},
         )
     else:
         tokenizer = load_tokenizer(name)

@@ -12,7 +12,9 @@ memory, under a second even for 13B) and adds up, per process:
 - **activations** kept for the backward, per token and layer (bf16): the compiled loop saves the
   block's inputs, its normed inputs, q/k/v after RoPE, the attention output and the MLP's gate, up
   and product: ``2 * (6*hidden + 2*kv_dim + 3*ffn)`` bytes; with gradient checkpointing only each
-  block's input, plus one block recomputed; LoRA dropout keeps a copy of each adapted layer's input;
+  block's input, plus one block recomputed; LoRA dropout keeps a copy of each adapted layer's input,
+  and fp32 adapters under autocast an fp32 one; eager (uncompiled) blocks keep ``16 * hidden`` bytes
+  more (``10 * hidden`` with frozen norms), as read off autograd's saved tensors (tests/test_lora.py);
 - **logits**: (tokens x vocab) buffers of the loss: one bf16 buffer with the fused loss kernel, four
   bf16-wide ones for the compiled loss and seven for the eager one;
 - a fixed allowance for the CUDA workspace and the allocator's slack.
@@ -158,8 +160,10 @@ def plan(shape: ModelShape, run: RunShape) -> MemoryPlan:
     per_layer = width * (6 * shape.hidden + 2 * shape.kv_dim + 3 * shape.ffn)
     if run.method != "full" and run.lora_dropout > 0:
         per_layer += (width + 1) * lora_params(shape, run.lora_rank, run.lora_targets)[1]
-    if not run.compiled:  # eager norms and activation functions keep fp32 and extra copies
-        per_layer += 4 * 4 * shape.hidden + width * shape.ffn
+    if not run.compiled:  # eager norms keep fp32 copies; trainable norm weights their normed input too
+        per_layer += (8 if run.method == "full" else 5) * width * shape.hidden
+    if run.method != "full" and run.precision == "bf16":  # fp32 adapters under autocast: an fp32 copy
+        per_layer += 4 * lora_params(shape, run.lora_rank, run.lora_targets)[1]  # of each adapted input
     if run.gradient_checkpointing:
         activations = tokens * (shape.layers * width * shape.hidden + per_layer)
     else:
@@ -227,3 +231,59 @@ def check_fits(shape: ModelShape, run: RunShape, available: float, *, where: str
         f"train.seq_len={run.seq_len} needs ~{estimate.total / GIB:.1f} GiB per GPU, more than the "
         f"{available / GIB:.1f} GiB of {where}: set {fix}"
     )
+
+
+# ----------------------------------------------------------------------------- from params
+
+
+def memory_plan_for(
+    params: Any, *, precision: str, processes: int, sharded: bool, cuda: bool
+) -> tuple[Any, Any]:
+    """(model shape, run shape) of the memory plan, from the model's config alone (no weights)."""
+    from .build import model_config
+    from .lm_eval import PLAIN_HEAD_MODEL_TYPES
+
+    t = params.train
+    config = model_config(params.model)
+    targets = () if t.lora.target_modules == "all" else tuple(t.lora.target_modules)
+    fused = t.fused_cross_entropy and cuda and not sharded and config.model_type in PLAIN_HEAD_MODEL_TYPES
+    run = RunShape(
+        method=t.method, precision=precision, seq_len=t.seq_len, micro_batch_size=t.micro_batch_size,
+        gradient_checkpointing=params.model.gradient_checkpointing, fused_loss=fused, compiled=t.compile,
+        processes=processes, sharded=sharded, lora_rank=t.lora.rank, lora_targets=targets,
+        lora_dropout=t.lora.dropout,
+    )  # fmt: skip
+    return model_shape(config), run
+
+
+def available_memory(t: Any, device: Any) -> tuple[float | None, str]:
+    """Bytes the plan must fit per process, and where that number comes from."""
+    import torch
+
+    if t.memory_gib is not None:
+        return t.memory_gib * 1024**3, "train.memory_gib"
+    if getattr(device, "type", str(device)) == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return float(props.total_memory), f"this {props.name}"
+    return None, "no GPU"
+
+
+def plan_report(params: Any, processes: int, sharded: bool) -> str:
+    """``sanchaek train --plan``: the estimate on a bf16 GPU and whether it fits, loading no weights."""
+    import torch
+
+    t = params.train
+    precision = t.mixed_precision
+    if precision == "auto":  # as resolve_mixed_precision decides on a bf16 GPU
+        precision = "bf16-master" if t.re_weight == 0 and t.grad_accum_steps == 1 and not sharded else "bf16"
+    shape, run = memory_plan_for(params, precision=precision, processes=processes, sharded=sharded, cuda=True)
+    estimate = plan(shape, run)
+    lines = [f"memory plan ({t.method}, {precision}, {processes} process(es)): {estimate.describe()}"]
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    available, where = available_memory(t, device)
+    if available is not None:
+        verdict = "fits" if estimate.total <= available else "does not fit"
+        lines.append(f"{verdict} in the {available / GIB:.1f} GiB of {where}")
+        if estimate.total > available:
+            lines.append("would fit: " + ("; ".join(alternatives(shape, run, available)) or "nothing here"))
+    return "\n".join(lines)

@@ -42,7 +42,10 @@ def is_scratch(name_or_path: str) -> bool:
 def scratch_preset(name_or_path: str) -> Preset:
     size = name_or_path[len(SCRATCH_PREFIX) :]
     if size not in PRESETS:
-        raise SanchaekError(f"model.name_or_path = '{name_or_path}': unknown scratch size; allowed: " + ", ".join(f"scratch:{k}" for k in PRESETS))
+        raise SanchaekError(
+            f"model.name_or_path = '{name_or_path}': unknown scratch size; allowed: "
+            + ", ".join(f"scratch:{k}" for k in PRESETS)
+        )
     return PRESETS[size]
 
 
@@ -86,7 +89,9 @@ def build_scratch_model(preset: Preset, tokenizer: Any, *, seed: int = 0) -> Any
     return LlamaForCausalLM(config)
 
 
-def save_scratch(texts: Iterable[str], preset_name: str, vocab_size: int, out_dir: str | Path, *, seed: int = 0) -> Path:
+def save_scratch(
+    texts: Iterable[str], preset_name: str, vocab_size: int, out_dir: str | Path, *, seed: int = 0
+) -> Path:
     """Train a tokenizer, build the model and ``save_pretrained`` both: a folder any HF loader reads."""
     preset = scratch_preset(SCRATCH_PREFIX + preset_name)
     tokenizer = train_bpe_tokenizer(texts, vocab_size)

@@ -1,0 +1,537 @@
+"""LoRA, QLoRA and full fine-tuning of real model shapes on one GPU, each row in ONE run against the
+Hugging Face stack a user would otherwise run (what LLaMA-Factory runs):
+
+- ``full``: ``Trainer`` (fp32 weights, ``bf16=True``) against sanchaek's loop (``train.method: full``);
+- ``lora``: ``Trainer`` + ``peft`` (bf16 base, r on every linear layer, ``bf16=True``) against
+  ``train.method: lora``;
+- ``qlora``: ``Trainer`` + ``peft`` + ``bitsandbytes`` (NF4 base, ``prepare_model_for_kbit_training``)
+  against ``train.method: qlora``.
+
+The models have random weights built from the real configs written below (no download): a
+Llama-3.2-1B shape, a Llama-3.1-8B shape and a polyglot-ko-12.8b (GPT-NeoX) shape. Every contender
+of a row runs in its own process with the same seed, sequence length, micro-batch, LoRA rank and
+data (the corpus tokenized with a 32k BPE tokenizer; ids fit every vocabulary). Unquantized bases are
+built on the GPU from the config (same seed: same weights); the QLoRA row saves one random bf16
+checkpoint that both contenders load and quantize. Throughput is timed between step ``warmup`` and
+``warmup + steps`` with the device synchronized at both ends.
+
+MFU counts matmul FLOPs per token over the 989 TFLOP/s bf16 dense peak: full fine-tuning
+``6 * M + 12 * layers * hidden * seq``; LoRA ``4 * M + 6 * A + 12 * layers * hidden * seq``, where M
+is the weights of the model's linear layers (head included, embedding lookups not) and A the
+adapter's parameters: a frozen weight needs no weight gradient, so its backward is one matmul, not two.
+
+Each of our runs also records the memory plan's estimate beside its measured peak
+(``torch.cuda.max_memory_allocated``). ``--curve`` trains the 1B shape with LoRA both ways on the same
+batches in the same order (same lr schedule, AdamW betas, clipping) and records both validation
+loss curves. ``--generate`` times the decoding engine on the 8B shape (batch 1, 128 new tokens)
+against ``model.generate`` and its static cache.
+
+    python bench/lora_gpu.py --rows 1b:full:8,8b:lora:2 --out reports/bench/lora_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_gpu import (  # noqa: E402  (bench/train_gpu.py: the timing and data helpers)
+    DATASHEET_BF16_DENSE_TFLOPS,
+    BlockDataset,
+    StepTimer,
+    measured_bf16_peak_tflops,
+)
+
+# Real configs (Hugging Face config.json fields), with random weights.
+CONFIGS: dict[str, dict] = {
+    "1b": {  # meta-llama/Llama-3.2-1B
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256,
+        "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "head_dim": 64, "max_position_embeddings": 131072, "rope_theta": 500000.0,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
+    },
+    "8b": {  # meta-llama/Llama-3.1-8B
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256,
+        "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 131072, "rope_theta": 500000.0,
+        "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
+    },
+    "12.8b": {  # EleutherAI/polyglot-ko-12.8b
+        "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": 30080,
+        "hidden_size": 5120, "intermediate_size": 20480, "num_hidden_layers": 40, "num_attention_heads": 40,
+        "max_position_embeddings": 2048, "rotary_pct": 0.5, "rotary_emb_base": 10000, "hidden_act": "gelu",
+        "use_parallel_residual": True, "layer_norm_eps": 1e-5, "tie_word_embeddings": False,
+        "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
+    },
+    "toy": {  # the CPU check of this script
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 1024,
+        "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": False,
+        "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
+    },
+}  # fmt: skip
+LORA = {"rank": 16, "alpha": 32.0, "dropout": 0.0}
+# Ours first: a run cut at its time limit keeps our number (the one that is new).
+CONTENDERS = {
+    "full": ("ours", "trainer"),
+    "lora": ("ours", "trainer_peft"),
+    "qlora": ("ours", "trainer_peft_bnb"),
+}
+
+
+# ----------------------------------------------------------------------------- models and data
+
+
+def random_weights_loader(dtype_default) -> None:
+    """``AutoModelForCausalLM.from_pretrained`` of a folder without weights builds the model from its
+    config with random weights (seed 0) directly on the GPU, for us and the baselines alike; a folder
+    with weights (the QLoRA row's checkpoint) loads as usual."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    real = AutoModelForCausalLM.from_pretrained
+
+    def from_pretrained(name, *args, dtype=None, **kwargs):
+        folder = Path(name)
+        if any(folder.glob("*.safetensors")) or kwargs.get("quantization_config") is not None:
+            return real(name, *args, dtype=dtype, **kwargs)
+        config = AutoConfig.from_pretrained(name)
+        torch.manual_seed(0)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = dtype_default if dtype in (None, "auto") else dtype
+        with torch.device(device):
+            return AutoModelForCausalLM.from_config(config, dtype=dtype)
+
+    AutoModelForCausalLM.from_pretrained = from_pretrained
+
+
+def prepare(workdir: Path, corpus: Path, tokenizer_dir: Path, shape: str) -> Path:
+    """train/val JSONL of the corpus and a model folder (config + tokenizer, no weights)."""
+    import shutil
+
+    from sanchaek.io import read_jsonl, write_jsonl
+
+    processed = workdir / "data" / "processed"
+    if not (processed / "train.jsonl").exists():
+        texts = [r["text"] for r in read_jsonl(corpus) if r.get("text", "").strip()]
+        processed.mkdir(parents=True, exist_ok=True)
+        held_out = max(1, min(20, len(texts) // 20))
+        write_jsonl(processed / "train.jsonl", ({"text": t} for t in texts[held_out:]))
+        write_jsonl(processed / "val.jsonl", ({"text": t} for t in texts[:held_out]))
+    model_dir = workdir / f"model-{shape}"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "config.json").write_text(json.dumps(CONFIGS[shape]), encoding="utf-8")
+    for f in tokenizer_dir.iterdir():
+        shutil.copy(f, model_dir / f.name)
+    return model_dir
+
+
+def ensure_tokenizer(folder: Path, corpus: Path, vocab_size: int = 32000) -> None:
+    """A byte-level BPE tokenizer of the corpus (<s> 0, </s> 1, <pad> 2, as the configs say)."""
+    if (folder / "tokenizer.json").exists():
+        return
+    from sanchaek.io import read_jsonl
+    from sanchaek.model.scratch import train_bpe_tokenizer
+
+    texts = [r["text"] for r in read_jsonl(corpus) if r.get("text", "").strip()]
+    train_bpe_tokenizer(texts, vocab_size).save_pretrained(folder)
+
+
+def save_random_checkpoint(model_dir: Path) -> None:
+    """The QLoRA row's base: one random bf16 checkpoint both contenders quantize while loading."""
+    import torch
+
+    random_weights_loader(torch.bfloat16)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16)
+    model.save_pretrained(model_dir, safe_serialization=True, max_shard_size="5GB")
+
+
+def matmul_shape(model_dir: Path, rank: int) -> dict:
+    """Linear-layer weights (head included), adapter parameters, layers and hidden size."""
+    import torch
+    from transformers import AutoConfig
+
+    from sanchaek.model.memory_plan import lora_params, meta_model, model_shape
+
+    config = AutoConfig.from_pretrained(model_dir)
+    model = meta_model(config)
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    shape = model_shape(config)
+    return {"linear_params": linear, "params": shape.params, "adapter_params": lora_params(shape, rank, ())[0],
+            "layers": shape.layers, "hidden": shape.hidden}  # fmt: skip
+
+
+def flops_per_token(method: str, s: dict, seq: int) -> float:
+    attention = 12.0 * s["layers"] * s["hidden"] * seq
+    if method == "full":
+        return 6.0 * s["linear_params"] + attention
+    return 4.0 * s["linear_params"] + 6.0 * s["adapter_params"] + attention
+
+
+# ----------------------------------------------------------------------------- contenders
+
+
+def trainer_args(workdir: Path, batch: int, steps: int, **extra):
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(workdir / "trainer-out"), per_device_train_batch_size=batch, max_steps=steps,
+        bf16=torch.cuda.is_available(), report_to=[], save_strategy="no", disable_tqdm=True, **extra,
+    )  # fmt: skip
+
+
+def peft_baseline_model(model_dir: Path, method: str):
+    """The model a Trainer + peft user trains: bf16 base (NF4 for qlora) with LoRA on every linear layer."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM
+
+    if method == "qlora":
+        from sanchaek.model.adapters import nf4_config
+
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=torch.bfloat16, quantization_config=nf4_config(), device_map={"": 0}
+        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16)
+    config = LoraConfig(r=LORA["rank"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                        target_modules="all-linear", task_type="CAUSAL_LM")  # fmt: skip
+    return get_peft_model(model, config)
+
+
+def run_trainer(workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback
+
+    from sanchaek.model.data import load_blocks
+    from sanchaek.model.loading import load_tokenizer
+
+    blocks = load_blocks(workdir / "data/processed/train.jsonl", load_tokenizer(str(model_dir)), seq,
+                         workdir / "data/cache")  # fmt: skip
+    if method == "full":
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    else:
+        model = peft_baseline_model(model_dir, method)
+
+    class Timing(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            timer.at_step(state.global_step)
+
+    steps = timer.warmup + timer.steps
+    Trainer(model=model, args=trainer_args(workdir, batch, steps),
+            train_dataset=BlockDataset(blocks, seq, steps * batch), callbacks=[Timing()]).train()  # fmt: skip
+
+
+def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, **train):
+    import torch
+
+    from sanchaek.config import params_from_dict
+
+    return params_from_dict(
+        {
+            "model": {"name_or_path": str(model_dir), "tokenizer_extra_text": None},
+            "train": {
+                "method": method, "lora": LORA, "seq_len": seq, "micro_batch_size": batch, "max_steps": steps,
+                "lr": 2e-4, "warmup_steps": 2, "compile": torch.cuda.is_available(), "eval_every": 0,
+                "eval_max_blocks": 1, "checkpoint_every": 0, "log_every": steps, "resume": "never",
+                "mixed_precision": "auto", **train,
+            },
+        },
+        "bench",
+    )  # fmt: skip
+
+
+def run_ours(
+    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, compile: bool
+) -> dict:
+    import torch
+
+    from sanchaek.model.memory_plan import GIB, memory_plan_for, plan
+    from sanchaek.paths import Layout
+    from sanchaek.train import resolve_mixed_precision, train
+
+    params = our_params(model_dir, method, seq, batch, timer.warmup + timer.steps, compile=compile)
+    precision = resolve_mixed_precision(params.train)
+    shape, run = memory_plan_for(params, precision=precision, processes=1, sharded=False,
+                                 cuda=torch.cuda.is_available())  # fmt: skip
+    estimate = plan(shape, run)
+    train(
+        params,
+        Layout(workdir),
+        save_final_model=False,
+        checkpoints=False,
+        live_dir=False,
+        on_step=timer.at_step,
+    )
+    return {"plan_gib": estimate.total / GIB, "plan": estimate.describe(), "precision": precision}
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    import torch
+
+    workdir, model_dir = Path(args.workdir), Path(args.workdir) / f"model-{args.shape}"
+    random_weights_loader(torch.bfloat16 if args.method != "full" else torch.float32)
+    timer = StepTimer(args.warmup, args.steps)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    extra: dict = {}
+    if args.run.startswith("trainer"):
+        run_trainer(workdir, model_dir, args.method, args.seq, args.batch, timer)
+    else:
+        extra = run_ours(
+            workdir, model_dir, args.method, args.seq, args.batch, timer, compile=args.run == "ours"
+        )
+    cuda = torch.cuda.is_available()
+    result = {
+        "contender": args.run,
+        "seconds": timer.seconds,
+        "tokens_per_s": args.steps * args.batch * args.seq / timer.seconds,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
+        **extra,
+    }
+    if cuda and "plan_gib" in result:
+        result["plan_over_measured"] = result["plan_gib"] / result["peak_memory_gib"]
+    return result
+
+
+# ----------------------------------------------------------------------------- the loss curves
+
+
+def run_curve(args: argparse.Namespace) -> dict:
+    """LoRA on the same batches in the same order, both ways; validation loss every steps/6."""
+    import numpy as np
+    import torch
+
+    workdir, model_dir = Path(args.workdir), Path(args.workdir) / f"model-{args.shape}"
+    random_weights_loader(torch.bfloat16)
+    from sanchaek.model.data import GlobalBatches, load_blocks
+    from sanchaek.model.loading import load_tokenizer
+    from sanchaek.paths import Layout
+
+    every = max(1, args.steps // 6)
+    common = {"lr": 2e-4, "warmup_steps": args.steps // 10, "min_lr_ratio": 0.0, "weight_decay": 0.0,
+              "beta2": 0.999, "grad_clip": 1.0, "seed": 1}  # fmt: skip
+    if args.run == "curve:ours":
+        from sanchaek.train import train
+
+        params = our_params(model_dir, "lora", args.seq, args.batch, args.steps, eval_every=every, eval_max_blocks=16,
+                            eval_batch_size=4, **common)  # fmt: skip
+        result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
+        return {"val_loss": [(h["step"], h["val_loss"]) for h in result.history]}
+
+    from transformers import Trainer, TrainerCallback
+
+    tokenizer = load_tokenizer(str(model_dir))
+    blocks = load_blocks(workdir / "data/processed/train.jsonl", tokenizer, args.seq, workdir / "data/cache")
+    val = load_blocks(workdir / "data/processed/val.jsonl", tokenizer, args.seq, workdir / "data/cache")
+    order = np.concatenate(
+        [GlobalBatches(len(blocks), args.batch, common["seed"]).indices(s) for s in range(args.steps)]
+    )
+
+    class Ordered(torch.utils.data.Dataset):  # our plan's batches, in our order
+        def __init__(self, source, index):
+            self.source, self.index = source, index
+
+        def __len__(self):
+            return len(self.index)
+
+        def __getitem__(self, i):
+            ids = torch.as_tensor(self.source[int(self.index[i])].astype("int64"))
+            return {"input_ids": ids, "labels": ids}  # seq + 1 tokens: the seq targets ours scores
+
+    class InOrder(Trainer):
+        def _get_train_sampler(self, *a, **k):
+            return torch.utils.data.SequentialSampler(self.train_dataset)
+
+    curve: list = []
+
+    class Record(TrainerCallback):
+        def on_evaluate(self, args_, state, control, metrics=None, **kwargs):
+            curve.append((state.global_step, metrics["eval_loss"]))
+
+    model = peft_baseline_model(model_dir, "lora")
+    targs = trainer_args(workdir, args.batch, args.steps, learning_rate=common["lr"], warmup_steps=common["warmup_steps"],
+                         lr_scheduler_type="cosine", weight_decay=0.0, adam_beta2=0.999, max_grad_norm=1.0,
+                         eval_strategy="steps", eval_steps=every, per_device_eval_batch_size=4, seed=1)  # fmt: skip
+    InOrder(model=model, args=targs, train_dataset=Ordered(blocks, order), eval_dataset=Ordered(val, np.arange(min(16, len(val)))),
+            callbacks=[Record()]).train()  # fmt: skip
+    return {"val_loss": curve}
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def run_generation(args: argparse.Namespace) -> dict:
+    """Our engine against model.generate and its static cache: batch 1, bf16, the same sampling."""
+    import torch
+
+    random_weights_loader(torch.bfloat16)
+    from generate_gpu import hf_generate, left_padded, ours, timed
+
+    from sanchaek.config.generate import EngineParams
+    from sanchaek.model.decoding import load_model
+
+    model_dir = Path(args.workdir) / f"model-{args.shape}"
+    engine = EngineParams(kind="static", compile=True, compile_mode="reduce-overhead", dtype="bfloat16",
+                          device="cuda", batch_size=1)  # fmt: skip
+    lm = load_model(str(model_dir), engine)
+    ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
+    n = args.new_tokens
+    contenders = {
+        "sanchaek": lambda k: ours(lm, engine, ids, mask, k, 0),
+        "generate": lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False),
+        "generate_static_cache": lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True),
+    }
+    row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1])}
+    for name, run in contenders.items():
+        try:
+            started = time.perf_counter()
+            run(n)
+            warm = time.perf_counter() - started
+            seconds = timed(lambda run=run: run(n), 3)
+            row[name] = {"tokens_per_s": n / seconds, "ms_per_token": 1e3 * seconds / n, "warmup_s": warm}
+        except Exception as exc:  # a failing contender is reported, the others still run
+            row[name] = {"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"}
+        print(f"generate {args.shape} {name}: {row[name]}", flush=True)
+    for base in ("generate", "generate_static_cache"):
+        a, b = row.get("sanchaek", {}).get("tokens_per_s"), row.get(base, {}).get("tokens_per_s")
+        if a and b:
+            row[f"speedup_vs_{base}"] = a / b
+    return row
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def child(
+    args: argparse.Namespace, run: str, shape: str, method: str, seq: int, batch: int, steps: int
+) -> dict:
+    cmd = [sys.executable, __file__, "--run", run, "--workdir", str(args.workdir), "--shape", shape,
+           "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
+           "--steps", str(steps), "--new-tokens", str(args.new_tokens)]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
+        print(f"{shape} {method} {run}: FAILED {' | '.join(tail)}", flush=True)
+        return {"error": " | ".join(tail)[-600:], "wall_s": time.perf_counter() - started}
+    result = json.loads(lines[-1][len("RESULT ") :])
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", default="../shared/data/corpus/works.jsonl")
+    parser.add_argument("--tokenizer", default=None, help="a tokenizer folder; made from the corpus if empty")
+    parser.add_argument("--rows", default="1b:full:8,8b:lora:2,12.8b:qlora:1", help="SHAPE:METHOD:BATCH,...")
+    parser.add_argument("--seq", type=int, default=2048)
+    parser.add_argument("--warmup", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument(
+        "--curve", default=None, help="SHAPE:BATCH:STEPS: LoRA loss curves, ours and Trainer + peft"
+    )
+    parser.add_argument("--generate", default=None, help="SHAPE: time generation on that shape")
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--out", default="reports/bench/lora_gpu.json")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
+    parser.add_argument("--method", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.run:  # child process: one contender, one JSON line on stdout
+        if args.run.startswith("curve:"):
+            out = run_curve(args)
+        elif args.run == "generate":
+            out = run_generation(args)
+        else:
+            out = run_one(args)
+        print("RESULT " + json.dumps(out), flush=True)
+        return
+
+    import torch
+
+    from sanchaek.io import write_json
+
+    cuda = torch.cuda.is_available()
+    card = torch.cuda.get_device_name(0) if cuda else "cpu"
+    peak = measured_bf16_peak_tflops() if cuda else None
+    args.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sanchaek-lora-bench-"))
+    out = Path(args.out)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report.update({"card": card, "torch": torch.__version__, "measured_bf16_peak_tflops": peak,
+                   "datasheet_bf16_dense_tflops": DATASHEET_BF16_DENSE_TFLOPS, "seq_len": args.seq,
+                   "lora": LORA, "warmup_steps": args.warmup, "timed_steps": args.steps})  # fmt: skip
+    rows = report.setdefault("rows", {})
+    print(f"card {card}", flush=True)
+    ensure_tokenizer(Path(args.tokenizer), Path(args.corpus))
+    for spec in filter(None, args.rows.split(",")):
+        shape, method, batch = spec.split(":")
+        model_dir = prepare(args.workdir, Path(args.corpus), Path(args.tokenizer), shape)
+        if method == "qlora" and not any(model_dir.glob("*.safetensors")):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                            f"import lora_gpu; lora_gpu.save_random_checkpoint(__import__('pathlib').Path({str(model_dir)!r}))"],
+                           check=True)  # fmt: skip
+            print(f"saved the random {shape} checkpoint in {time.perf_counter() - started:.0f} s", flush=True)
+        counts = matmul_shape(model_dir, LORA["rank"])
+        fpt = flops_per_token(method, counts, args.seq)
+        row = {"shape": shape, "method": method, "batch": int(batch), "seq_len": args.seq, **counts,
+               "flops_per_token": fpt}  # fmt: skip
+        rows[f"{shape}:{method}"] = row
+        for run in CONTENDERS[method]:
+            res = child(args, run, shape, method, args.seq, int(batch), args.steps)
+            if run == "ours" and "error" in res and method == "qlora":  # compile may not take bitsandbytes
+                row["ours_compile_error"] = res["error"]
+                res = child(args, "ours_eager", shape, method, args.seq, int(batch), args.steps)
+            if "tokens_per_s" in res:
+                res["mfu"] = res["tokens_per_s"] * fpt / (DATASHEET_BF16_DENSE_TFLOPS * 1e12)
+                print(f"{shape} {method} b{batch} {run}: {res['tokens_per_s']:,.0f} tok/s MFU {res['mfu']:.1%} "
+                      f"peak {res['peak_memory_gib'] or 0:.1f} GiB plan {res.get('plan_gib', 0):.1f}", flush=True)  # fmt: skip
+            row[run] = res
+            base = row.get(CONTENDERS[method][1], {}).get("tokens_per_s")
+            if base and row.get("ours", {}).get("tokens_per_s"):
+                row["speedup"] = row["ours"]["tokens_per_s"] / base
+            write_json(out, report)  # after every contender: a cut run keeps what it measured
+    if args.curve:
+        shape, batch, steps = args.curve.split(":")
+        prepare(args.workdir, Path(args.corpus), Path(args.tokenizer), shape)
+        curve = {"shape": shape, "batch": int(batch), "steps": int(steps), "seq_len": args.seq}
+        for run in ("curve:ours", "curve:trainer_peft"):
+            curve[run.split(":")[1]] = child(args, run, shape, "lora", args.seq, int(batch), int(steps))
+            print(f"curve {run}: {curve[run.split(':')[1]]}", flush=True)
+        a, b = curve["ours"].get("val_loss"), curve["trainer_peft"].get("val_loss")
+        if a and b:
+            theirs = dict(map(tuple, b))
+            curve["max_abs_val_loss_diff"] = max(abs(v - theirs[s]) for s, v in a if s in theirs)
+        report["loss_curve"] = curve
+        write_json(out, report)
+    if args.generate:
+        prepare(args.workdir, Path(args.corpus), Path(args.tokenizer), args.generate)
+        report["generation"] = {
+            "shape": args.generate,
+            **child(args, "generate", args.generate, "lora", args.seq, 1, 0),
+        }
+        write_json(out, report)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
