@@ -196,3 +196,29 @@ def test_generate_samples_both_contenders_and_compose_writes_with_the_aligned_mo
     result = runner.invoke(cli, ["compose"])
     assert result.exit_code == 0, result.output
     assert json.loads((project.root / "reports/work.json").read_text("utf-8"))["model"] == "models/aligned"
+
+
+def test_align_on_a_trained_lora_adapter_stacks_a_second_adapter(tmp_path, tiny_lm_dir):
+    """models/lm written by train.method: lora (an adapter folder naming its base): align tunes the
+    merged model and the aligned folder loads as base + train adapter + DPO adapter."""
+    from peft import LoraConfig, get_peft_model
+
+    from sanchaek.align import align
+    from sanchaek.model.adapters import save_adapter
+    from sanchaek.model.loading import load_causal_lm
+
+    layout = make_project(tmp_path)
+    base, tok = load_causal_lm(str(tiny_lm_dir))
+    adapted = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in adapted.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)
+    save_adapter(adapted, layout.model_dir, None, str(tiny_lm_dir))
+    tok.save_pretrained(layout.model_dir)
+    write_pairs(layout, 10)
+    assert align(params(), layout, live_dir=False)["status"] == "aligned"
+    trained = weights(load_causal_lm(str(layout.model_dir))[0])
+    aligned = weights(load_causal_lm(str(layout.aligned_dir))[0])
+    assert set(aligned) == set(trained)
+    assert any(not torch.equal(v, trained[k]) for k, v in aligned.items())
