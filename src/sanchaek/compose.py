@@ -459,17 +459,20 @@ def render_markdown(work: dict, headings: bool) -> str:
 
 def run_compose(params: Params, layout: Layout) -> dict:
     from .generate import experiment_name, load_training_text, open_search
+    from .model.aligned import aligned_variant
     from .model.decoding import load_model
     from .model.loading import check_model_dir
 
     gp, cp = params.generate, params.compose
     check_model_dir(gp.model)
+    # The aligned model when the align stage tuned generate.model (the trained model), else that model.
+    model = str(aligned_variant(gp.model, layout.aligned_dir, layout.model_dir) or gp.model)
     backend = open_search(params, layout)
     try:
         # k no longer than the copy limit, or a copied span between the two would go unseen
         copy_index = load_training_text(layout, min(gp.proxies.copy_ngram_chars, cp.max_copy_chars))
         ratings = load_rating_predictor(layout, cp.rating_neighbours)
-        lm = load_model(gp.model, gp.engine)
+        lm = load_model(model, gp.engine)
         return compose_work(
             cp,
             gp,

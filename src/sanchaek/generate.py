@@ -238,7 +238,24 @@ def generate_samples(
     return records, summary
 
 
+def contenders(params: Params, layout: Layout) -> list[tuple[str, str]]:
+    """(model, sample label) of each model to sample: ``generate.model`` under the experiment's name,
+    and, when the align stage tuned that model (``align.contender``), the aligned model under
+    ``<experiment>+aligned``: the Rate page pairs the two blind, so their win rate says whether
+    alignment helped."""
+    from .model.aligned import ALIGNED_LABEL_SUFFIX, aligned_variant
+
+    experiment = experiment_name()
+    models = [(params.generate.model, experiment)]
+    aligned = aligned_variant(params.generate.model, layout.aligned_dir, layout.model_dir)
+    if params.align.contender and aligned is not None:
+        models.append((str(aligned), experiment + ALIGNED_LABEL_SUFFIX))
+    return models
+
+
 def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
+    """Samples of every contender (the same prompts and seed); the summary is the first contender's,
+    with each contender's own under ``contenders``."""
     from .model.loading import check_model_dir
 
     gp = params.generate
@@ -246,15 +263,15 @@ def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
     backend = open_search(params, layout)
     try:
         copy_index = load_training_text(layout, gp.proxies.copy_ngram_chars)
-        lm = load_model(gp.model, gp.engine)
-        return generate_samples(
-            gp,
-            lm,
-            backend,
-            copy_index,
-            experiment=experiment_name(),
-            query=params.query,
-        )
+        records, summaries = [], {}
+        for model, label in contenders(params, layout):
+            lm = load_model(model, gp.engine)
+            got, summaries[label] = generate_samples(gp, lm, backend, copy_index, experiment=label, query=params.query)
+            records.extend(got)
+        summary = dict(next(iter(summaries.values())))
+        if len(summaries) > 1:
+            summary["contenders"] = summaries
+        return records, summary
     finally:
         backend.close()
 

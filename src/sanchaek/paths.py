@@ -69,6 +69,15 @@ class Layout:
     def checkpoints_dir(self) -> Path:
         return self.root / "models" / "checkpoints"
 
+    # align
+    @property
+    def aligned_dir(self) -> Path:
+        return self.root / "models" / "aligned"
+
+    @property
+    def align_checkpoints_dir(self) -> Path:
+        return self.root / "models" / "align_checkpoints"
+
     @property
     def cache_dir(self) -> Path:
         return self.root / "data" / "cache"

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ..errors import SanchaekError
 from .base import Section
 from .sections import (
+    AlignParams,
     AppParams,
     ComposeParams,
     CrawlParams,
@@ -36,6 +37,7 @@ __all__ = [
     "load_params",
     "params_from_dict",
     "format_validation_error",
+    "AlignParams",
     "AppParams",
     "ComposeParams",
     "CrawlParams",
@@ -61,6 +63,7 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    align: AlignParams = AlignParams()
     generate: GenerateParams = GenerateParams()
     compose: ComposeParams = ComposeParams()
     ratings: RatingsParams = RatingsParams()

@@ -1,5 +1,6 @@
 """Every params section, one module each (owned by the stage that reads it)."""
 
+from .align import AlignParams
 from .app import AppParams
 from .crawl import CrawlParams
 from .evaluate import EvaluateParams
@@ -10,6 +11,7 @@ from .ratings import RatingsParams
 from .search import EmbedParams, IndexParams, QueryParams
 
 __all__ = [
+    "AlignParams",
     "AppParams",
     "ComposeParams",
     "CrawlParams",

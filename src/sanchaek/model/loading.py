@@ -27,7 +27,10 @@ def check_model_dir(name_or_path: str, *, produced_by: str = "sanchaek train (dv
     if not _looks_like_path(name_or_path):
         return
     from .adapters import ADAPTER_CONFIG
+    from .aligned import has_record, resolve_passthrough
 
+    if has_record(name_or_path):  # the align stage's output: a pass-through record names the model
+        name_or_path = resolve_passthrough(name_or_path)
     path = Path(name_or_path).expanduser()
     if not path.exists():
         raise SanchaekError(
@@ -56,10 +59,14 @@ def load_tokenizer(name_or_path: str) -> Any:
 def load_causal_lm(name_or_path: str, *, dtype: Any = None, device: Any = None) -> tuple[Any, Any]:
     """Return ``(model, tokenizer)`` in eval mode; clear errors for missing or corrupt weights.
 
-    An adapter folder gives its merged model (see the module's docstring)."""
+    An adapter folder gives its merged model (see the module's docstring); the align stage's output
+    folder, the model it records (``model/aligned.py``)."""
     from .adapters import MERGED_DIR, is_adapter_dir
+    from .aligned import has_record, load_aligned
 
     check_model_dir(name_or_path)
+    if has_record(name_or_path):
+        return load_aligned(name_or_path, dtype=dtype, device=device)
     if is_adapter_dir(name_or_path):
         merged = Path(name_or_path).expanduser() / MERGED_DIR
         if (merged / "config.json").exists():
