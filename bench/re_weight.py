@@ -163,6 +163,7 @@ def main() -> None:
             run["re_minus_control"] = paired_gain(*model_scores, *control, level)
             run["re_minus_char_ngram"] = paired_gain(*model_scores, *scored(baselines["char_ngram"]), level)
             report["runs"].append(run)
+            report["summary"] = summarize(report["runs"], args.weights)  # so far: a cut run keeps it
             del model
             torch.cuda.empty_cache() if torch.cuda.is_available() else None
             print(
