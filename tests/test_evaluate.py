@@ -131,6 +131,19 @@ def test_control_can_be_skipped_and_the_report_says_so(tmp_path, tiny_lm_dir, sh
     assert detail["re"]["marker_style"].startswith("typed_punct (typed")
 
 
+def test_baselines_off_leaves_the_model_alone_and_says_so(tmp_path, tiny_lm_dir, shared_dir, monkeypatch):
+    root = make_project(tmp_path, tiny_lm_dir, shared_dir, re_baselines=False, re_bootstrap=200)
+    result = run_evaluate(root, monkeypatch)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    report = json.loads((root / "reports" / "eval.json").read_text(encoding="utf-8"))
+    assert (
+        "re_baselines" not in report
+        and "re_gain" not in report
+        and report["re_micro_f1_lo"] <= report["re_micro_f1"]
+    )
+    assert result.output.count("skipped (evaluate.re_baselines: false") == 3
+
+
 def test_unknown_label_in_official_files_names_the_file_and_keeps_old_reports(
     tmp_path, tiny_lm_dir, shared_dir, monkeypatch
 ):

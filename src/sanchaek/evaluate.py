@@ -154,6 +154,8 @@ def re_system_probs(
 
     timed("model", lambda: fine_tuned(model, objective), backbone="the evaluated model")
     if not p.re_baselines:
+        for name in REFERENCES:
+            details[name] = {"skipped": "evaluate.re_baselines: false (the model's RE score stands alone)"}
         return objective, probs, details
     prior = TypePrior(split.relations, smoothing=p.re_type_prior_smoothing)
     timed("type_prior", lambda: (prior.fit(split.train).predict_proba(split.dev), None),
@@ -279,9 +281,10 @@ def summary_lines(report: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             f"  {name}: micro-F1 {scores['micro_f1']:.1f}% [{scores['micro_f1_lo']:.1f}, "
             f"{scores['micro_f1_hi']:.1f}]: the model {re_detail['verdict'][name]}"
         )
-    skipped = re_detail["systems"].get("control", {}).get("skipped")
-    if skipped:
-        lines.append(f"  control: skipped ({skipped})")
+    for name in REFERENCES:
+        skipped = re_detail["systems"].get(name, {}).get("skipped")
+        if skipped:
+            lines.append(f"  {name}: skipped ({skipped})")
     return lines
 
 

@@ -104,9 +104,9 @@ class CharNgramModel:
         return hstack([self._text.transform(texts), self._entities.transform(entities)]).tocsr()
 
     def fit(self, examples: Sequence[ReExample]) -> CharNgramModel:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.feature_extraction import DictVectorizer
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
         self._text = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, self.max_n), sublinear_tf=True)
