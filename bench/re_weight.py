@@ -8,7 +8,7 @@ so it is fitted once per seed) and the two baselines (fitted once: they depend o
 number is on the same RE-dev with paired bootstrap intervals; across seeds the mean of each group
 and of the re_weight > 0 minus re_weight 0 difference (paired by seed) get a t interval.
 
-    python bench/re_weight.py --params P.yaml --root DIR --seeds 1 2 3 --weights 0 0.1 --out OUT.json
+    python bench/re_weight.py --params bench/re_weight_gpu.yaml --root DIR --seeds 1 2 3 --weights 0 0.2 --out OUT.json
 
 ``--root`` holds ``data/processed/{train,val}.jsonl`` (made by crawl, preprocess, index and query with
 ``query.scope: all``); the model of each run is written to ``DIR/models/lm`` and replaced by the next.
