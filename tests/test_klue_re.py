@@ -1,4 +1,5 @@
-"""KLUE-RE: metrics on hand-computed cases, the loader, the split, markers, ReObjective, fine-tuning."""
+"""KLUE-RE: metrics on hand-computed cases, bootstrap against sklearn, the loader, the grouped split,
+markers, the baselines on hand cases, ReObjective, fine-tuning."""
 
 from __future__ import annotations
 
@@ -13,24 +14,30 @@ import numpy as np
 import pytest
 import torch
 
-from sanchaek import klue_re
+from sanchaek import klue
 from sanchaek.config import EvaluateParams, params_from_dict
 from sanchaek.errors import SanchaekError
-from sanchaek.klue_re import (
+from sanchaek.klue import (
+    CharNgramModel,
+    Entity,
     ReExample,
     ReObjective,
+    TypePrior,
     encode_examples,
     evaluate_re,
     finetune_re,
+    grouped_split,
     klue_re_auprc,
     klue_re_micro_f1,
     load_re_split,
     mark_entities,
     parse_examples,
     planned_steps,
+    random_init_like,
+    sentence_key,
     stratified_sample,
-    stratified_split,
 )
+from sanchaek.klue.metrics import bootstrap_scores, paired_gain, resample_counts, score_with_interval
 from sanchaek.model.loading import load_causal_lm
 
 RELATIONS = ["no_relation", "org:founded", "per:title"]
@@ -92,9 +99,10 @@ def test_auprc_perfect_ranking_and_absent_class_like_klue_baseline():
     # Every class's positives score above its negatives: PR curve is precision 1 at every recall -> 1.0.
     probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
     labels = [0, 1, 0, 1]
-    # Class 2 never occurs: sklearn sets recall 1 at every threshold with precision 0, plus the (0, 1)
-    # end point -> one trapezoid from recall 0 to 1 between precision 1 and 0 = 0.5 (KLUE-baseline keeps it).
-    # Mean (1 + 1 + 0.5) / 3 x100 = 83.333...
+    # Class 2 never occurs: the scikit-learn installed here sets recall 1 at every threshold with
+    # precision 0, plus the (0, 1) end point -> one trapezoid from recall 0 to 1 between precision 1
+    # and 0 = 0.5. (The scikit-learn 0.23.2 that KLUE-baseline pins divides 0 by 0 there: recall NaN,
+    # and the mean over classes is NaN.) Mean (1 + 1 + 0.5) / 3 x100 = 83.333...
     assert klue_re_auprc(probs, labels) == pytest.approx(250 / 3)
 
 
@@ -138,17 +146,36 @@ def _examples(counts: dict[str, int]) -> list[ReExample]:
     return out
 
 
-def test_stratified_split_keeps_labels_on_both_sides_and_is_deterministic():
-    examples = _examples({"a": 1, "b": 2, "c": 5, "d": 40})
-    train, dev = stratified_split(examples, 0.2, seed=7)
-    dev_counts, train_counts = Counter(e.label for e in dev), Counter(e.label for e in train)
-    assert dev_counts == {"b": 1, "c": 1, "d": 8}  # a (1 example) stays in train; b, c get at least one
-    assert train_counts == {"a": 1, "b": 1, "c": 4, "d": 32}
-    assert {e.guid for e in train}.isdisjoint(e.guid for e in dev)
-    again = stratified_split(examples, 0.2, seed=7)
+def _grouped_examples(counts: dict[str, int], per_sentence: int) -> list[ReExample]:
+    """``counts[label]`` examples per label, ``per_sentence`` consecutive examples sharing a sentence."""
+    subj, obj = Entity("가", 0, 0, "PER"), Entity("나", 2, 2, "ORG")
+    out, k = [], 0
+    for label, n in counts.items():
+        for i in range(n):
+            sentence = f"가 나 문장 {k // per_sentence}번"
+            out.append(ReExample(f"{label}-{i}", sentence, subj, obj, label))
+            k += 1
+    return out
+
+
+def test_grouped_split_never_shares_a_sentence_and_keeps_labels_on_both_sides():
+    examples = _grouped_examples({"a": 30, "b": 60, "c": 90}, per_sentence=3)
+    train, dev = grouped_split(examples, 0.2, seed=7)
+    assert len(train) + len(dev) == len(examples) and {e.guid for e in train}.isdisjoint(e.guid for e in dev)
+    assert {sentence_key(e) for e in train}.isdisjoint(sentence_key(e) for e in dev)
+    assert len(dev) == pytest.approx(0.2 * len(examples), abs=6)  # whole sentences of 3
+    assert set(Counter(e.label for e in dev)) == {"a", "b", "c"} == set(Counter(e.label for e in train))
+    again = grouped_split(examples, 0.2, seed=7)
     assert [e.guid for e in again[1]] == [e.guid for e in dev]
-    other = stratified_split(examples, 0.2, seed=8)
-    assert [e.guid for e in other[1]] != [e.guid for e in dev]
+    assert [e.guid for e in grouped_split(examples, 0.2, seed=8)[1]] != [e.guid for e in dev]
+    # the same sentence re-spaced is the same group
+    respaced = ReExample("x", "가  나 문장 0번", examples[0].subject, examples[0].object, "a")
+    assert sentence_key(respaced) == sentence_key(examples[0])
+
+
+def test_too_few_sentences_to_split_is_a_clear_error():
+    with pytest.raises(SanchaekError, match="3 distinct sentences cannot be split into 5"):
+        grouped_split(_grouped_examples({"a": 9}, per_sentence=3), 0.2, seed=0)
 
 
 def test_stratified_sample_keeps_every_label_and_shares():
@@ -168,8 +195,12 @@ def test_partial_subset_split_from_shared_data(shared_dir):
     split = load_re_split(params)
     assert split.source == "partial" and len(split.relations) == 30
     train_labels = Counter(e.label for e in split.train)
-    assert len(split.train) == 5193 and len(set(train_labels)) == 30  # 6,494 - 1,301 held out
+    assert len(split.train) == 5195 and len(set(train_labels)) == 30  # 6,494 - 1,299 held out
     assert len({e.label for e in split.dev}) == 30 and len(split.dev) == 300  # capped, every label kept
+    assert {sentence_key(e) for e in split.train}.isdisjoint(sentence_key(e) for e in split.dev)
+    assert split.partial and "sentence-grouped" in split.split
+    # org:dissolved has 8 examples in all; grouped, RE-dev keeps 1: named in a one-line warning
+    assert len(split.warnings) == 1 and "org:dissolved (1)" in split.warnings[0]
     assert split.files["train"]["sha256"].startswith("fc49a1f7")
     again = load_re_split(params)
     assert [e.guid for e in again.dev] == [e.guid for e in split.dev]
@@ -199,8 +230,8 @@ def test_official_source_without_files_and_unlabeled_dev_are_clear_errors(shared
     params = EvaluateParams(
         klue_re_dir=str(klue_dir(shared_dir)),
         re_source="files",
-        re_train_file=klue_re.PARTIAL_LABELED,
-        re_dev_file=klue_re.PARTIAL_UNLABELED,
+        re_train_file=klue.data.PARTIAL_LABELED,
+        re_dev_file=klue.data.PARTIAL_UNLABELED,
     )
     with pytest.raises(SanchaekError, match="dev_7765_unlabeled.json has no labels .*cannot be scored"):
         load_re_split(params)
@@ -211,7 +242,7 @@ def test_official_source_without_files_and_unlabeled_dev_are_clear_errors(shared
 def test_hf_source_maps_int_labels_through_the_same_loader(tmp_path, shared_dir, monkeypatch):
     # `datasets` + network are not available here: a stand-in module returns rows shaped like the hub's.
     folder = _tmp_klue_dir(tmp_path, shared_dir)
-    relations = klue_re.load_relations(folder)
+    relations = klue.load_relations(folder)
 
     class Split(list):
         features = {"label": types.SimpleNamespace(names=relations)}
@@ -227,6 +258,18 @@ def test_hf_source_maps_int_labels_through_the_same_loader(tmp_path, shared_dir,
 
 
 # ------------------------------------------------------------------------------------------ markers
+
+
+def test_klue_markers_are_untyped_and_point_at_the_closing_tag():
+    ex = parse_examples(ROWS[:1], origin="x", relations=RELATIONS)[0]
+    text, subj_close, obj_close = mark_entities(ex, "klue")
+    assert text == "<subj>김하늘</subj>은 <obj>푸른출판사</obj>의 대표이다."
+    assert text[: subj_close + 1].endswith("</subj>") and text[: obj_close + 1].endswith("</obj>")
+    assert "PER" not in text and "ORG" not in text
+    assert EvaluateParams().re_marker_style == "klue"
+    assert klue.marker_label("typed_punct").startswith(
+        "typed_punct (typed"
+    ) and "untyped" in klue.marker_label("klue")
 
 
 def test_typed_punct_markers():
@@ -258,6 +301,11 @@ def test_encoding_points_at_closing_markers_and_windows_long_inputs(tiny):
         assert tok.decode([ids[enc.subject_pos[i]]]).strip() == "@"
         assert tok.decode([ids[enc.object_pos[i]]]).strip() == "#"
     assert len(enc.input_ids[1]) == 48 and enc.labels == [2, 2]
+    # klue markers are text to this tokenizer: the pooled token is the one holding the closing ">"
+    enc = encode_examples(examples[:1], tok, relations=RELATIONS, marker_style="klue", max_length=64)
+    ids = enc.input_ids[0]
+    assert tok.decode(ids[: enc.subject_pos[0] + 1]).endswith("</subj>")
+    assert tok.decode(ids[: enc.object_pos[0] + 1]).endswith("</obj>")
 
 
 # ------------------------------------------------------------------------------------------ objective
@@ -326,3 +374,114 @@ def test_planned_steps():
     assert planned_steps(100, 16, 3.0, None) == 21  # ceil(3 * 7)
     assert planned_steps(100, 16, 3.0, 10) == 10
     assert planned_steps(100, 16, 0.5, None) == 4
+
+
+# ------------------------------------------------------------------------------------------ bootstrap
+
+
+def test_bootstrap_scores_equal_sklearn_on_every_resample():
+    # The vectorised resample scores against klue_re_micro_f1 / klue_re_auprc (sklearn) on the
+    # resampled arrays themselves; rounded probabilities make ties, the last class never occurs.
+    rng = np.random.default_rng(0)
+    relations = ["no_relation"] + [f"r{i}" for i in range(9)]
+    labels = rng.integers(0, 9, 120)
+    probs = np.round(rng.dirichlet(np.ones(10), 120), 2)
+    counts = resample_counts(len(labels), 40, seed=1)
+    fast = bootstrap_scores(probs, labels, relations, counts)
+    for r in range(40):
+        idx = np.repeat(np.arange(len(labels)), counts[r].astype(int))
+        assert fast["micro_f1"][r] == pytest.approx(
+            klue_re_micro_f1(probs[idx].argmax(1), labels[idx], relations), abs=1e-9
+        )
+        assert fast["auprc"][r] == pytest.approx(klue_re_auprc(probs[idx], labels[idx]), abs=1e-9)
+
+
+def test_intervals_hold_the_point_and_paired_gain_of_a_system_with_itself_is_zero():
+    rng = np.random.default_rng(2)
+    relations = ["no_relation", "a", "b"]
+    labels = rng.integers(0, 3, 200)
+    probs = np.eye(3)[np.where(rng.random(200) < 0.7, labels, (labels + 1) % 3)] * 0.8 + 0.2 / 3
+    counts = resample_counts(200, 500, seed=3)
+    scores, samples = score_with_interval(probs, labels, relations, counts, 0.95)
+    assert scores["micro_f1_lo"] < scores["micro_f1"] < scores["micro_f1_hi"]
+    assert scores["micro_f1_hi"] - scores["micro_f1_lo"] < 20  # 200 examples: a few points either side
+    gain = paired_gain(scores, samples, scores, samples, 0.95)
+    assert gain == {
+        "micro_f1": 0.0,
+        "micro_f1_lo": 0.0,
+        "micro_f1_hi": 0.0,
+        "auprc": 0.0,
+        "auprc_lo": 0.0,
+        "auprc_hi": 0.0,
+    }
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+
+def _typed(guid: str, stype: str, otype: str, label: str, sentence: str = "가 나") -> ReExample:
+    return ReExample(guid, sentence, Entity("가", 0, 0, stype), Entity("나", 2, 2, otype), label)
+
+
+def test_type_prior_on_ten_hand_made_examples():
+    # PER-ORG: 3x per:title, 1x no_relation; ORG-DAT: 2x org:founded; PER-PER: 3x no_relation, 1x per:title
+    ten = (
+        [_typed(f"a{i}", "PER", "ORG", "per:title") for i in range(3)]
+        + [_typed("a3", "PER", "ORG", "no_relation")]
+        + [_typed(f"b{i}", "ORG", "DAT", "org:founded") for i in range(2)]
+        + [_typed(f"c{i}", "PER", "PER", "no_relation") for i in range(3)]
+        + [_typed("c3", "PER", "PER", "per:title")]
+    )
+    prior = TypePrior(RELATIONS, smoothing=0.0).fit(ten)
+    probs = prior.predict_proba(
+        [_typed("q1", "PER", "ORG", "?"), _typed("q2", "ORG", "DAT", "?"), _typed("q3", "PER", "PER", "?")]
+    )
+    np.testing.assert_allclose(probs, [[0.25, 0.0, 0.75], [0.0, 1.0, 0.0], [0.75, 0.0, 0.25]])
+    # smoothing 1: one virtual example with the overall shares (no_relation 4, founded 2, title 4 of 10)
+    smoothed = TypePrior(RELATIONS, smoothing=1.0).fit(ten).predict_proba([_typed("q", "ORG", "DAT", "?")])
+    np.testing.assert_allclose(smoothed, [[0.4 / 3, 2.2 / 3, 0.4 / 3]])
+    # an unseen pair falls back to the overall shares
+    unseen = TypePrior(RELATIONS, smoothing=1.0).fit(ten).predict_proba([_typed("q", "LOC", "NOH", "?")])
+    np.testing.assert_allclose(unseen, [[0.4, 0.2, 0.4]])
+    labels = np.array([RELATIONS.index(e.label) for e in ten])
+    # on its own training set: PER-ORG -> per:title (4 predicted, 3 right), ORG-DAT -> org:founded
+    # (2 of 2), PER-PER -> no_relation (its per:title missed): TP 5, predicted 6, gold 6 -> F1 = 10/12
+    train_probs = prior.predict_proba(ten)
+    assert klue_re_micro_f1(train_probs.argmax(1), labels, RELATIONS) == pytest.approx(1000 / 12)
+
+
+def test_char_ngram_model_beats_chance_on_a_separable_toy_set():
+    # The relation is told by a word next to the object; types are the same everywhere.
+    cues = {"no_relation": "옆에", "org:founded": "설립한", "per:title": "대표인"}
+    rng = np.random.default_rng(0)
+    names = ["김하늘", "이바다", "박구름", "최들판", "정바람", "한노을"]
+
+    def make(i: int, label: str) -> ReExample:
+        subj = names[rng.integers(len(names))]
+        sentence = f"{subj}은 {cues[label]} 회사{i}에 갔다."
+        o = sentence.index(f"회사{i}")
+        return ReExample(f"{label}{i}", sentence, Entity(subj, 0, len(subj) - 1, "PER"),
+                         Entity(f"회사{i}", o, o + len(f"회사{i}") - 1, "ORG"), label)  # fmt: skip
+
+    train = [make(i, label) for i in range(20) for label in RELATIONS]
+    dev = [make(100 + i, label) for i in range(10) for label in RELATIONS]
+    model = CharNgramModel(RELATIONS, max_n=3, c=4.0).fit(train)
+    probs = model.predict_proba(dev)
+    labels = np.array([RELATIONS.index(e.label) for e in dev])
+    assert probs.shape == (30, 3) and np.allclose(probs.sum(1), 1.0)
+    assert (probs.argmax(1) == labels).mean() > 0.9  # chance is 1/3
+    assert klue_re_micro_f1(probs.argmax(1), labels, RELATIONS) > 90
+    # a relation absent from RE-train gets probability 0, in relation_list order
+    two = CharNgramModel(RELATIONS).fit([e for e in train if e.label != "org:founded"])
+    assert np.all(two.predict_proba(dev)[:, 1] == 0.0)
+
+
+def test_control_is_the_same_architecture_with_fresh_weights(tiny):
+    model, _ = tiny
+    control = random_init_like(model, seed=5)  # the fixture is an untrained seed-0 init
+    assert type(control) is type(model) and control.config.to_dict() == model.config.to_dict()
+    assert sum(p.numel() for p in control.parameters()) == sum(p.numel() for p in model.parameters())
+    trained, fresh = model.model.layers[0].mlp.up_proj.weight, control.model.layers[0].mlp.up_proj.weight
+    assert not torch.equal(trained, fresh)
+    again = random_init_like(model, seed=5).model.layers[0].mlp.up_proj.weight
+    assert torch.equal(fresh, again)  # seeded

@@ -1,8 +1,14 @@
-"""``sanchaek evaluate``: LM metrics on the val split and KLUE-RE micro-F1 / AUPRC.
+"""``sanchaek evaluate``: LM metrics on the val split, and KLUE-RE beside its baselines and control.
 
-Reads ``models/lm/`` (or ``evaluate.model_path``), ``data/processed/val.jsonl`` and the KLUE-RE folder;
-writes ``reports/eval.json``. Order matters: the LM is scored first, then the same in-memory weights
-are fine-tuned on RE-train with a fresh head and scored on RE-dev. The model on disk is never changed.
+Reads ``models/lm/`` (or ``evaluate.model_path``), ``data/processed/val.jsonl`` and the KLUE-RE folder.
+Writes two files: ``reports/eval.json``, the headline numbers that ``dvc metrics`` compares (val loss,
+perplexity, bits per character and per byte, RE micro-F1 and AUPRC with their bootstrap intervals for
+the model, each baseline and the control, the model's gain over each, counts), and
+``reports/eval_detail.json`` (split, files, settings, per-class tables, warnings, timings).
+
+Order matters: the LM is scored first, then the same in-memory weights are fine-tuned on RE-train
+with a fresh head and scored on RE-dev. The model on disk is never changed. Both files are written
+only when everything is computed, so a failure leaves the previous ones as they were.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from .paths import Layout
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "eval.json"
+DETAIL_NAME = "eval_detail.json"
 LOCAL_PREFIXES = ("models/", "./", "../", "/", "~")
+# What the model's RE score is set beside, in report order (names of eval.json's re_baselines keys).
+REFERENCES = ("type_prior", "char_ngram", "control")
+RE_KEYS = (
+    "re_micro_f1 re_micro_f1_lo re_micro_f1_hi re_auprc re_auprc_lo re_auprc_hi re_n_train re_n_dev"
+).split()
 
 
 def resolve_model_path(model_path: str, root: Path) -> str:
@@ -61,10 +73,14 @@ def autocast_dtype(precision: str, device: Any) -> Any:
 
 def lm_metrics(
     model: Any, tokenizer: Any, params: Params, layout: Layout, device: Any, dtype: Any
-) -> dict[str, Any]:
-    """Val loss, token accuracy and perplexity on ``val.jsonl`` packed into blocks like train does."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Val loss, perplexity, token accuracy, bits per char / byte on ``val.jsonl`` packed like train does.
+
+    Returns the headline numbers and the detail (block count, sequence length, timing).
+    """
     import torch
 
+    from .model.bits import bits_per_unit, scored_text_size
     from .model.data import load_blocks
     from .model.lm_eval import evaluate_lm
 
@@ -82,74 +98,141 @@ def lm_metrics(
         result = evaluate_lm(
             model, blocks, batch_size=p.lm_batch_size, device=device, max_blocks=p.lm_max_blocks
         )
-    n_blocks = len(blocks) if p.lm_max_blocks is None else min(p.lm_max_blocks, len(blocks))
-    return {
+    size = scored_text_size(blocks, tokenizer, p.lm_max_blocks)
+    headline = {
         "val_loss": result["loss"],
         "perplexity": result["perplexity"],
         "token_accuracy": result["token_accuracy"],
+        **bits_per_unit(result["loss"], result["tokens"], size),
         "val_tokens": result["tokens"],
-        "val_blocks": n_blocks,
-        "lm_seq_len": seq_len,
-        "lm_seconds": round(time.perf_counter() - started, 2),
+        "val_chars": size["chars"],
+        "val_bytes": size["bytes"],
     }
+    detail = {
+        "val_blocks": len(blocks) if p.lm_max_blocks is None else min(p.lm_max_blocks, len(blocks)),
+        "lm_seq_len": seq_len,
+        "chars_per_token": size["chars"] / max(size["tokens"], 1),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return headline, detail
 
 
-def klue_re_metrics(model: Any, tokenizer: Any, params: Params, dtype: Any) -> dict[str, Any]:
-    """Fine-tune ``model`` (in place) with a fresh head on RE-train; KLUE metrics on RE-dev."""
-    from .klue_re import ReObjective, evaluate_re, finetune_re, planned_steps
+def re_system_probs(
+    model: Any, tokenizer: Any, params: Params, dtype: Any
+) -> tuple[Any, dict[str, Any], dict[str, dict[str, Any]]]:
+    """RE-dev probabilities of the model (fine-tuned in place) and, if asked, of each baseline.
+
+    Returns the objective (RE-dev labels, relations, split info), ``{system: probs}`` and
+    ``{system: detail}`` (fit statistics, settings, seconds, or why it was skipped).
+    """
+    from .klue import (
+        CharNgramModel,
+        ReObjective,
+        TypePrior,
+        finetune_with_params,
+        load_re_split,
+        predict_re,
+        random_init_like,
+    )
+
+    p = params.evaluate
+    split = load_re_split(p)
+    objective = ReObjective.from_split(split, p, tokenizer, model.config.hidden_size, p.seed)
+    log.info("KLUE-RE: %d train / %d dev examples", len(split.train), len(split.dev))
+    probs: dict[str, Any] = {}
+    details: dict[str, dict[str, Any]] = {}
+
+    def timed(name: str, run: Any, **settings: Any) -> None:
+        started = time.perf_counter()
+        probs[name], fit = run()
+        details[name] = {**({"fit": fit} if fit else {}), "settings": settings,
+                         "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+
+    def fine_tuned(lm: Any, head_objective: Any) -> Any:
+        fit = finetune_with_params(lm, head_objective, p, dtype)
+        return predict_re(lm, head_objective, head_objective.dev_data, autocast_dtype=dtype), fit
+
+    timed("model", lambda: fine_tuned(model, objective), backbone="the evaluated model")
+    if not p.re_baselines:
+        for name in REFERENCES:
+            details[name] = {"skipped": "evaluate.re_baselines: false (the model's RE score stands alone)"}
+        return objective, probs, details
+    prior = TypePrior(split.relations, smoothing=p.re_type_prior_smoothing)
+    timed("type_prior", lambda: (prior.fit(split.train).predict_proba(split.dev), None),
+          smoothing=p.re_type_prior_smoothing)  # fmt: skip
+    ngram = CharNgramModel(split.relations, max_n=p.re_ngram_max_n, c=p.re_ngram_c, seed=p.seed)
+    timed("char_ngram", lambda: (ngram.fit(split.train).predict_proba(split.dev), None),
+          max_n=p.re_ngram_max_n, c=p.re_ngram_c)  # fmt: skip
+    details["char_ngram"]["settings"]["converged"] = ngram.converged
+    if p.re_control:
+        timed("control", lambda: fine_tuned(random_init_like(model, p.seed), objective.fresh()),
+              backbone=f"random init of the model's architecture, seed {p.seed}")  # fmt: skip
+    else:
+        details["control"] = {"skipped": "evaluate.re_control: false (no random-init control in this run)"}
+    return objective, probs, details
+
+
+def verdict(gain: dict[str, float], level: float) -> str:
+    """Whether the model beats a reference by micro-F1: the paired interval of the gain against 0."""
+    if gain["micro_f1_lo"] > 0:
+        return "beats"
+    if gain["micro_f1_hi"] < 0:
+        return "below"
+    return f"no clear difference ({level:.0%} interval of the gain includes 0)"
+
+
+def klue_re_metrics(
+    model: Any, tokenizer: Any, params: Params, dtype: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """KLUE-RE of the model beside its baselines and control, each with a bootstrap interval.
+
+    Headline: the model's micro-F1 / AUPRC (``re_*``), each reference's (``re_baselines``) and the
+    model minus each reference (``re_gain``), intervals paired over the same resamples.
+    """
+    import numpy as np
+
+    from .klue import marker_label
+    from .klue.metrics import paired_gain, per_class, resample_counts, score_with_interval
 
     p = params.evaluate
     started = time.perf_counter()
-    objective = ReObjective.from_params(p, tokenizer, model.config.hidden_size, p.seed)
-    steps = planned_steps(len(objective.train_data), p.re_batch_size, p.re_epochs, p.re_max_steps)
-    log.info(
-        "KLUE-RE: %d train / %d dev examples, %d steps",
-        len(objective.train_data),
-        len(objective.dev_data),
-        steps,
-    )
-    fit = finetune_re(
-        model,
-        objective,
-        steps=steps,
-        lr=p.re_lr,
-        head_lr=p.re_head_lr,
-        weight_decay=p.re_weight_decay,
-        warmup_ratio=p.re_warmup_ratio,
-        grad_clip=p.re_grad_clip,
-        train_backbone=p.re_train_backbone,
-        autocast_dtype=dtype,
-    )
-    scores = evaluate_re(model, objective, autocast_dtype=dtype)
-    info = objective.info
-    return {
-        "re_micro_f1": scores["micro_f1"],
-        "re_auprc": scores["auprc"],
-        "re_accuracy": scores["accuracy"],
-        "re_dev_loss": scores["loss"],
-        "re_labels_in_dev": scores["labels_present"],
-        "re_source": info["source"],
-        "re_split": info["split"],
-        "re_files": info["files"],
-        "re_n_train": info["n_train"],
-        "re_n_dev": info["n_dev"],
-        "re_steps": fit["steps"],
-        "re_epochs": round(fit["epochs"], 3),
-        "re_train_loss_first": fit["first_loss"],
-        "re_train_loss_last": fit["last_loss"],
-        "re_train_backbone": p.re_train_backbone,
-        "re_seconds": round(time.perf_counter() - started, 2),
+    objective, probs, details = re_system_probs(model, tokenizer, params, dtype)
+    labels = np.asarray(objective.dev_data.labels)
+    counts = resample_counts(len(labels), p.re_bootstrap, p.seed)
+    scores, samples = {}, {}
+    for name, system_probs in probs.items():
+        scores[name], samples[name] = score_with_interval(
+            system_probs, labels, objective.relations, counts, p.re_ci_level
+        )
+        details[name]["per_class"] = per_class(system_probs.argmax(axis=1), labels, objective.relations)
+    references = [name for name in REFERENCES if name in scores]
+    gains = {
+        f"over_{name}": paired_gain(
+            scores["model"], samples["model"], scores[name], samples[name], p.re_ci_level
+        )
+        for name in references
     }
+    info = objective.info
+    headline = {f"re_{k}": v for k, v in scores["model"].items()}
+    headline.update(re_n_train=info["n_train"], re_n_dev=info["n_dev"])
+    if references:
+        headline["re_baselines"] = {name: scores[name] for name in references}
+        headline["re_gain"] = gains
+    detail = {
+        **info,
+        "marker_style": marker_label(p.re_marker_style),
+        "pooling": p.re_pooling,
+        "train_backbone": p.re_train_backbone,
+        "bootstrap": {"resamples": p.re_bootstrap, "level": p.re_ci_level, "seed": p.seed, "paired": True},
+        "verdict": {name: verdict(gains[f"over_{name}"], p.re_ci_level) for name in references},
+        "systems": details,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return headline, detail
 
 
-RE_KEYS = (
-    "re_micro_f1 re_auprc re_accuracy re_dev_loss re_labels_in_dev re_source re_split re_files re_n_train "
-    "re_n_dev re_steps re_epochs re_train_loss_first re_train_loss_last re_train_backbone re_seconds"
-).split()
-
-
-def evaluate(params: Params, layout: Layout) -> dict[str, Any]:
-    """The pure core of ``sanchaek evaluate``: returns the ``reports/eval.json`` record."""
+def evaluate(params: Params, layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pure core of ``sanchaek evaluate``: the ``eval.json`` and ``eval_detail.json`` records."""
     import torch
 
     from .model.loading import load_causal_lm
@@ -161,33 +244,60 @@ def evaluate(params: Params, layout: Layout) -> dict[str, Any]:
     dtype = autocast_dtype(p.precision, device)
     model_path = resolve_model_path(p.model_path, layout.root)
     model, tokenizer = load_causal_lm(model_path, device=device)
-    report: dict[str, Any] = {
+    report, lm_detail = lm_metrics(model, tokenizer, params, layout, device, dtype)
+    detail: dict[str, Any] = {
         "model_path": p.model_path,
         "device": device.type,
         "precision": "bf16" if dtype else "fp32",
+        "lm": lm_detail,
     }
-    report.update(lm_metrics(model, tokenizer, params, layout, device, dtype))
     if p.re_enabled:
-        report.update(klue_re_metrics(model, tokenizer, params, dtype))
+        re_headline, detail["re"] = klue_re_metrics(model, tokenizer, params, dtype)
+        report.update(re_headline)
     else:
         report.update(dict.fromkeys(RE_KEYS))
-    report["seconds"] = round(time.perf_counter() - started, 2)
-    return report
+        detail["re"] = {"skipped": "evaluate.re_enabled: false"}
+    detail["seconds"] = round(time.perf_counter() - started, 2)
+    return report, detail
 
 
-@click.command(help="LM metrics and KLUE relation extraction micro-F1 / AUPRC -> reports/eval.json.")
+def summary_lines(report: dict[str, Any], detail: dict[str, Any]) -> list[str]:
+    """What the command prints: the LM numbers, then the model's RE score beside each reference."""
+    lines = [
+        f"val loss {report['val_loss']:.4f} ppl {report['perplexity']:.2f} "
+        f"bits/char {report['bits_per_char']:.4f} bits/byte {report['bits_per_byte']:.4f}"
+    ]
+    if report.get("re_micro_f1") is None:
+        return lines
+    re_detail = detail["re"]
+    flag = "partial split, " if re_detail["partial_split"] else ""
+    lines.append(
+        f"KLUE-RE micro-F1 {report['re_micro_f1']:.1f}% [{report['re_micro_f1_lo']:.1f}, "
+        f"{report['re_micro_f1_hi']:.1f}] AUPRC {report['re_auprc']:.1f} "
+        f"({flag}{re_detail['source']}, markers {re_detail['marker_style']})"
+    )
+    for name, scores in (report.get("re_baselines") or {}).items():
+        lines.append(
+            f"  {name}: micro-F1 {scores['micro_f1']:.1f}% [{scores['micro_f1_lo']:.1f}, "
+            f"{scores['micro_f1_hi']:.1f}]: the model {re_detail['verdict'][name]}"
+        )
+    for name in REFERENCES:
+        skipped = re_detail["systems"].get(name, {}).get("skipped")
+        if skipped:
+            lines.append(f"  {name}: skipped ({skipped})")
+    return lines
+
+
+@click.command(
+    help="LM metrics (loss, perplexity, bits/char) and KLUE-RE beside its baselines -> reports/eval.json."
+)
 @params_option
 def command(params_path: str) -> None:
     params = load_params(params_path)
     layout = Layout(Path("."))
-    report = evaluate(params, layout)
-    out = layout.report(REPORT_NAME)
-    write_json(out, report)
-    re_part = (
-        f", KLUE-RE micro-F1 {report['re_micro_f1']:.2f} AUPRC {report['re_auprc']:.2f} ({report['re_source']})"
-        if report["re_micro_f1"] is not None
-        else ""
-    )
-    click.echo(
-        f"val loss {report['val_loss']:.4f} ppl {report['perplexity']:.2f} acc {report['token_accuracy']:.4f}{re_part} -> {out}"
-    )
+    report, detail = evaluate(params, layout)
+    for warning in (detail.get("re") or {}).get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
+    write_json(layout.report(DETAIL_NAME), detail)
+    write_json(layout.report(REPORT_NAME), report)
+    click.echo("\n".join(summary_lines(report, detail)) + f" -> {layout.report(REPORT_NAME)}")

@@ -312,10 +312,10 @@ def check_memory_plan(params: Params, accelerator: Any, precision: str) -> Any:
 
 def build_re_objective(params: Params, tokenizer: Any, model: Any) -> Any:
     try:
-        from .klue_re import ReObjective
+        from .klue import ReObjective
     except ImportError as exc:
         raise SanchaekError(
-            f"train.re_weight = {params.train.re_weight} needs sanchaek.klue_re.ReObjective ({exc}): "
+            f"train.re_weight = {params.train.re_weight} needs sanchaek.klue.ReObjective ({exc}): "
             "set train.re_weight: 0 or update sanchaek"
         ) from exc
     return ReObjective.from_params(params.evaluate, tokenizer, model.config.hidden_size, params.train.seed)
@@ -346,6 +346,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from .model.bits import bits_per_unit, scored_text_size
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
@@ -382,6 +383,7 @@ def train(
         val_blocks = load_blocks(
             layout.val_split, tokenizer, t.seq_len, layout.cache_dir, what="validation text"
         )
+    val_text = scored_text_size(val_blocks, tokenizer, t.eval_max_blocks)  # for bits per char / byte
 
     global_batch = t.micro_batch_size * t.grad_accum_steps * world
     tokens_per_step = global_batch * t.seq_len
@@ -520,11 +522,14 @@ def train(
             accelerator=accelerator,
             max_blocks=t.eval_max_blocks,
         )
+        bits = bits_per_unit(metrics["loss"], metrics["tokens"], val_text)
         record = {"step": step, "tokens": tokens_seen, "val_loss": metrics["loss"],
-                  "val_token_accuracy": metrics["token_accuracy"], "val_perplexity": metrics["perplexity"]}  # fmt: skip
+                  "val_token_accuracy": metrics["token_accuracy"], "val_perplexity": metrics["perplexity"],
+                  "val_bits_per_char": bits["bits_per_char"], "val_bits_per_byte": bits["bits_per_byte"]}  # fmt: skip
         history.append(record)
         log_metrics(step, {"val/loss": metrics["loss"], "val/token_accuracy": metrics["token_accuracy"],
-                           "val/perplexity": metrics["perplexity"]})  # fmt: skip
+                           "val/perplexity": metrics["perplexity"], "val/bits_per_char": bits["bits_per_char"],
+                           "val/bits_per_byte": bits["bits_per_byte"]})  # fmt: skip
         accelerator.print(f"step {step}: val loss {metrics['loss']:.4f} acc {metrics['token_accuracy']:.4f}")
         return record
 

@@ -39,15 +39,17 @@ class EvaluateParams(Section):
     re_train_file: str | None = None
     re_dev_file: str | None = None
     re_hf_dataset: str = "klue"
-    # Stratified share of a labelled file held out as RE-dev, and the seed of that split and of the caps.
-    re_dev_fraction: float = Field(0.2, gt=0, lt=1)
+    # Share of a labelled file held out as RE-dev (whole sentences, stratified by label; the official dev
+    # is used instead whenever present), and the seed of that split and of the caps.
+    re_dev_fraction: float = Field(0.2, gt=0, le=0.5)
     re_split_seed: int = 1234
     # Stratified caps that keep the CPU run short (null: all examples).
     re_max_train_examples: int | None = Field(512, ge=1)
     re_max_dev_examples: int | None = Field(400, ge=1)
 
-    # KLUE-RE encoding and head. typed_punct: "@ * PER * 이름 @" / "# ^ ORG ^ 회사 #"; punct: "@ 이름 @".
-    re_marker_style: Literal["typed_punct", "punct"] = "typed_punct"
+    # KLUE-RE encoding and head. klue: "<subj>이름</subj>" / "<obj>회사</obj>" (untyped, as KLUE-baseline);
+    # typed_punct: "@ * PER * 이름 @" / "# ^ ORG ^ 회사 #" (gives the model the entity types); punct: "@ 이름 @".
+    re_marker_style: Literal["klue", "typed_punct", "punct"] = "klue"
     # Pooled hidden states: closing subject/object markers and/or the last token (EOS).
     re_pooling: Literal["entity_end_last", "entity_end", "last"] = "entity_end_last"
     # Tokens per input; a longer one keeps a window around both entities.
@@ -68,6 +70,18 @@ class EvaluateParams(Section):
     re_weight_decay: float = Field(0.01, ge=0)
     re_warmup_ratio: float = Field(0.1, ge=0, lt=1)
     re_grad_clip: float = Field(1.0, gt=0)
+
+    # What the model's RE score is set beside, on the same RE-dev and metric code: the entity-type prior,
+    # a character n-gram logistic regression and (re_control) the model's architecture randomly
+    # initialised and fine-tuned with the recipe above (about doubles the RE fine-tune time).
+    re_baselines: bool = True
+    re_control: bool = True
+    re_ngram_max_n: int = Field(3, ge=1, le=6)  # character n-grams 1..n
+    re_ngram_c: float = Field(4.0, gt=0)  # inverse L2 strength of the logistic regression
+    re_type_prior_smoothing: float = Field(1.0, ge=0)  # virtual examples from the overall label shares
+    # Bootstrap intervals (percentile, paired across systems) around every RE score and every gain.
+    re_bootstrap: int = Field(1000, ge=100, le=100000)
+    re_ci_level: float = Field(0.95, gt=0.5, lt=1)
 
     @model_validator(mode="after")
     def _files_only_with_files_source(self) -> EvaluateParams:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import project as proj
-from . import common
+from . import common, re_compare
 
 # (report, dotted key candidates, label) in the order a reader cares about.
 HEADLINES = [
@@ -15,6 +15,7 @@ HEADLINES = [
     ("eval", ("perplexity", "val_perplexity"), "퍼플렉서티 perplexity"),
     ("eval", ("loss", "val_loss"), "검증 손실 val loss"),
     ("eval", ("token_accuracy", "accuracy"), "토큰 정확도 token acc."),
+    ("eval", ("bits_per_char",), "글자당 비트 bits/char"),
     ("eval", ("re_micro_f1", "klue_re_micro_f1"), "KLUE-RE micro-F1"),
     ("eval", ("re_auprc", "klue_re_auprc"), "KLUE-RE AUPRC"),
     ("index", ("docs", "documents", "count"), "색인 문단 indexed"),
@@ -47,6 +48,7 @@ def render(project: proj.Project) -> None:
         st.markdown(HOW_TO_RUN)
     _status(project)
     _headlines(project)
+    re_compare.render(project)
 
 
 def _status(project: proj.Project) -> None:
