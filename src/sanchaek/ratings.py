@@ -37,8 +37,9 @@ import click
 from .cli import params_option
 from .config import RatingsParams, load_params
 from .errors import SanchaekError
-from .io import atomic_open, read_json, read_jsonl, write_json, write_jsonl
+from .io import atomic_open, read_json, read_jsonl, write_jsonl
 from .paths import Layout
+from .report import write_stage_report
 
 WINNERS = ("a", "b", "tie")
 MAX_RATER_CHARS = 64
@@ -670,7 +671,9 @@ def export(root: Path, params: RatingsParams) -> dict[str, Any]:
     pairs = preference_pairs(votes)
     report["preference_pairs"] = len(pairs)
     write_jsonl(layout.preferences, pairs)
-    write_json(layout.report("ratings.json"), report)
+    write_stage_report(
+        layout, "ratings", report, headline=("n_votes", "n_raters", "preference_pairs", "best_experiment")
+    )
     return report
 
 
