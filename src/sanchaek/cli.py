@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "index": "sanchaek.index:command",
     "analyze": "sanchaek.index:analyze_command",
     "query": "sanchaek.query:command",
-    "train": "sanchaek.train:command",
+    "train": "sanchaek.launch:command",  # one process here, or N under Accelerate/torchrun
     "sweep": "sanchaek.sweep:command",
     "evaluate": "sanchaek.evaluate:command",
     "generate": "sanchaek.generate:command",
@@ -36,7 +36,7 @@ HELP = {
     "index": "Analyse passages with Nori into the search backend.",
     "analyze": "Show Nori tokens (term, part of speech, offsets) for a text.",
     "query": "Select training passages by theme words.",
-    "train": "Fine-tune or train the causal LM with Accelerate.",
+    "train": "Fine-tune or train the causal LM with Accelerate (train.num_processes processes).",
     "sweep": "Run a hyper-parameter grid and rank runs by early-curve speed.",
     "evaluate": "LM metrics and KLUE relation extraction micro-F1 / AUPRC.",
     "generate": "Sample texts for the theme prompts, with quality proxies.",
