@@ -80,6 +80,18 @@ def write_timings(layout: Layout, stage: str, timings: dict) -> None:
     write_json(timings_path(layout, stage), timings)
 
 
+def write_headline(layout: Layout, stage: str, values: dict) -> None:
+    write_json(metrics_path(layout, stage), values)
+
+
+def headline_of(final: dict, steps: int, tokens: int) -> dict:
+    """The train stage's headline: the final evaluation's ``val_*`` values (a key added to that
+    record, such as val_bits_per_char, joins by itself; perplexity is exp(val_loss) and left out), the
+    last logged train loss, and the run's size."""
+    vals = {k: v for k, v in final.items() if k.startswith("val_") and k != "val_perplexity"}
+    return {**vals, "train_loss": final.get("train_loss"), "steps": steps, "tokens": tokens}
+
+
 def write_stage_report(
     layout: Layout,
     stage: str,

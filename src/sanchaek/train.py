@@ -35,7 +35,7 @@ from .config import Params, load_params
 from .errors import SanchaekError
 from .io import write_json
 from .paths import Layout
-from .report import write_timings
+from .report import headline_of, write_headline, write_timings
 
 log = logging.getLogger(__name__)
 
@@ -578,6 +578,7 @@ def train(
         live.end()
     if live_dir is True and accelerator.is_main_process:
         write_timings(layout, "train", {**timings, "processes": world})
+        write_headline(layout, "train", headline_of(final, done, tokens_seen))
     model_dir = None
     if save_final_model:
         model_dir = layout.model_dir
