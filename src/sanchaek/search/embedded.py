@@ -163,7 +163,6 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
         # the canonical copy of a build (canonical_copy)
-        "SlowCodecReaderWrapper": "org.apache.lucene.index.SlowCodecReaderWrapper",
         "CodecReader": "org.apache.lucene.index.CodecReader",
         "SegmentInfos": "org.apache.lucene.index.SegmentInfos",
         "SegmentInfo": "org.apache.lucene.index.SegmentInfo",
@@ -173,7 +172,9 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "Arrays": "java.util.Arrays",
     }
     classes = {key: jpype.JClass(name) for key, name in names.items()}
-    return SimpleNamespace(**classes, JArray=jpype.JArray, synchronized=jpype.synchronized)
+    return SimpleNamespace(
+        **classes, JArray=jpype.JArray, JObject=jpype.JObject, synchronized=jpype.synchronized
+    )
 
 
 def build_analyzer(java: SimpleNamespace, params: IndexParams) -> Any:
@@ -258,7 +259,8 @@ def canonical_copy(j: SimpleNamespace, scratch: Any, target: Path, config: Any) 
     target_dir = j.FSDirectory.open(j.Paths.get(str(target.resolve()), []))
     reader = j.DirectoryReader.open(scratch)
     try:
-        leaves = [j.SlowCodecReaderWrapper.wrap(leaf.reader()) for leaf in reader.leaves()]
+        # Segment readers are codec readers: handed over as they are, the merge can bulk-copy them.
+        leaves = [j.JObject(leaf.reader(), j.CodecReader) for leaf in reader.leaves()]
         _reset_segment_ids(j)
         writer = j.IndexWriter(target_dir, config)
         try:
@@ -389,6 +391,7 @@ class EmbeddedBackend:
         writer = j.IndexWriter(directory, self._writer_config())
         try:
             n = self._add_all(writer, passages)
+            writer.forceMerge(1)  # Lucene's own merge (bulk copies), sorted: the copy below is then cheap
             writer.commit()
             writer.close()
             canonical_copy(j, directory, building / "lucene", self._writer_config())
