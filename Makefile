@@ -14,10 +14,11 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup deb run test bench app lint clean
+.PHONY: help setup deb data run test bench app lint clean
 
 help:
-	@echo "make run    install everything and run the pipeline (dvc repro)"
+	@echo "make run    install everything, bring in data/external, run the pipeline (dvc repro)"
+	@echo "make data   data/external/ from ../shared (the DVC imports), where this workspace lacks it"
 	@echo "make test   install everything and run the test suite"
 	@echo "make bench  CPU benchmarks into reports/bench/"
 	@echo "make app    the Streamlit app on http://127.0.0.1:8501"
@@ -39,7 +40,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
 	touch $(STAMP)
 
-run: setup
+# The DVC imports of ../shared data (data/external/*.dvc): from the DVC cache where it has them, else
+# imported again from their source (a fresh clone). `dvc update` keeps the .dvc file unless the source
+# changed, in which case git shows the new hash and CI's check names it.
+data: setup
+	@for f in data/external/*.dvc; do out="$${f%.dvc}"; \
+	  [ -e "$$out" ] || $(BIN)/dvc checkout -q "$$f" 2>/dev/null || $(BIN)/dvc update -q "$$f" || exit 1; \
+	done
+
+run: setup data
 	$(BIN)/dvc repro
 
 test: setup

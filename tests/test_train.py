@@ -160,7 +160,13 @@ def test_train_learns_writes_model_metrics_and_plots(project):
     assert model.config.model_type == "llama"
     metrics = json.loads((project.report("train") / "metrics.json").read_text())
     assert metrics["step"] == 24 and metrics["val"]["loss"] == pytest.approx(result.final["val_loss"])
-    assert metrics["train"]["tokens_per_s"] > 0
+    # No wall-clock value among the metrics or curves: tokens/s is in the timings file only.
+    assert "tokens_per_s" not in json.dumps(metrics) and "seconds" not in json.dumps(metrics)
+    timings = json.loads((project.report("timings") / "train.json").read_text())
+    assert timings["tokens_per_s"] > 0 and timings["seconds"] >= timings["loop_seconds"] > 0
+    headline = json.loads((project.report("metrics") / "train.json").read_text())
+    assert headline["val_loss"] == pytest.approx(result.final["val_loss"]) and headline["steps"] == 24
+    assert set(headline) == {"val_loss", "val_token_accuracy", "train_loss", "steps", "tokens"}
     tsv = (project.report("train") / "plots" / "metrics" / "val" / "loss.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[:2] == ["timestamp", "step"] or "step" in tsv[0]
     assert len(tsv) == 4

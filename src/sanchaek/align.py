@@ -33,8 +33,8 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
-from .io import write_json
 from .paths import Layout
+from .report import write_stage_report
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +376,12 @@ def _live_log(live: Any, step: int, record: dict[str, float]) -> None:
     live.make_summary()
 
 
+# What steers: reports/metrics/align.json (history, skipped pairs per reason: reports/align.json).
+ALIGN_HEADLINE = ("pairs.usable", "steps", "heldout.reward_accuracy", "heldout.reward_margin",
+                  "heldout.baseline_likelihood_accuracy", "val_bits_per_char.before", "val_bits_per_char.after")  # fmt: skip
+ALIGN_TIMINGS = ("seconds", "loop_seconds", "reference_seconds", "final.tokens_per_s")
+
+
 @click.command("align")
 @params_option
 def command(params_path: str) -> None:
@@ -383,7 +389,9 @@ def command(params_path: str) -> None:
     params = load_params(params_path)
     layout = Layout()
     report = align(params, layout)
-    write_json(layout.report("align.json"), report)
+    for entry in report.get("history", []):
+        entry.pop("tokens_per_s", None)  # a rate: reports/timings/align.json has the run's seconds
+    write_stage_report(layout, "align", report, headline=ALIGN_HEADLINE, timing_keys=ALIGN_TIMINGS)
     if report["status"] == "passthrough":
         click.echo(f"not aligned: {report['reason']}")
         return

@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "embed": "sanchaek.embed:command",
     "query": "sanchaek.query:command",
     "themes": "sanchaek.themes:group",
-    "train": "sanchaek.train:command",
+    "train": "sanchaek.launch:command",  # one process here, or N under Accelerate/torchrun
     "merge": "sanchaek.train:merge_command",
     "sweep": "sanchaek.sweep:command",
     "evaluate": "sanchaek.evaluate:command",
@@ -42,7 +42,7 @@ HELP = {
     "embed": "Embed passages for semantic theme retrieval (resumable).",
     "query": "Select training passages by theme words.",
     "themes": "Theme tools: `themes suggest WORD` lists candidate paraphrases.",
-    "train": "Fine-tune or train the causal LM with Accelerate.",
+    "train": "Fine-tune or train the causal LM with Accelerate (train.num_processes processes).",
     "merge": "Write a LoRA adapter merged into its base model (models/lm/merged/).",
     "sweep": "Run a hyper-parameter grid and rank runs by early-curve speed.",
     "evaluate": "LM metrics and KLUE relation extraction micro-F1 / AUPRC.",

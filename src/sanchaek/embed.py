@@ -20,8 +20,9 @@ from tqdm import tqdm
 from .cli import params_option
 from .config import load_params
 from .config.search import EmbedParams
-from .io import read_jsonl, write_json
+from .io import read_jsonl
 from .paths import Layout
+from .report import write_stage_report
 from .search.embedding import Embedder, embed_texts, load_embedder, model_cache_dir, write_embeddings
 
 
@@ -79,6 +80,9 @@ def run_embed(
     }
 
 
+EMBED_TIMINGS = ("embedded", "from_cache", "seconds", "passages_per_s")
+
+
 @click.command()
 @params_option
 def command(params_path: str) -> None:
@@ -86,7 +90,8 @@ def command(params_path: str) -> None:
     params = load_params(params_path)
     layout = Layout()
     report = run_embed(params.embed, layout.passages, embeddings_dir(layout), embed_cache_root(layout))
-    write_json(layout.report("embed.json"), report)
+    # counts of this run (computed vs cached) and its speed differ run to run: timings, not outputs
+    write_stage_report(layout, "embed", report, headline=("enabled", "passages", "dim"), timing_keys=EMBED_TIMINGS)
     if not report["enabled"]:
         click.echo("embed.enabled is false: wrote an empty embedding set (query.semantic needs it on)")
     else:

@@ -26,11 +26,14 @@ from .config import Params, load_params
 from .errors import SanchaekError
 from .io import write_json
 from .paths import Layout
+from .report import take, write_timings
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "eval.json"
 DETAIL_NAME = "eval_detail.json"
+# wall-clock values of the detail, moved to reports/timings/evaluate.json
+TIMING_KEYS = ("seconds", "lm.seconds", "re.seconds", "re.systems.*.seconds", "re.systems.*.fit.seconds")
 LOCAL_PREFIXES = ("models/", "./", "../", "/", "~")
 # What the model's RE score is set beside, in report order (names of eval.json's re_baselines keys).
 REFERENCES = ("type_prior", "char_ngram", "control")
@@ -298,6 +301,9 @@ def command(params_path: str) -> None:
     report, detail = evaluate(params, layout)
     for warning in (detail.get("re") or {}).get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
+    # seconds go to reports/timings/evaluate.json: the detail file is a tracked output and must be
+    # the same bytes run after run
+    write_timings(layout, "evaluate", take(detail, TIMING_KEYS))
     write_json(layout.report(DETAIL_NAME), detail)
     write_json(layout.report(REPORT_NAME), report)
     click.echo("\n".join(summary_lines(report, detail)) + f" -> {layout.report(REPORT_NAME)}")

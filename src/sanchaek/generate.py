@@ -23,7 +23,7 @@ from .config import Params, load_params
 from .config.generate import EngineParams, GenerateParams, ProxyParams, SamplingParams
 from .config.search import QueryParams
 from .errors import SanchaekError
-from .io import read_jsonl, write_json, write_jsonl
+from .io import read_jsonl, write_jsonl
 from .model.decoding import (
     LoadedModel,
     clean_decoded,
@@ -34,6 +34,7 @@ from .model.decoding import (
 )
 from .paths import Layout
 from .query import configured_theme, theme_hits
+from .report import write_stage_report
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,11 @@ def run_generate(params: Params, layout: Layout) -> tuple[list[dict], dict]:
         backend.close()
 
 
+# The proxies' means that steer decisions: reports/metrics/generate.json (the rest stays in generate.json).
+GENERATE_HEADLINE = ("n_samples", "mean_distinct_2", "mean_repeated_ngram_rate", "mean_copy_rate",
+                     "mean_theme_relevance", "memorised_share")  # fmt: skip
+
+
 @click.command("generate")
 @params_option
 def command(params_path: str) -> None:
@@ -284,7 +290,9 @@ def command(params_path: str) -> None:
     layout = Layout()
     records, summary = run_generate(params, layout)
     write_jsonl(layout.report("samples.jsonl"), records)
-    write_json(layout.report("generate.json"), summary)
+    write_stage_report(
+        layout, "generate", summary, headline=GENERATE_HEADLINE, timing_keys=("seconds", "tokens_per_s")
+    )
     click.echo(
         f"{summary['n_samples']} samples, {summary['new_tokens']} tokens at {summary['tokens_per_s']} tok/s, "
         f"{summary['memorised']} memorised -> {layout.report('samples.jsonl')}"

@@ -17,8 +17,9 @@ import click
 from .cli import params_option
 from .config import load_params
 from .errors import SanchaekError
-from .io import read_jsonl, write_json
+from .io import read_jsonl
 from .paths import Layout
+from .report import write_stage_report
 from .search import SearchBackend, open_backend
 from .search.analysis import analysis_dict, analyze_response, describe
 from .search.inflect import describe_added, expand_predicate
@@ -77,7 +78,9 @@ def command(params_path: str) -> None:
         backend.close()
     report["analyzer"] = describe(params.index.analysis)
     report["analysis"] = analysis_dict(params.index.analysis)
-    write_json(layout.report("index.json"), report)
+    write_stage_report(
+        layout, "index", report, headline=("docs", "rejected"), timing_keys=("seconds", "passages_per_s")
+    )
     click.echo(
         f"indexed {report['docs']} passages into {report['backend']} in {report['seconds']} s "
         f"({report['passages_per_s']}/s), {report['rejected']} rejected"

@@ -29,6 +29,7 @@ from .config import PreprocessParams, load_params
 from .errors import SanchaekError
 from .io import write_json, write_jsonl
 from .paths import Layout
+from .report import write_stage_report, write_timings
 from .text import style
 from .text.dedup import ExactDeduper, NearDeduper
 from .text.filters import QualityRules, SentenceFilter, list_line_share, repeated_line_share
@@ -673,6 +674,10 @@ def _share(part: int, whole: int) -> float:
 # command
 
 
+# What came out of cleaning: reports/metrics/preprocess.json (per reason and per source stay in the detail).
+PREPROCESS_HEADLINE = ("documents.out", "sentences.out", "passages.out", "characters_out")
+
+
 def run_stage(root: Path, p: PreprocessParams) -> dict:
     layout = Layout(root)
     started = time.perf_counter()
@@ -680,10 +685,16 @@ def run_stage(root: Path, p: PreprocessParams) -> dict:
     result = preprocess(raw_files(layout.raw_dir), p, timings=timings)
     write_jsonl(layout.documents, result.documents)
     write_jsonl(layout.passages, result.passages)
-    write_json(layout.report("preprocess.json"), result.report)
+    write_stage_report(layout, "preprocess", result.report, headline=PREPROCESS_HEADLINE)
     write_json(layout.report("sources.json"), result.sources)
     log.info("preprocess steps (s): %s", {k: round(v, 2) for k, v in timings.items()})
-    return {"seconds": time.perf_counter() - started, **result.report}
+    seconds = time.perf_counter() - started
+    write_timings(
+        layout,
+        "preprocess",
+        {"seconds": round(seconds, 3), "steps": {k: round(v, 3) for k, v in timings.items()}},
+    )
+    return {"seconds": seconds, **result.report}
 
 
 @click.command(help="KLUE-style cleaning, PII removal, filters, dedup, passages.")

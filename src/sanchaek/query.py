@@ -21,8 +21,9 @@ from .cli import params_option
 from .config import Params, load_params
 from .config.search import QueryParams, ThemeParams
 from .errors import SanchaekError
-from .io import read_jsonl, write_json, write_jsonl
+from .io import read_jsonl, write_jsonl
 from .paths import Layout
+from .report import write_stage_report
 from .search import Hit, SearchBackend, ThemeQuery, open_backend, search_theme_text
 from .search.fusion import DenseThemeSearch, fuse_theme
 from .search.inflect import added_forms, planned_query, theme_expansions
@@ -326,6 +327,10 @@ def open_dense_search(
     return DenseThemeSearch(index, embedder, passages, params.index.highlight_fragment_chars)
 
 
+# Counts per theme and of the split: reports/metrics/query.json (examples and terms stay in query.json).
+QUERY_HEADLINE = ("themes.*.hits", "split.train_passages", "split.val_passages")
+
+
 @click.command()
 @params_option
 def command(params_path: str) -> None:
@@ -343,7 +348,7 @@ def command(params_path: str) -> None:
     write_jsonl(layout.hits, rows)
     write_jsonl(layout.train_split, train)
     write_jsonl(layout.val_split, val)
-    write_json(layout.report("query.json"), report)
+    write_stage_report(layout, "query", report, headline=QUERY_HEADLINE)
     for w in report["warnings"]:
         click.echo(f"warning: {w}", err=True)
     per_theme = ", ".join(f"{t}: {v['hits']}" for t, v in report["themes"].items())

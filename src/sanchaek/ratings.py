@@ -24,8 +24,9 @@ from . import repo
 from .cli import params_option
 from .config import RatingsParams, load_params
 from .errors import SanchaekError
-from .io import atomic_open, read_json, write_json, write_jsonl
+from .io import atomic_open, read_json, write_jsonl
 from .paths import Layout
+from .report import write_stage_report
 from .votes.agreement import rater_agreement
 from .votes.samples import sample_id
 from .votes.store import RatingsStore, read_snapshot
@@ -266,7 +267,9 @@ def export(root: Path, params: RatingsParams) -> dict[str, Any]:
     pairs = preference_pairs(without_flagged(votes, {f["sample_id"] for f in flags}))
     report["preference_pairs"] = len(pairs)
     write_jsonl(layout.preferences, pairs)
-    write_json(layout.report("ratings.json"), report)
+    write_stage_report(
+        layout, "ratings", report, headline=("n_votes", "n_raters", "preference_pairs", "best_experiment")
+    )
     return report
 
 

@@ -35,6 +35,7 @@ from .config import Params, load_params
 from .errors import SanchaekError
 from .io import write_json
 from .paths import Layout
+from .report import headline_of, write_headline, write_timings
 
 log = logging.getLogger(__name__)
 
@@ -591,9 +592,11 @@ def train(
                 last_checked = done
                 now = time.monotonic()
                 mean_loss = accelerator.reduce(loss_sum, reduction="mean").item() / (done - last_log_step)
+                # Wall-clock rates are printed and go to reports/timings/train.json, never into the
+                # dvclive metrics/plots: those must be the same on every run of the same params.
+                rate = (done - last_log_step) * tokens_per_step / max(now - last_log_time, 1e-9)
                 values = {"train/loss": mean_loss, "train/lr": scheduler.get_last_lr()[0],
-                          "train/grad_norm": float(grad_norm), "train/tokens": tokens_seen,
-                          "train/tokens_per_s": (done - last_log_step) * tokens_per_step / max(now - last_log_time, 1e-9)}  # fmt: skip
+                          "train/grad_norm": float(grad_norm), "train/tokens": tokens_seen}  # fmt: skip
                 if objective is not None:
                     values["train/re_loss"] = accelerator.reduce(re_sum, reduction="mean").item() / (
                         done - last_log_step
@@ -601,9 +604,7 @@ def train(
                     re_sum.zero_()
                 log_metrics(done, values)
                 last_train_loss = mean_loss
-                accelerator.print(
-                    f"step {done}/{total_steps}: loss {mean_loss:.4f} {values['train/tokens_per_s']:.0f} tok/s"
-                )
+                accelerator.print(f"step {done}/{total_steps}: loss {mean_loss:.4f} {rate:.0f} tok/s")
                 loss_sum.zero_()
                 last_log_step, last_log_time = done, now
                 if t.max_minutes is not None:
@@ -632,12 +633,15 @@ def train(
     final = run_eval(done) if history == [] or history[-1]["step"] != done else history[-1]
     final = {**final, "train_loss": last_train_loss}
     elapsed = time.monotonic() - started
-    summary = {"steps": done, "tokens": tokens_seen, "seconds": round(elapsed, 2), "stopped_by": stopped_by,
-               "loop_seconds": round(loop_seconds, 2),
+    summary = {"steps": done, "tokens": tokens_seen, "stopped_by": stopped_by}
+    timings = {"seconds": round(elapsed, 2), "loop_seconds": round(loop_seconds, 2),
                "tokens_per_s": (done - start_step) * tokens_per_step / max(loop_seconds, 1e-9)}  # fmt: skip
     if live is not None:
         log_metrics(done, {"final/" + k: v for k, v in summary.items() if k not in ("stopped_by",)})
         live.end()
+    if live_dir is True and accelerator.is_main_process:
+        write_timings(layout, "train", {**timings, "processes": world})
+        write_headline(layout, "train", headline_of(final, done, tokens_seen))
     model_dir = None
     if save_final_model:
         model_dir = layout.model_dir

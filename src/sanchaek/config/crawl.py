@@ -96,7 +96,7 @@ class RightsParams(Section):
 
 
 class CorpusSourceParams(Section):
-    path: str = "../shared/data/corpus/works.jsonl"
+    path: str = "data/external/works.jsonl"
     on_bad_line: Literal["raise", "skip"] = "raise"
 
 

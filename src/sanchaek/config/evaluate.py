@@ -30,7 +30,7 @@ class EvaluateParams(Section):
 
     # KLUE-RE data. re_enabled false: LM metrics only (the re_* report keys are null).
     re_enabled: bool = True
-    klue_re_dir: str = "../shared/data/klue-re"  # holds relation_list.json, partial/, official files
+    klue_re_dir: str = "data/external/klue-re"  # holds relation_list.json, partial/, official files
     # auto: the official klue-re-v1.1_{train,dev}.json when both are in klue_re_dir, else the labelled
     # partial subset split into RE-train / RE-dev; official / partial: force one; files: re_train_file
     # (+ re_dev_file); hf: datasets.load_dataset(re_hf_dataset, "re") (network + `datasets` package).

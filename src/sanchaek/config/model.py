@@ -6,7 +6,7 @@ on two cores; a GPU run overrides size, batch and budget (see configs/accelerate
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -19,7 +19,7 @@ class ModelParams(Section):
     # Scratch models only: byte-level BPE vocabulary trained on the training text (GPU presets: ~32000).
     vocab_size: int = Field(4000, ge=256, le=262144)
     # Scratch models only: extra modern text (JSONL with "text") mixed into tokenizer training; null = none.
-    tokenizer_extra_text: str | None = "../shared/data/klue-text/sentences.jsonl"
+    tokenizer_extra_text: str | None = "data/external/klue-sentences.jsonl"
     # Re-compute activations in the backward pass: less memory, ~30% slower (large models).
     gradient_checkpointing: bool = False
 
@@ -62,6 +62,11 @@ class TrainParams(Section):
     # Blocks per device per forward pass; global batch = micro_batch_size * grad_accum_steps * processes.
     micro_batch_size: int = Field(8, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
+    # Processes training together: 1, N, or auto (every visible GPU; 1 on CPU). Above 1 the train stage
+    # launches itself: Accelerate over the GPUs (DDP or FSDP2, configs/accelerate/), torchrun with gloo
+    # for CPU processes. `dvc exp run -S train.num_processes=8` needs no other change.
+    num_processes: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    distributed: Literal["ddp", "fsdp"] = "ddp"  # how N GPUs share the model: replicas (ddp) or shards (fsdp)
     # Budget: max_steps, or max_tokens (converted to steps); max_minutes additionally stops early.
     max_steps: int | None = Field(300, ge=1)
     max_tokens: int | None = Field(None, ge=1)

@@ -11,8 +11,8 @@ import click
 from ..cli import params_option
 from ..config import load_params
 from ..config.crawl import CrawlParams
-from ..io import write_json
 from ..paths import Layout
+from ..report import write_stage_report
 from .brunch import BrunchSource
 from .corpus import crawl_corpus
 from .fetcher import Clock, Fetcher, SystemClock
@@ -35,6 +35,10 @@ def build_site_source(name: str, params: CrawlParams, environ: dict[str, str] | 
     if name == "mirror":
         return MirrorSource(params.mirror)
     raise ValueError(f"unknown site source {name}")
+
+
+CRAWL_HEADLINE = ("sources.*.documents",)  # reports/metrics/crawl.json
+CRAWL_TIMINGS = ("seconds", "sources.*.seconds")  # reports/timings/crawl.json, out of crawl.json
 
 
 def run_crawl(
@@ -78,7 +82,7 @@ def run_crawl(
     finally:
         report["totals"] = site_totals(report["sources"])
         report["seconds"] = round(time.monotonic() - started, 3)
-        write_json(layout.report("crawl.json"), report)
+        write_stage_report(layout, "crawl", report, headline=CRAWL_HEADLINE, timing_keys=CRAWL_TIMINGS)
     return report
 
 

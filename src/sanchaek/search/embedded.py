@@ -165,8 +165,19 @@ def _load_classes(jpype: Any) -> SimpleNamespace:
         "ScoreMode": "org.apache.lucene.search.ScoreMode",
         "DirectSpellChecker": "org.apache.lucene.search.spell.DirectSpellChecker",
         "SuggestMode": "org.apache.lucene.search.spell.SuggestMode",
+        # the canonical copy of a build (canonical_copy)
+        "CodecReader": "org.apache.lucene.index.CodecReader",
+        "SegmentInfos": "org.apache.lucene.index.SegmentInfos",
+        "SegmentInfo": "org.apache.lucene.index.SegmentInfo",
+        "IOContext": "org.apache.lucene.store.IOContext",
+        "StringHelper": "org.apache.lucene.util.StringHelper",
+        "BigInteger": "java.math.BigInteger",
+        "Arrays": "java.util.Arrays",
     }
-    return SimpleNamespace(**{key: jpype.JClass(name) for key, name in names.items()})
+    classes = {key: jpype.JClass(name) for key, name in names.items()}
+    return SimpleNamespace(
+        **classes, JArray=jpype.JArray, JObject=jpype.JObject, synchronized=jpype.synchronized
+    )
 
 
 def build_analyzer(java: SimpleNamespace, params: IndexParams) -> Any:
@@ -233,6 +244,66 @@ def java_strings(java: SimpleNamespace, values: list[str]) -> list[Any]:
         strings.append(blob.substring(start, end))
         start = end
     return strings
+
+
+# The first segment id of every build (Lucene draws ids from a process-wide counter seeded at random).
+CANONICAL_ID_SEED = 0x53414E4348414558  # "SANCHAEX"
+
+
+def canonical_copy(j: SimpleNamespace, scratch: Any, target: Path, config: Any) -> None:
+    """Merge every segment of ``scratch`` into one segment in a new ``target`` directory, byte-stable.
+
+    What would otherwise differ between two builds of the same passages: the document order (the
+    index sort on passage_id fixes it), the segment ids (the id counter is set to a fixed value just
+    before this single-threaded merge, so ids never depend on how many scratch segments threads
+    flushed) and the segment's diagnostics (build time, OS and JVM versions: rewritten to the Lucene
+    version and the source only).
+    """
+    target_dir = j.FSDirectory.open(j.Paths.get(str(target.resolve()), []))
+    reader = j.DirectoryReader.open(scratch)
+    try:
+        # Segment readers are codec readers: handed over as they are, the merge can bulk-copy them.
+        leaves = [j.JObject(leaf.reader(), j.CodecReader) for leaf in reader.leaves()]
+        _reset_segment_ids(j)
+        writer = j.IndexWriter(target_dir, config)
+        try:
+            writer.addIndexes(j.JArray(j.CodecReader)(leaves))
+            writer.commit()
+        finally:
+            writer.close()
+        _canonical_diagnostics(j, target_dir)
+    finally:
+        reader.close()
+        target_dir.close()
+
+
+def _reset_segment_ids(j: SimpleNamespace) -> None:
+    # StringHelper.nextId is private: Lucene 8 seeds it from the `tests.seed` system property only
+    # at class load, which is too early and process-wide for a per-build reset.
+    field = j.StringHelper.class_.getDeclaredField("nextId")
+    field.setAccessible(True)
+    lock = j.StringHelper.class_.getDeclaredField("idLock")
+    lock.setAccessible(True)
+    with j.synchronized(lock.get(None)):
+        field.set(None, j.BigInteger.valueOf(CANONICAL_ID_SEED))
+
+
+def _canonical_diagnostics(j: SimpleNamespace, directory: Any) -> None:
+    """Rewrite the single segment's .si file without the build's timestamp, OS and JVM."""
+    infos = j.SegmentInfos.readLatestCommit(directory)
+    info = infos.info(0).info
+    diagnostics = j.HashMap()
+    for key in ("source", "lucene.version"):
+        if info.getDiagnostics().containsKey(key):
+            diagnostics.put(key, info.getDiagnostics().get(key))
+    stable = j.SegmentInfo(
+        directory, info.getVersion(), info.getMinVersion(), info.name, info.maxDoc(), info.getUseCompoundFile(),
+        info.getCodec(), diagnostics, info.getId(), info.getAttributes(), info.getIndexSort(),
+    )  # fmt: skip
+    stable.setFiles(info.files())
+    directory.deleteFile(f"{info.name}.si")
+    info.getCodec().segmentInfoFormat().write(directory, stable, j.IOContext.DEFAULT)
+    directory.sync(j.Arrays.asList([f"{info.name}.si"]))
 
 
 def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "text") -> list[Token]:
@@ -306,27 +377,41 @@ class EmbeddedBackend:
         return analyze_with(self.java, self.analyzer, text)
 
     # indexing
-    def index(self, passages: Iterable[dict]) -> int:
-        """Build a fresh index in a temp directory, then rename it over ``index_dir``."""
+    def _writer_config(self) -> Any:
         j = self.java
-        building = building_dir(self.index_dir)
         config = j.IndexWriterConfig(self.analyzer)
         config.setOpenMode(j.OpenMode.CREATE)
         config.setSimilarity(j.BM25Similarity())
         config.setRAMBufferSizeMB(float(self.params.ram_buffer_mb))
-        directory = j.FSDirectory.open(j.Paths.get(str((building / "lucene").resolve()), []))
-        writer = j.IndexWriter(directory, config)
+        # Documents in passage_id order in every segment, whichever worker thread added them.
+        config.setIndexSort(j.Sort([j.SortField("passage_id", j.SortFieldType.STRING)]))
+        return config
+
+    def index(self, passages: Iterable[dict]) -> int:
+        """Build a fresh index in a temp directory, then rename it over ``index_dir``.
+
+        ``index_threads`` workers analyse and add passages into scratch segments (their number and
+        names depend on thread timing); one final merge copies them into ``lucene/`` as a single
+        segment whose files are the same bytes for the same passages and params (canonical_copy).
+        """
+        j = self.java
+        building = building_dir(self.index_dir)
+        directory = j.FSDirectory.open(j.Paths.get(str((building / "scratch").resolve()), []))
+        writer = j.IndexWriter(directory, self._writer_config())
         try:
             n = self._add_all(writer, passages)
-            writer.forceMerge(1)  # one segment: faster search, and one file set per build
+            writer.forceMerge(1)  # Lucene's own merge (bulk copies), sorted: the copy below is then cheap
             writer.commit()
+            writer.close()
+            canonical_copy(j, directory, building / "lucene", self._writer_config())
         except BaseException:
-            writer.rollback()
+            if writer.isOpen():
+                writer.rollback()
             directory.close()
             rmtree(building, ignore_errors=True)
             raise
-        writer.close()
         directory.close()
+        rmtree(building / "scratch")
         write_meta(building, index_meta(self.params, self.name, n))
         self._close_reader()
         swap_into_place(building, self.index_dir)

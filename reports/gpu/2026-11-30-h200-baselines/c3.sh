@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 5, call 3 (two H200s): the committed loss again (d2bd1de), Trainer's data cycled.
+# The 2026-11-30 H200 baseline run, call 3 (two H200s): the committed loss again (d2bd1de), Trainer's data cycled.
 # GPU 0: 125m at seq 1024 and 2048, all rows against Trainer and Trainer + compile.
 # GPU 1: the loss-curve check (125m, seq 1024, 300 steps), then 350m at seq 2048.
 source .carry/prelude.sh

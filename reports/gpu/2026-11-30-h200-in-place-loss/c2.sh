@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 7, call 2 (same machine, right after call 1): FlashAttention 4's wheels joined and
+# The 2026-11-30 H200 in-place-loss run, call 2 (same machine, right after call 1): FlashAttention 4's wheels joined and
 # installed (call 1 left the first half), then GPU 0: the loss-curve check with FA4 among the modes;
 # GPU 1: 350m at seq 1024 and 2048 with FA4 against Trainer and SDPA.
 source .carry/prelude.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 3 (two H200s, right after call 2 on the same machine): FlashAttention 4.
+# The 2026-11-30 H200 fused-loss run, call 3 (two H200s, right after call 2 on the same machine): FlashAttention 4.
 # Joins the wheel's halves (call 2 left the first), installs flash-attn-4 and its CuTe-DSL runtime,
 # times attention alone, then trains with train.attention: flash_attn_4 against Trainer and SDPA.
 source .carry/prelude.sh

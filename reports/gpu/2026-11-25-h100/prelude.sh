@@ -1,4 +1,4 @@
-# Sourced by each device call of session 3: committed code from .carry/head.tar, carried wheels, data.
+# Sourced by each device call of the 2026-11-25 H100 run: committed code from .carry/head.tar, carried wheels, data.
 set -uo pipefail
 REPO=$PWD; HEAD=/tmp/head; mkdir -p $HEAD && tar -xf .carry/head.tar -C $HEAD
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

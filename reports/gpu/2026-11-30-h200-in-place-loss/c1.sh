@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 7, call 1 (two H200s): the loss kernel writing its gradient over the logits (4592864).
+# The 2026-11-30 H200 in-place-loss run, call 1 (two H200s): the loss kernel writing its gradient over the logits (4592864).
 # GPU 0: the fused-loss GPU tests, the loss bench at the 350m width (sweep included), then 350m seq
 # 1024 against Trainer, fused and unfused. GPU 1: 125m at seq 1024 and 2048, fused and unfused.
 # Also leaves the first half of the FlashAttention 4 wheels on the machine for call 2.

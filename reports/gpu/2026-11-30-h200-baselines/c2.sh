@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 5, call 2 (two H200s of one host, one model per GPU, each row's variants in turn on its GPU):
+# The 2026-11-30 H200 baseline run, call 2 (two H200s of one host, one model per GPU, each row's variants in turn on its GPU):
 # the loss with the one-pass logsumexp (9590946): the loss microbench, then every row at seq 1024 and
 # 2048 against Trainer and Trainer + compile.
 source .carry/prelude.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 2 (two H200s): the three-pass loss kernel (570e912) at seq 2048; also leaves the
+# The 2026-11-30 H200 fused-loss run, call 2 (two H200s): the three-pass loss kernel (570e912) at seq 2048; also leaves the
 # first half of the FlashAttention 4 wheels on the machine for call 3 (.fa4a, copied to /tmp/fa4parts).
 source .carry/prelude.sh
 mkdir -p /tmp/fa4parts && cp .fa4a/* /tmp/fa4parts/ && ls /tmp/fa4parts | tee $RES/fa4parts.txt

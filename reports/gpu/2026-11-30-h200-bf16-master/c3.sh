@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Call 3: fused projections with RoPE applied before the transpose; which groups to fuse, against
 # Trainer and Trainer + compile, 125m and 350m at seq 1024.
-source .carry/prelude.sh  # reports/gpu/session3/prelude.sh, unchanged
+source .carry/prelude.sh  # reports/gpu/2026-11-25-h100/prelude.sh, unchanged
 t0=$SECONDS
 timeout 270 $B --sizes 125m --seqs 1024 \
   --variants sanchaek_master,sanchaek_qkv,sanchaek_unfused,trainer,trainer_compiled \

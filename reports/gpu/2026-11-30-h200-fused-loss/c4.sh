@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 4 (same machine as call 3, whose flash-attn-4 install stays in /tmp/site): the
+# The 2026-11-30 H200 fused-loss run, call 4 (same machine as call 3, whose flash-attn-4 install stays in /tmp/site): the
 # CuTe DSL's own path (its .pth file, which --target installs do not run) added, then FA4 timed.
 source .carry/prelude.sh
 export PYTHONPATH=$PYTHONPATH:/tmp/site/nvidia_cutlass_dsl/dsl_packages

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 5, call 1 (two H200s of one host, one row per GPU, each row's variants in turn on its GPU):
+# The 2026-11-30 H200 baseline run, call 1 (two H200s of one host, one row per GPU, each row's variants in turn on its GPU):
 # GPU 0: the loss microbench, then 125m seq 1024; GPU 1: 350m seq 1024. Each row: ours (with the
 # compiled token_cross_entropy), Trainer, Trainer + compile, then max-autotune last (it may not fit).
 source .carry/prelude.sh

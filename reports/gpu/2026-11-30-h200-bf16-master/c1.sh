@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Call 1: 125m and 350m at seq 1024: Trainer (+ compile at 125m) against ours, bf16-master with the
 # one-pass MasterAdamW, with and without CUDA graphs; profiles of ours.
-source .carry/prelude.sh  # reports/gpu/session3/prelude.sh, unchanged
+source .carry/prelude.sh  # reports/gpu/2026-11-25-h100/prelude.sh, unchanged
 t0=$SECONDS
 timeout 290 $B --sizes 125m --seqs 1024 --variants sanchaek_master,sanchaek_graphs,trainer,trainer_compiled \
   --profile-dir $RES --out $RES/train_125m_1024.json 2>&1 | $F

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 7, call 4 (two H200s): issue #8, multi-GPU. bench/multigpu.py runs the train stage under
+# The 2026-11-30 H200 in-place-loss run, call 4 (two H200s): issue #8, multi-GPU. bench/multigpu.py runs the train stage under
 # accelerate launch: 350m on 1 GPU and on 2 (DDP), global batch 32, 200 steps with val loss every 50;
 # 1b on 1 GPU and on 2 under FSDP (speed and memory). The two 1-GPU runs go side by side.
 source .carry/prelude.sh

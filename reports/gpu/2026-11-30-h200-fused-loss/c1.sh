@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 1 (two H200s): the fused head + loss kernel (13e1f80).
+# The 2026-11-30 H200 fused-loss run, call 1 (two H200s): the fused head + loss kernel (13e1f80).
 # GPU 0: its CUDA tests, the loss bench with the kernel sweep, then 125m seq 1024 fused vs unfused vs Trainer.
 # GPU 1: the loss-curve check (unoptimised path against the fused, compiled ones), then 350m seq 1024.
 source .carry/prelude.sh

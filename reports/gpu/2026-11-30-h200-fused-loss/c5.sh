@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 6, call 5 (same machine as calls 3-4, whose flash-attn-4 install stays in /tmp/site): the
+# The 2026-11-30 H200 fused-loss run, call 5 (same machine as calls 3-4, whose flash-attn-4 install stays in /tmp/site): the
 # CuTe DSL's own path (its .pth file, which --target installs do not run) added, then FA4 at seq 2048.
 source .carry/prelude.sh
 export PYTHONPATH=$PYTHONPATH:/tmp/site/nvidia_cutlass_dsl/dsl_packages

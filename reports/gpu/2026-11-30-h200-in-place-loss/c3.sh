@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 7, call 3 (same machine as call 2, whose flash-attn-4 install stays in /tmp/site):
+# The 2026-11-30 H200 in-place-loss run, call 3 (same machine as call 2, whose flash-attn-4 install stays in /tmp/site):
 # GPU 0: 350m seq 1024, FA4 against max-autotune (never run before) and Trainer.
 # GPU 1: 125m at seq 1024 and 2048, FA4 with CUDA graphs against Trainer.
 source .carry/prelude.sh
