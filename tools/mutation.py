@@ -1,0 +1,334 @@
+"""Mutation testing of the core modules (`make mutation`): mutmut over each module against its own tests.
+
+Every row of ``TARGETS`` names one module, the tests that guard it, and (where a whole-file run is too
+slow or mostly glue) the functions to mutate. Each row runs alone in its own scratch copy of the
+project (``.mutation/<name>/``), with one worker process and a wall-clock limit, and the results go to
+``reports/quality/mutation.json``: per module the mutants, killed, survived, timeout, and every
+survivor with its file, line and the mutation. Survivors that are equivalent mutants (no test can
+tell them from the code) are explained in ``EQUIVALENT`` and counted apart.
+
+    python tools/mutation.py                 # every module
+    python tools/mutation.py proxies query   # just these rows (the others keep their last result)
+
+Why mutmut (3.8.1) rather than cosmic-ray (8.7.0): mutmut forks each mutant from one warm pytest
+process and runs only the tests that reached the mutated function, where cosmic-ray starts a fresh
+test command per mutant (torch + transformers imports: ~10 s each on this machine's shared cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "reports" / "quality" / "mutation.json"
+SCRATCH = ROOT / ".mutation"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: str  # path of the file to mutate, from the repository root
+    tests: tuple[str, ...]  # test files or node ids that guard it
+    functions: tuple[str, ...] = ()  # "func" or "Class.method" / "Class.*"; empty: the whole file
+    timeout_s: int = 900
+
+
+# One row per core module: add a module here and `make mutation` covers it.
+# fmt: off
+TARGETS: tuple[Target, ...] = (
+    Target("crawl_robots", "src/sanchaek/crawl/robots.py",
+           ("tests/test_crawl_robots.py", "tests/test_properties_robots.py")),
+    Target("crawl_fetcher", "src/sanchaek/crawl/fetcher.py",
+           ("tests/test_crawl_fetch.py", "tests/test_mutation_kills_fetcher.py"),
+           ("Fetcher.*", "_origin", "parse_retry_after")),
+    Target("proxies", "src/sanchaek/proxies.py",
+           ("tests/test_proxies.py", "tests/test_mutation_kills_proxies.py")),
+    Target("ratings_stats", "src/sanchaek/ratings.py",
+           ("tests/test_ratings.py", "tests/test_properties_ratings.py", "tests/test_mutation_kills_ratings.py"),
+           ("wilson_interval", "bradley_terry")),
+    Target("query_split", "src/sanchaek/query.py",
+           ("tests/test_query.py", "tests/test_properties_query.py"),
+           ("document_rank", "split_documents")),
+    Target("model_data", "src/sanchaek/model/data.py",
+           ("tests/test_train.py::test_global_batches_split_over_processes_equals_one_process",
+            "tests/test_properties_batches.py", "tests/test_mutation_kills_model.py"),
+           ("TokenBlocks.*", "GlobalBatches.*", "MicroBatchDataset.*")),
+    Target("model_optim", "src/sanchaek/model/optim.py",
+           ("tests/test_train.py::test_cosine_schedule_shape",
+            "tests/test_train.py::test_master_adamw_is_clip_grad_norm_then_torch_adamw_on_the_widened_gradients",
+            "tests/test_mutation_kills_model.py"),
+           ("decay_groups", "cosine_with_warmup", "adamw_master_update", "MasterAdamW.*")),
+    Target("klue_metrics", "src/sanchaek/klue_re.py",
+           ("tests/test_klue_re.py", "tests/test_mutation_kills_klue.py"),
+           ("klue_re_micro_f1", "klue_re_auprc")),
+)
+# fmt: on
+
+# Survivors no test can kill, by module, then by "function: mutation" as the report lists it. Each
+# reason says why the mutant behaves like the code on every input the code accepts.
+EQUIVALENT: dict[str, dict[str, str]] = {}
+
+STATUS = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    33: "no tests",
+    34: "skipped",
+    36: "timeout",
+    -24: "timeout",
+    24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    None: "not checked",
+}
+
+
+def mangled(function: str) -> str:
+    """mutmut's name of a function's mutants: x_func, or xǁClassǁmethod for a method."""
+    if "." in function:
+        cls, method = function.split(".", 1)
+        return f"xǁ{cls}ǁ{method}"
+    return f"x_{function}"
+
+
+def module_name(path: str) -> str:
+    return path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+
+
+def patterns(target: Target) -> list[str]:
+    prefix = module_name(target.module)
+    if not target.functions:
+        return [f"{prefix}.*"]
+    return [f"{prefix}.{mangled(f)}__mutmut_*" for f in target.functions]
+
+
+def prepare(target: Target) -> Path:
+    """A scratch copy of the project with a mutmut section for this target only."""
+    work = SCRATCH / target.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("params.yaml", "dvc.yaml"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, work / name)
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    missing = [t for t in target.tests if not (ROOT / t.split("::")[0]).exists()]
+    if missing:
+        raise SystemExit(f"{target.name}: test file(s) {missing} do not exist: fix the row in TARGETS")
+    selection = json.dumps(list(target.tests))
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["src"]\n'
+        f'only_mutate = ["{target.module}"]\n'
+        f"pytest_add_cli_args_test_selection = {selection}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]\n'
+        'also_copy = ["params.yaml", "dvc.yaml"]\n'
+    )
+    (work / "pyproject.toml").write_text(pyproject, "utf-8")
+    return work
+
+
+def function_starts(source: str) -> dict[str, int]:
+    """First line (decorators included) of every function and method, by mutmut's mangled name."""
+    starts: dict[str, int] = {}
+    tree = ast.parse(source)
+    for node in tree.body:
+        items = [(None, node)] if not isinstance(node, ast.ClassDef) else [(node.name, n) for n in node.body]
+        for cls, item in items:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([item.lineno] + [d.lineno for d in item.decorator_list])
+                starts[mangled(f"{cls}.{item.name}" if cls else item.name)] = first
+    return starts
+
+
+def describe(diff: str, start: int) -> tuple[int, str]:
+    """(file line, "- old / + new") of a mutant's function diff."""
+    line, removed, added, where = start, [], [], None
+    for text in diff.splitlines():
+        hunk = re.match(r"@@ -(\d+)", text)
+        if hunk:
+            line = start + int(hunk.group(1)) - 1
+            continue
+        if text.startswith(("---", "+++")):
+            continue
+        if text.startswith("-"):
+            where = where or line
+            removed.append(text[1:].strip())
+            line += 1
+        elif text.startswith("+"):
+            where = where or line
+            added.append(text[1:].strip())
+        else:
+            line += 1
+    return where or start, f"{' / '.join(removed)}  ->  {' / '.join(added)}"
+
+
+def run_target(target: Target) -> dict:
+    work = prepare(target)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        DVC_NO_ANALYTICS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    mutmut = [sys.executable, "-m", "mutmut"]
+    began = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [*mutmut, "run", "--max-children", "1", *patterns(target)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=target.timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "module": target.module,
+            "tests": list(target.tests),
+            "functions": list(target.functions),
+            "status": "not run",
+            "reason": f"did not finish within {target.timeout_s} s",
+        }
+    wall = round(time.monotonic() - began, 1)
+    (SCRATCH / f"{target.name}.log").write_text(proc.stdout + proc.stderr, "utf-8")
+    meta_path = work / "mutants" / (target.module + ".meta")
+    if proc.returncode != 0 or not meta_path.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        return {
+            "module": target.module,
+            "tests": list(target.tests),
+            "functions": list(target.functions),
+            "status": "not run",
+            "reason": f"mutmut exited {proc.returncode}: {' | '.join(tail)}",
+        }
+    exit_codes = json.loads(meta_path.read_text("utf-8"))["exit_code_by_key"]
+    chosen = {k: v for k, v in exit_codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns(target))}
+    starts = function_starts((ROOT / target.module).read_text("utf-8"))
+    counts = {"killed": 0, "survived": 0, "timeout": 0, "no tests": 0, "not checked": 0, "other": 0}
+    survivors, equivalent = [], []
+    explained = EQUIVALENT.get(target.name, {})
+    alive = [k for k, code in chosen.items() if STATUS.get(code) in ("survived", "no tests")]
+    diffs = mutant_diffs(work, env, alive)
+    for key, code in sorted(chosen.items(), key=lambda kv: natural(kv[0])):
+        status = STATUS.get(code, "other")
+        if status == "skipped":
+            continue
+        counts[status if status in counts else "other"] += 1
+        if status not in ("survived", "no tests"):
+            continue
+        func = key.rsplit(".", 1)[1].split("__mutmut_")[0]
+        line, mutation = describe(diffs[key], starts.get(func, 1))
+        entry = {
+            "file": target.module,
+            "line": line,
+            "function": readable(func),
+            "mutation": mutation,
+            "mutant": key,
+            "status": status,
+        }
+        reason = explained.get(f"{readable(func)}: {mutation}")
+        if reason:
+            equivalent.append({**entry, "equivalent_because": reason})
+        else:
+            survivors.append(entry)
+    total = sum(counts.values())
+    judged = total - len(equivalent)
+    return {
+        "module": target.module,
+        "tests": list(target.tests),
+        "functions": list(target.functions) or ["(whole file)"],
+        "status": "run",
+        "wall_s": wall,
+        "mutants": total,
+        **counts,
+        "equivalent": len(equivalent),
+        "kill_rate": round(counts["killed"] / judged, 4) if judged else None,
+        "survivors": survivors,
+        "equivalent_mutants": equivalent,
+    }
+
+
+SHOW_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+print(json.dumps({k: get_diff_for_mutant(k) for k in json.loads(sys.stdin.read())}))
+"""
+
+
+def mutant_diffs(work: Path, env: dict, keys: list[str]) -> dict[str, str]:
+    """`mutmut show` of many mutants in one process (each `mutmut show` call costs a python start)."""
+    if not keys:
+        return {}
+    proc = subprocess.run(
+        [sys.executable, "-c", SHOW_DIFFS],
+        cwd=work,
+        env=env,
+        input=json.dumps(keys),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def natural(key: str) -> tuple:
+    head, _, num = key.rpartition("__mutmut_")
+    return (head, int(num) if num.isdigit() else 0)
+
+
+def readable(func: str) -> str:
+    return func[2:].replace("ǁ", ".")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="rows of TARGETS to run (default: all)")
+    args = parser.parse_args()
+    unknown = set(args.names) - {t.name for t in TARGETS}
+    if unknown:
+        sys.exit(f"unknown target(s) {sorted(unknown)}: pick from {[t.name for t in TARGETS]}")
+    report = json.loads(REPORT.read_text("utf-8")) if REPORT.exists() else {}
+    modules = report.get("modules", {})
+    for target in TARGETS:
+        if args.names and target.name not in args.names:
+            continue
+        print(f"mutating {target.module} ({target.name}) ...", flush=True)
+        modules[target.name] = run_target(target)
+        row = modules[target.name]
+        print(
+            f"  {row.get('killed', '-')}/{row.get('mutants', '-')} killed, {row.get('survived', '-')} survived"
+            f" ({row.get('status')}{': ' + row['reason'] if 'reason' in row else ''})",
+            flush=True,
+        )
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "tool": f"mutmut {version()}",
+            "target_kill_rate": 0.9,
+            "modules": {t.name: modules[t.name] for t in TARGETS if t.name in modules},
+        }
+        REPORT.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def version() -> str:
+    from importlib.metadata import version as dist_version
+
+    return dist_version("mutmut")
+
+
+if __name__ == "__main__":
+    main()
