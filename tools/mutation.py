@@ -48,7 +48,7 @@ class Target:
 # fmt: off
 TARGETS: tuple[Target, ...] = (
     Target("crawl_robots", "src/sanchaek/crawl/robots.py",
-           ("tests/test_crawl_robots.py", "tests/test_properties_robots.py")),
+           ("tests/test_crawl_robots.py", "tests/test_properties_robots.py", "tests/test_mutation_kills_robots.py")),
     Target("crawl_fetcher", "src/sanchaek/crawl/fetcher.py",
            ("tests/test_crawl_fetch.py", "tests/test_mutation_kills_fetcher.py"),
            ("Fetcher.*", "_origin", "parse_retry_after")),
