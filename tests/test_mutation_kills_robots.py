@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sanchaek.crawl.robots import Robots, parse_robots, request_target, robots_text
+from sanchaek.crawl.robots import Robots, parse_robots, product_token, request_target, robots_text
 
 AGENT = "sanchaek/0.1 (+https://example.invalid/bot)"
 
@@ -60,3 +60,10 @@ def test_allow_all_and_deny_all_keep_their_status_and_message():
     deny = Robots.deny_all("unreachable", "HTTP 503")
     assert (deny.status, deny.message, deny.deny) == ("unreachable", "HTTP 503", True)
     assert not deny.can_fetch(AGENT, "https://example.invalid/x")
+
+
+def test_an_agent_without_a_product_token_gets_no_group():
+    assert product_token("") == "" and product_token("(compatible)") == ""
+    robots = parse_robots("User-agent: *\nCrawl-delay: 5\nDisallow: /")
+    assert robots.crawl_delay("") is None
+    assert robots.crawl_delay(AGENT) == 5.0
