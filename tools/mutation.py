@@ -58,7 +58,7 @@ TARGETS: tuple[Target, ...] = (
            ("tests/test_ratings.py", "tests/test_properties_ratings.py", "tests/test_mutation_kills_ratings.py"),
            ("wilson_interval", "bradley_terry")),
     Target("query_split", "src/sanchaek/query.py",
-           ("tests/test_query.py", "tests/test_properties_query.py"),
+           ("tests/test_query.py", "tests/test_properties_query.py", "tests/test_mutation_kills_query.py"),
            ("document_rank", "split_documents")),
     Target("model_data", "src/sanchaek/model/data.py",
            ("tests/test_train.py::test_global_batches_split_over_processes_equals_one_process",
