@@ -9,6 +9,7 @@ tell them from the code) are explained in ``EQUIVALENT`` and counted apart.
 
     python tools/mutation.py                 # every module
     python tools/mutation.py proxies query   # just these rows (the others keep their last result)
+    python tools/mutation.py --survivors proxies  # only last run's survivors again, after adding tests
 
 Why mutmut (3.8.1) rather than cosmic-ray (8.7.0): mutmut forks each mutant from one warm pytest
 process and runs only the tests that reached the mutated function, where cosmic-ray starts a fresh
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -299,8 +301,10 @@ def describe(diff: str, start: int) -> tuple[int, str]:
     return where or start, f"{' / '.join(removed)}  ->  {' / '.join(added)}"
 
 
-def run_target(target: Target) -> dict:
+def run_target(target: Target, only: list[str] | None = None) -> dict:
+    """Mutate ``target`` (or just the mutants named in ``only``) and count the outcomes."""
     work = prepare(target)
+    names = only if only is not None else patterns(target)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(
         HF_HUB_OFFLINE="1",
@@ -313,7 +317,7 @@ def run_target(target: Target) -> dict:
     began = time.monotonic()
     try:
         proc = subprocess.run(
-            [*mutmut, "run", "--max-children", "1", *patterns(target)],
+            [*mutmut, "run", "--max-children", "1", *names],
             cwd=work,
             env=env,
             capture_output=True,
@@ -341,7 +345,7 @@ def run_target(target: Target) -> dict:
             "reason": f"mutmut exited {proc.returncode}: {' | '.join(tail)}",
         }
     exit_codes = json.loads(meta_path.read_text("utf-8"))["exit_code_by_key"]
-    chosen = {k: v for k, v in exit_codes.items() if any(fnmatch.fnmatch(k, p) for p in patterns(target))}
+    chosen = {k: v for k, v in exit_codes.items() if any(fnmatch.fnmatch(k, p) for p in names)}
     starts = function_starts((ROOT / target.module).read_text("utf-8"))
     counts = {"killed": 0, "survived": 0, "timeout": 0, "no tests": 0, "not checked": 0, "other": 0}
     survivors, equivalent = [], []
@@ -376,6 +380,7 @@ def run_target(target: Target) -> dict:
         "tests": list(target.tests),
         "functions": list(target.functions) or ["(whole file)"],
         "status": "run",
+        "source_sha256": source_sha256(target),
         "wall_s": wall,
         "mutants": total,
         **counts,
@@ -419,9 +424,43 @@ def readable(func: str) -> str:
     return func[2:].replace("ǁ", ".")
 
 
+def source_sha256(target: Target) -> str:
+    return hashlib.sha256((ROOT / target.module).read_bytes()).hexdigest()
+
+
+def rerun_survivors(target: Target, previous: dict) -> dict:
+    """Test again only the last run's survivors (after tests were added): a mutant once killed stays
+    killed while the module's source is unchanged, as mutmut's own cache assumes."""
+    if previous.get("status") != "run" or previous.get("source_sha256") != source_sha256(target):
+        return run_target(target)
+    alive = [s["mutant"] for s in previous["survivors"]]
+    if not alive:
+        return previous
+    row = run_target(target, only=alive)
+    if row["status"] != "run":
+        return {**previous, "rerun": row}
+    for status in ("killed", "timeout", "other", "not checked"):
+        row[status] += previous[status]
+    for kept in previous["equivalent_mutants"]:  # not tested again: still counted where they were
+        row[kept["status"]] += 1
+    row["mutants"] = previous["mutants"]
+    row["equivalent_mutants"] = previous["equivalent_mutants"] + row["equivalent_mutants"]
+    row["equivalent"] = len(row["equivalent_mutants"])
+    judged = row["mutants"] - row["equivalent"]
+    row["kill_rate"] = round((row["killed"] + row["timeout"]) / judged, 4) if judged else None
+    row["wall_s"] = round(previous["wall_s"] + row["wall_s"], 1)
+    row["survivors_rerun"] = len(alive)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="rows of TARGETS to run (default: all)")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="test only the last run's survivors again (the module unchanged, tests added since)",
+    )
     args = parser.parse_args()
     unknown = set(args.names) - {t.name for t in TARGETS}
     if unknown:
@@ -432,7 +471,8 @@ def main() -> None:
         if args.names and target.name not in args.names:
             continue
         print(f"mutating {target.module} ({target.name}) ...", flush=True)
-        modules[target.name] = run_target(target)
+        previous = modules.get(target.name, {})
+        modules[target.name] = rerun_survivors(target, previous) if args.survivors else run_target(target)
         row = modules[target.name]
         print(
             f"  {row.get('killed', '-')}/{row.get('mutants', '-')} killed, {row.get('survived', '-')} survived"
