@@ -50,3 +50,16 @@ def test_max_iter_bounds_the_work():
     converged = bradley_terry(wins, 0.5, 100_000, 1e-15)
     assert one != pytest.approx(converged, abs=1e-6)  # a single MM step is not the answer yet
     assert sum(one.values()) == pytest.approx(1.0)
+
+
+def test_wilson_interval_ends_have_no_rounding_residue():
+    # 13 of 13 at 95 %: the formula's upper end computes to 0.9999999999999999, the interval says 1.
+    assert wilson_interval(13, 13, 0.95)[1] == 1.0
+    assert wilson_interval(0, 5, 0.95)[0] == 0.0  # the formula gives a residue of about 1e-17 here
+
+
+def test_wilson_interval_of_one_success():
+    low, high = wilson_interval(1, 10, 0.95)
+    assert low == pytest.approx(0.01788, abs=1e-5) and high == pytest.approx(0.40415, abs=1e-5)
+    low, high = wilson_interval(1, 1, 0.95)  # one vote is a real (wide) interval, not "no data"
+    assert low == pytest.approx(1 / (1 + 1.959964**2), abs=1e-6) and high == 1.0
