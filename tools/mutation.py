@@ -106,6 +106,14 @@ TARGETS: tuple[Target, ...] = (
 # holds the piece.
 _SPLIT_FIRST = "only element 0 is used: split at the first '#' and split at every '#' give the same one"
 _PRUNE = "a search-pruning bound: the mutant prunes less, so it does more work for the same result"
+_MM_SCALE = (
+    "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
+    "start gives the same iterates"
+)
+_MM_POSITIVE = (
+    "every item met someone with n > 0 games, and one side of each such pair won, so p_i + p_j > 0 and "
+    "denom > 0 always: the guard never fires"
+)
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
     "proxies": [
         ("_kgram_hashes", '"UTF-32-LE"', "Python's codec names are case-insensitive"),
@@ -168,6 +176,18 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             "range(run_start, run_end + 2)",
             "the extra start position is cut by the pruning test (span_end - p = k - 1 < best) before it is tried",
         ),
+    ],
+    "ratings_stats": [
+        (
+            "wilson_interval",
+            "min(2.0, centre + half)",
+            "below all successes the Wilson upper end is under 1 (its clamp only catches float residue)",
+        ),
+        ("bradley_terry", "1.0 * len(items)", _MM_SCALE),
+        ("bradley_terry", "2.0 / len(items)", _MM_SCALE),
+        ("bradley_terry", "p[i] + p[j] >= 0", _MM_POSITIVE),
+        ("bradley_terry", "(denom > 0) or True", _MM_POSITIVE),
+        ("bradley_terry", "denom >= 0", _MM_POSITIVE),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
