@@ -63,3 +63,9 @@ def test_wilson_interval_of_one_success():
     assert low == pytest.approx(0.01788, abs=1e-5) and high == pytest.approx(0.40415, abs=1e-5)
     low, high = wilson_interval(1, 1, 0.95)  # one vote is a real (wide) interval, not "no data"
     assert low == pytest.approx(1 / (1 + 1.959964**2), abs=1e-6) and high == 1.0
+
+
+def test_the_tolerance_stops_the_iteration():
+    """bt_tol is honoured: a change below it ends the MM loop (here after the first step)."""
+    wins = {("A", "B"): 9, ("B", "C"): 9, ("C", "A"): 1}
+    assert bradley_terry(wins, 0.5, 10_000, 0.99) == bradley_terry(wins, 0.5, 1, 1e-15)

@@ -188,6 +188,13 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("bradley_terry", "p[i] + p[j] >= 0", _MM_POSITIVE),
         ("bradley_terry", "(denom > 0) or True", _MM_POSITIVE),
         ("bradley_terry", "denom >= 0", _MM_POSITIVE),
+        ("bradley_terry", "denom > 0 else 1.0", _MM_POSITIVE),
+        (
+            "bradley_terry",
+            "sum(new.values()) or 2.0",
+            "some item won (every met pair has a winner or prior ties), so the sum is never 0",
+        ),
+        ("bradley_terry", "delta <= tol", "differs only when the change equals the float tolerance exactly"),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
