@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sanchaek.model.data import GlobalBatches, TokenBlocks
+from sanchaek.model.data import GlobalBatches, MicroBatchDataset, TokenBlocks
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_token_block_bounds_and_contents():
     tb = TokenBlocks(np.arange(13, dtype=np.uint16), 4)  # 3 blocks
     assert tb[0].tolist() == [0, 1, 2, 3, 4] and tb[2].tolist() == [8, 9, 10, 11, 12]
     for bad in (-1, 3):
-        with pytest.raises(IndexError):
+        with pytest.raises(IndexError, match=f"^{bad}$"):  # names the index asked for
             tb[bad]
     batch = tb.batch([2, 0])
     assert batch.dtype == np.int64 and batch.tolist() == [[8, 9, 10, 11, 12], [0, 1, 2, 3, 4]]
@@ -39,3 +39,20 @@ def test_the_plan_of_a_seed_never_changes():
 # numpy's default_rng([11, epoch]).permutation(7) is [3, 1, 4, 5, 2, 0, 6] for epoch 0 and
 # [5, 0, 6, 4, 3, 1, 2] for epoch 1; steps of 3 read it in order, step 2 straddles the two epochs.
 GOLDEN_PLAN = [[3, 1, 4], [5, 2, 0], [6, 5, 0], [6, 4, 3]]
+
+
+def test_a_resumed_run_that_is_already_finished_has_no_micro_batches():
+    blocks = TokenBlocks(np.arange(41, dtype=np.uint16), 4)
+    plan = GlobalBatches(len(blocks), 2, seed=0)
+    for start, end in ((5, 5), (6, 5)):
+        data = MicroBatchDataset(
+            blocks,
+            plan,
+            start_step=start,
+            end_step=end,
+            grad_accum_steps=2,
+            micro_batch_size=1,
+            rank=0,
+            world=1,
+        )
+        assert len(data) == 0

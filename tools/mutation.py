@@ -106,6 +106,8 @@ TARGETS: tuple[Target, ...] = (
 # holds the piece.
 _SPLIT_FIRST = "only element 0 is used: split at the first '#' and split at every '#' give the same one"
 _PRUNE = "a search-pruning bound: the mutant prunes less, so it does more work for the same result"
+_CACHE = "the size of a cache of permutations that are recomputed identically when evicted"
+_INT64 = "Generator.permutation gives int64 already, so numpy infers the same dtype"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
     "start gives the same iterates"
@@ -195,6 +197,15 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             "some item won (every met pair has a winner or prior ties), so the sum is never 0",
         ),
         ("bradley_terry", "delta <= tol", "differs only when the change equals the float tolerance exactly"),
+    ],
+    "model_data": [
+        ("GlobalBatches._perm", "len(self._perms) >= 4", _CACHE),
+        ("GlobalBatches._perm", "len(self._perms) > 5", _CACHE),
+        ("GlobalBatches.indices", "strict=True)], )", _INT64),
+        ("GlobalBatches.indices", "dtype=None", _INT64),
+        ("GlobalBatches.indices", "strict=None", "epochs and offsets come from one divmod: equal lengths"),
+        ("GlobalBatches.indices", "offsets, )", "epochs and offsets come from one divmod: equal lengths"),
+        ("GlobalBatches.indices", "strict=False", "epochs and offsets come from one divmod: equal lengths"),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
