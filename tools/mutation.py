@@ -108,6 +108,14 @@ _SPLIT_FIRST = "only element 0 is used: split at the first '#' and split at ever
 _PRUNE = "a search-pruning bound: the mutant prunes less, so it does more work for the same result"
 _CACHE = "the size of a cache of permutations that are recomputed identically when evicted"
 _INT64 = "Generator.permutation gives int64 already, so numpy infers the same dtype"
+_CPU_CAPTURABLE = (
+    "on this CPU-only machine masters and saved step counts share one device; capturable only moves step "
+    "counts onto a GPU master's device when a checkpoint is loaded (checked on the GPU runs, not here)"
+)
+_CPU_DEVICE = "no device means the CPU, where these tests' masters live (a GPU run would tell them apart)"
+_FLOAT32 = "torch's default dtype is float32 (the project never changes it)"
+_ONE_MASTER_EACH = "MasterWeights builds exactly one master per parameter: the lists have equal lengths"
+_COMPILE = "torch.compile settings change speed, not the arithmetic of the update"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
     "start gives the same iterates"
@@ -206,6 +214,45 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("GlobalBatches.indices", "strict=None", "epochs and offsets come from one divmod: equal lengths"),
         ("GlobalBatches.indices", "offsets, )", "epochs and offsets come from one divmod: equal lengths"),
         ("GlobalBatches.indices", "strict=False", "epochs and offsets come from one divmod: equal lengths"),
+    ],
+    "model_optim": [
+        (
+            "cosine_with_warmup",
+            "warmup_steps >= 0 and",
+            "with no warmup, step < 0 never holds: steps count from 0",
+        ),
+        ("MasterAdamW.__init__", "XXcapturableXX", _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", "CAPTURABLE", _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", '"capturable": False', _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", "strict=None", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "master.params, )", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "strict=False", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "device = None", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "device=None)", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "dtype=torch.float32, )", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "dtype=None", _FLOAT32),
+        ("MasterAdamW.__init__", "zeros((), device=device)", _FLOAT32),
+        ("MasterAdamW.__init__", "ones((), device=device)", _FLOAT32),
+        ("MasterAdamW.__init__", "if (compiled) and False", _COMPILE),
+        ("MasterAdamW.__init__", "if (compiled) or True", _COMPILE),
+        ("MasterAdamW.__init__", "dynamic=None", _COMPILE),
+        ("MasterAdamW.__init__", "dynamic=True", _COMPILE),
+        ("MasterAdamW.__init__", "compile(adamw_master_update, )", _COMPILE),
+        (
+            "MasterAdamW._clip_scale",
+            "_foreach_norm(grads, dtype=torch.float32)",
+            "ord 2 is _foreach_norm's default",
+        ),
+        ("MasterAdamW._state_for", "dtype=None", _FLOAT32),
+        ("MasterAdamW._state_for", "zeros((), device=master.device)", _FLOAT32),
+        ("MasterAdamW._state_for", "device=None)", _CPU_DEVICE),
+        ("MasterAdamW._state_for", "dtype=torch.float32, )", _CPU_DEVICE),
+        ("MasterAdamW._state_for", "memory_format=None", "zeros_like preserves the memory format by default"),
+        (
+            "MasterAdamW._state_for",
+            "zeros_like(master, )",
+            "zeros_like preserves the memory format by default",
+        ),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
