@@ -25,3 +25,20 @@ def test_auprc_takes_probabilities_as_given_and_labels_as_class_ids():
     # Reversed ranking on both classes: the negative first (P 0, R 0), then the positive (P 1/2, R 1);
     # sklearn's points (R, P) = (1, .5), (0, 0), (0, 1): one trapezoid of area 0.25 per class.
     assert klue_re_auprc([[0.4, 0.6], [0.7, 0.3]], [0, 1]) == pytest.approx(25.0)
+
+
+def test_metrics_stay_silent_where_klue_baseline_defines_the_value():
+    """No relation on either side (F1 0) and a class absent from the labels (AUPRC 0.5) are defined
+    results, not warnings to flood an evaluation log with."""
+    import warnings
+
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert klue_re_micro_f1([0, 0], [0, 0], RELATIONS) == 0.0
+        assert klue_re_auprc(probs, [0, 1]) == pytest.approx(250 / 3)
+
+
+def test_auprc_labels_read_back_as_floats():
+    probs = np.array([[0.6, 0.4], [0.3, 0.7], [0.55, 0.45]])
+    assert klue_re_auprc(probs, np.array([0.0, 1.0, 0.0])) == pytest.approx(100.0)

@@ -116,6 +116,11 @@ _CPU_DEVICE = "no device means the CPU, where these tests' masters live (a GPU r
 _FLOAT32 = "torch's default dtype is float32 (the project never changes it)"
 _ONE_MASTER_EACH = "MasterWeights builds exactly one master per parameter: the lists have equal lengths"
 _COMPILE = "torch.compile settings change speed, not the arithmetic of the update"
+_PROBS = (
+    "widening to float64 is exact and keeps every order and tie, and sklearn computes the curve in float64 "
+    "either way"
+)
+_WARN_CASE = "a warnings filter's message is matched case-insensitively"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
     "start gives the same iterates"
@@ -252,6 +257,18 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             "MasterAdamW._state_for",
             "zeros_like(master, )",
             "zeros_like preserves the memory format by default",
+        ),
+    ],
+    "klue_metrics": [
+        ("klue_re_auprc", "np.asarray(probs, dtype=None)", _PROBS),
+        ("klue_re_auprc", "np.asarray(probs, )", _PROBS),
+        ("klue_re_auprc", 'message="no positive class', _WARN_CASE),
+        ("klue_re_auprc", 'message="NO POSITIVE CLASS', _WARN_CASE),
+        (
+            "klue_re_auprc",
+            'filterwarnings("ignore", )',
+            "precision_recall_curve warns about nothing else on valid probabilities, so ignoring every warning "
+            "of that one call is the same",
         ),
     ],
     "crawl_robots": [
