@@ -10,6 +10,7 @@ tell them from the code) are explained in ``EQUIVALENT`` and counted apart.
     python tools/mutation.py                 # every module
     python tools/mutation.py proxies query   # just these rows (the others keep their last result)
     python tools/mutation.py --survivors proxies  # only last run's survivors again, after adding tests
+    python tools/mutation.py --explain       # re-apply EQUIVALENT (below) to the last results
 
 Why mutmut (3.8.1) rather than cosmic-ray (8.7.0): mutmut forks each mutant from one warm pytest
 process and runs only the tests that reached the mutated function, where cosmic-ray starts a fresh
@@ -580,6 +581,21 @@ def rerun_survivors(target: Target, previous: dict) -> dict:
     return row
 
 
+def explain(name: str, row: dict) -> dict:
+    """Move the survivors that EQUIVALENT now explains into the equivalent list (no mutmut run)."""
+    if row.get("status") != "run":
+        return row
+    still, moved = [], []
+    for entry in row["survivors"]:
+        reason = equivalence(name, entry["function"], entry["mutation"])
+        (moved.append({**entry, "equivalent_because": reason}) if reason else still.append(entry))
+    row = {**row, "survivors": still, "equivalent_mutants": row["equivalent_mutants"] + moved}
+    row["equivalent"] = len(row["equivalent_mutants"])
+    judged = row["mutants"] - row["equivalent"]
+    row["kill_rate"] = round((row["killed"] + row["timeout"]) / judged, 4) if judged else None
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="rows of TARGETS to run (default: all)")
@@ -587,6 +603,9 @@ def main() -> None:
         "--survivors",
         action="store_true",
         help="test only the last run's survivors again (the module unchanged, tests added since)",
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="only re-apply EQUIVALENT to the last results (no mutmut run)"
     )
     args = parser.parse_args()
     unknown = set(args.names) - {t.name for t in TARGETS}
@@ -597,9 +616,14 @@ def main() -> None:
     for target in TARGETS:
         if args.names and target.name not in args.names:
             continue
-        print(f"mutating {target.module} ({target.name}) ...", flush=True)
         previous = modules.get(target.name, {})
-        modules[target.name] = rerun_survivors(target, previous) if args.survivors else run_target(target)
+        if args.explain:
+            if not previous:
+                continue
+            modules[target.name] = explain(target.name, previous)
+        else:
+            print(f"mutating {target.module} ({target.name}) ...", flush=True)
+            modules[target.name] = rerun_survivors(target, previous) if args.survivors else run_target(target)
         row = modules[target.name]
         print(
             f"  {row.get('killed', '-')}/{row.get('mutants', '-')} killed, {row.get('survived', '-')} survived"
