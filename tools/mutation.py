@@ -463,7 +463,9 @@ def run_target(target: Target, only: list[str] | None = None) -> dict:
     (SCRATCH / f"{target.name}.log").write_text(proc.stdout + proc.stderr, "utf-8")
     meta_path = work / "mutants" / (target.module + ".meta")
     if proc.returncode != 0 or not meta_path.exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        # the last lines that are not mutmut's progress spinner (its full output: .mutation/NAME.log)
+        lines = (proc.stdout + proc.stderr).replace("\r", "\n").strip().splitlines()
+        tail = [line for line in lines if line.strip() and line.lstrip()[:1] not in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"][-3:]
         return {
             "module": target.module,
             "tests": list(target.tests),
