@@ -68,4 +68,5 @@ def test_wilson_interval_of_one_success():
 def test_the_tolerance_stops_the_iteration():
     """bt_tol is honoured: a change below it ends the MM loop (here after the first step)."""
     wins = {("A", "B"): 9, ("B", "C"): 9, ("C", "A"): 1}
-    assert bradley_terry(wins, 0.5, 10_000, 0.99) == bradley_terry(wins, 0.5, 1, 1e-15)
+    # the first step changes no strength by more than 0.25 (A: 1/3 -> 0.576), under a tolerance of 0.5
+    assert bradley_terry(wins, 0.5, 10_000, 0.5) == bradley_terry(wins, 0.5, 1, 1e-15)
