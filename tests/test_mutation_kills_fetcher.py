@@ -74,3 +74,117 @@ def test_allowed_asks_the_sites_robots_for_our_agent():
         f.close()
     finally:
         server.close()
+
+
+# --- robots.txt statuses (RFC 9309 2.3.1), the report, the cache -----------------------------------
+
+TEXT = {"Content-Type": "text/plain"}
+
+
+@pytest.fixture
+def site():
+    server = SiteServer()
+    server.add("/page", "<p>산책</p>")
+    yield server
+    server.close()
+
+
+def _report(site, **params):
+    fetcher = Fetcher(fetch_params(**params), clock=FakeClock())
+    return fetcher, lambda: fetcher.robots_report[site.base.lower()]
+
+
+@pytest.mark.parametrize(
+    ("status", "message"), [(404, ""), (400, ""), (499, ""), (429, "HTTP 429, no rules")]
+)
+def test_an_unavailable_robots_txt_allows_crawling(site, status, message):
+    site.add("/robots.txt", "x", status=status, headers=TEXT)
+    fetcher, report = _report(site)
+    assert fetcher.get(site.base + "/page").status == 200
+    assert report()["status"] == "missing" and report()["fetches"] == 1 and report()["crawl_delay"] is None
+    assert report()["message"] == (f"{site.base}/robots.txt: {message}" if message else "")
+    fetcher.close()
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_an_unreachable_robots_txt_disallows_everything(site, status):
+    site.add("/robots.txt", "x", status=status, headers=TEXT)
+    fetcher, report = _report(site)
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/page")
+    assert (err.value.kind, err.value.reason, err.value.url) == (
+        "robots",
+        "disallowed by robots.txt",
+        site.base + "/page",
+    )
+    assert report()["status"] == "unreachable"
+    assert report()["message"].startswith(f"{site.base}/robots.txt could not be read (")
+    assert report()["message"].endswith(f"treating {site.base.lower()} as disallow-all; rerun later")
+    fetcher.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [("User-agent: *\nAllow: /", "text/html"), ("\n  <html><body>hi</body></html>", "text/plain")],
+)
+def test_an_html_page_served_as_robots_txt_disallows_everything(site, body, content_type):
+    site.add("/robots.txt", body, headers={"Content-Type": content_type})
+    fetcher, report = _report(site)
+    assert not fetcher.allowed(site.base + "/page")
+    assert report()["status"] == "not-robots"
+    assert report()["message"] == f"{site.base}/robots.txt is an HTML page, not robots rules: " + (
+        f"treating {site.base.lower()} as disallow-all"
+    )
+    fetcher.close()
+
+
+def test_rules_without_a_content_type_still_count(site):
+    site.add("/robots.txt", "User-agent: *\nDisallow: /page", headers={"Content-Type": None})
+    fetcher, report = _report(site)
+    assert not fetcher.allowed(site.base + "/page") and report()["status"] == "ok"
+    fetcher.close()
+
+
+@pytest.mark.parametrize(("delay", "reason"), [("10", None), ("11", "11 s"), ("inf", "inf s")])
+def test_a_crawl_delay_above_the_maximum_refuses_the_host(site, delay, reason):
+    site.add("/robots.txt", f"User-agent: *\nCrawl-delay: {delay}", headers=TEXT)
+    fetcher, report = _report(site, max_crawl_delay_s=10.0)
+    if reason is None:
+        assert fetcher.get(site.base + "/page").status == 200  # exactly the maximum is fine
+        assert report()["crawl_delay"] == 10.0
+    else:
+        with pytest.raises(FetchError) as err:
+            fetcher.get(site.base + "/page")
+        assert err.value.kind == "robots" and err.value.url == site.base + "/page"
+        assert (
+            err.value.reason
+            == f"robots.txt asks for a Crawl-delay of {reason}, more than crawl.fetch.max_crawl_delay_s"
+        )
+    fetcher.close()
+
+
+def test_robots_txt_is_read_again_only_after_its_maximum_age(site):
+    site.add("/robots.txt", "User-agent: *\nAllow: /", headers=TEXT)
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(robots_max_age_s=100.0), clock=clock)
+    fetcher.allowed(site.base + "/page")
+    clock.sleep(100.0)
+    fetcher.allowed(site.base + "/page")  # exactly the maximum age: still fresh
+    assert site.hits["/robots.txt"] == 1
+    clock.sleep(0.5)
+    fetcher.allowed(site.base + "/page")
+    assert site.hits["/robots.txt"] == 2 and fetcher.robots_report[site.base.lower()]["fetches"] == 2
+    fetcher.close()
+
+
+def test_robots_txt_followed_to_another_host_records_where(site):
+    other = SiteServer()
+    try:
+        other.add("/rules.txt", "User-agent: *\nDisallow: /page", headers=TEXT)
+        site.add("/robots.txt", status=301, headers={"Location": other.base + "/rules.txt"})
+        fetcher, report = _report(site)
+        assert not fetcher.allowed(site.base + "/page")
+        assert report()["final_url"] == other.base + "/rules.txt" and report()["status"] == "ok"
+        fetcher.close()
+    finally:
+        other.close()
