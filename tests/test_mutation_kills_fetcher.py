@@ -97,10 +97,13 @@ def _report(site, **params):
 @pytest.mark.parametrize(
     ("status", "message"), [(404, ""), (400, ""), (499, ""), (429, "HTTP 429, no rules")]
 )
-def test_an_unavailable_robots_txt_allows_crawling(site, status, message):
+def test_an_unavailable_robots_txt_allows_crawling(site, status, message, caplog):
     site.add("/robots.txt", "x", status=status, headers=TEXT)
     fetcher, report = _report(site)
     assert fetcher.get(site.base + "/page").status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == (
+        [report()["message"]] if message else []
+    )
     assert report()["status"] == "missing" and report()["fetches"] == 1 and report()["crawl_delay"] is None
     assert report()["message"] == (f"{site.base}/robots.txt: {message}" if message else "")
     fetcher.close()
@@ -167,7 +170,8 @@ def test_robots_txt_is_read_again_only_after_its_maximum_age(site):
     site.add("/robots.txt", "User-agent: *\nAllow: /", headers=TEXT)
     clock = FakeClock()
     fetcher = Fetcher(fetch_params(robots_max_age_s=100.0), clock=clock)
-    fetcher.allowed(site.base + "/page")
+    clock.sleep(50.0)
+    fetcher.allowed(site.base + "/page")  # read at t = 50
     clock.sleep(100.0)
     fetcher.allowed(site.base + "/page")  # exactly the maximum age: still fresh
     assert site.hits["/robots.txt"] == 1
@@ -180,11 +184,13 @@ def test_robots_txt_is_read_again_only_after_its_maximum_age(site):
 def test_robots_txt_followed_to_another_host_records_where(site):
     other = SiteServer()
     try:
+        elsewhere = other.base.replace("127.0.0.1", "localhost") + "/rules.txt"  # another host name
         other.add("/rules.txt", "User-agent: *\nDisallow: /page", headers=TEXT)
-        site.add("/robots.txt", status=301, headers={"Location": other.base + "/rules.txt"})
-        fetcher, report = _report(site)
+        site.add("/robots.txt", status=301, headers={"Location": elsewhere})
+        # RFC 9309 2.3.1.2: robots.txt redirects are followed (five hops, any host) whatever max_redirects says
+        fetcher, report = _report(site, max_redirects=0)
         assert not fetcher.allowed(site.base + "/page")
-        assert report()["final_url"] == other.base + "/rules.txt" and report()["status"] == "ok"
+        assert report()["final_url"] == elsewhere and report()["status"] == "ok"
         fetcher.close()
     finally:
         other.close()
