@@ -122,6 +122,7 @@ _PROBS = (
     "either way"
 )
 _WARN_CASE = "a warnings filter's message is matched case-insensitively"
+_INF_TEXT = "f'{inf:g}' is 'inf': the general message reads the same as the one written out for infinity"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
     "start gives the same iterates"
@@ -271,6 +272,18 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             "precision_recall_curve warns about nothing else on valid probabilities, so ignoring every warning "
             "of that one call is the same",
         ),
+    ],
+    "crawl_fetcher": [
+        ("Fetcher._load_robots", "check_robots=None", "None is as false as False"),
+        ("Fetcher._check_robots", "if (delay < 1e300) or True", _INF_TEXT),
+        ("Fetcher._check_robots", "if delay <= 1e300", _INF_TEXT),
+        ("Fetcher._check_robots", "if delay < 1e+300", "1e+300 is the same number as 1e300"),
+        (
+            "Fetcher._check_redirect",
+            'there.hostname or "XXXX"',
+            "an http(s) redirect target without a host differs from the page's host either way and is refused",
+        ),
+        ("Fetcher._check_redirect", 'here.hostname or "XXXX"', "a page that was fetched always has a host"),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
