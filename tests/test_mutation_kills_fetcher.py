@@ -194,3 +194,74 @@ def test_robots_txt_followed_to_another_host_records_where(site):
         fetcher.close()
     finally:
         other.close()
+
+
+# --- retries, backoff, Retry-After, the per-host pause ------------------------------------------------
+
+
+def _flaky(statuses: list[int], retry_after: str | None = None):
+    def reply(n: int):
+        status = statuses[min(n, len(statuses)) - 1]
+        return status, ({"Retry-After": retry_after} if status != 200 and retry_after else {}), b"<p>ok</p>"
+
+    return reply
+
+
+def test_backoff_doubles_up_to_its_cap_then_gives_up(site):
+    site.handle("/flaky", _flaky([503, 502, 500, 504]))
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(max_retries=3, backoff_base_s=0.5, backoff_max_s=1.5), clock=clock)
+    fetcher.add_secret("flaky")
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/flaky")
+    assert (err.value.kind, err.value.status, err.value.url) == ("retries", 504, site.base + "/***")
+    assert err.value.reason == "gave up after 4 tries: HTTP 504"
+    assert fetcher.waits == [
+        (site.base + "/***", 0.5, "HTTP 503"),
+        (site.base + "/***", 1.0, "HTTP 502"),
+        (site.base + "/***", 1.5, "HTTP 500"),  # 2.0 capped
+    ]
+    assert clock.sleeps == [0.5, 1.0, 1.5]
+    fetcher.close()
+
+
+def test_a_retry_succeeds_and_retry_after_wins_over_a_shorter_backoff(site, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="sanchaek")
+    site.handle("/busy", _flaky([429, 200], retry_after="7"))
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(max_retries=2, backoff_base_s=0.5), clock=clock)
+    assert fetcher.get(site.base + "/busy").text == "<p>ok</p>"
+    assert fetcher.waits == [(site.base + "/busy", 7.0, "HTTP 429")] and clock.sleeps == [7.0]
+    assert f"{site.base}/busy: HTTP 429, retrying in 7.0 s" in [r.getMessage() for r in caplog.records]
+    fetcher.close()
+
+
+def test_a_retry_after_beyond_the_maximum_gives_up_at_once(site):
+    site.handle("/later", _flaky([503, 200], retry_after="9999"))
+    fetcher = Fetcher(fetch_params(max_retries=2, max_retry_after_s=600.0), clock=FakeClock())
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/later")
+    assert (err.value.kind, err.value.status, err.value.url) == ("retries", 503, site.base + "/later")
+    assert err.value.reason == "HTTP 503 asks to retry in 9999 s, more than crawl.fetch.max_retry_after_s"
+    assert site.hits["/later"] == 1
+    fetcher.close()
+
+
+def test_requests_to_one_host_keep_the_larger_of_min_delay_and_crawl_delay(site):
+    site.add("/robots.txt", "User-agent: *\nCrawl-delay: 5", headers=TEXT)
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(min_delay_s=2.0), clock=clock)
+    fetcher.get(site.base + "/page")  # robots.txt, then the page: the Crawl-delay of 5 s applies
+    fetcher.get(site.base + "/page")
+    assert clock.sleeps == [5.0, 5.0]
+    clock.sleep(10.0)
+    fetcher.get(site.base + "/page")  # long enough since the last request: no pause
+    assert clock.sleeps == [5.0, 5.0, 10.0]
+    fetcher.close()
+    slower = FakeClock()
+    fetcher = Fetcher(fetch_params(min_delay_s=8.0), clock=slower)
+    fetcher.get(site.base + "/page")
+    assert slower.sleeps == [8.0]  # our own pause wins when longer
+    fetcher.close()
