@@ -265,3 +265,27 @@ def test_requests_to_one_host_keep_the_larger_of_min_delay_and_crawl_delay(site)
     fetcher.get(site.base + "/page")
     assert slower.sleeps == [8.0]  # our own pause wins when longer
     fetcher.close()
+
+
+# --- what get() refuses --------------------------------------------------------------------------------
+
+
+def test_get_names_each_refusal(site):
+    site.add("/noloc", status=302, headers={"Location": None})
+    site.add("/a", status=302, headers={"Location": "/b"})
+    site.add("/b", status=302, headers={"Location": "/a"})
+    site.add("/gone", "x", status=410)
+    site.add("/away", status=302, headers={"Location": "http://elsewhere.invalid/x"})
+    fetcher = Fetcher(fetch_params(), clock=FakeClock())
+    cases = {
+        "/noloc": ("http", 302, "HTTP 302 without Location"),
+        "/a": ("redirect", None, f"redirect loop ({site.base}/a -> {site.base}/b -> {site.base}/a)"),
+        "/gone": ("gone", 410, "HTTP 410 (deleted or missing)"),
+        "/away": ("redirect", None, "redirect to another host elsewhere.invalid not followed"),
+    }
+    for path, (kind, status, reason) in cases.items():
+        with pytest.raises(FetchError) as err:
+            fetcher.get(site.base + path)
+        assert (err.value.kind, err.value.status, err.value.reason) == (kind, status, reason)
+        assert err.value.url == site.base + path
+    fetcher.close()

@@ -122,6 +122,7 @@ _PROBS = (
     "either way"
 )
 _WARN_CASE = "a warnings filter's message is matched case-insensitively"
+_HEADER_CASE = "httpx's headers are looked up case-insensitively"
 _INF_TEXT = "f'{inf:g}' is 'inf': the general message reads the same as the one written out for infinity"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
@@ -275,6 +276,9 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
     ],
     "crawl_fetcher": [
         ("Fetcher._load_robots", "check_robots=None", "None is as false as False"),
+        ("Fetcher._load_robots", '"CONTENT-TYPE"', _HEADER_CASE),
+        ("Fetcher._load_robots", 'get("content-type", "XXXX")', "'html' is no more in 'XXXX' than in ''"),
+        ("Fetcher.get", '"LOCATION"', _HEADER_CASE),
         ("Fetcher._check_robots", "if (delay < 1e300) or True", _INF_TEXT),
         ("Fetcher._check_robots", "if delay <= 1e300", _INF_TEXT),
         ("Fetcher._check_robots", "if delay < 1e+300", "1e+300 is the same number as 1e300"),
