@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup deb data run test bench app lint clean
+.PHONY: help setup deb data run test bench app lint clean mutation
 
 help:
 	@echo "make run    install everything, bring in data/external, run the pipeline (dvc repro)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  CPU benchmarks into reports/bench/"
 	@echo "make app    the Streamlit app on http://127.0.0.1:8501"
 	@echo "make lint   ruff"
+	@echo "make mutation  mutation testing of the core modules into reports/quality/mutation.json (slow; not in CI)"
 
 setup: deb $(STAMP)
 
@@ -60,6 +61,11 @@ bench: setup
 
 app: setup
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.headless true
+
+# One module at a time, one worker, each run bounded (tools/mutation.py TARGETS); MODULES=name... for some.
+mutation: setup
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[quality]'
+	$(BIN)/python tools/mutation.py $(MODULES)
 
 lint: setup
 	$(BIN)/ruff check src tests bench app.py

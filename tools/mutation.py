@@ -1,0 +1,668 @@
+"""Mutation testing of the core modules (`make mutation`): mutmut over each module against its own tests.
+
+Every row of ``TARGETS`` names one module, the tests that guard it, and (where a whole-file run is too
+slow or mostly glue) the functions to mutate. Each row runs alone in its own scratch copy of the
+project (``.mutation/<name>/``), with one worker process and a wall-clock limit, and the results go to
+``reports/quality/mutation.json``: per module the mutants, killed, survived, timeout, and every
+survivor with its file, line and the mutation. Survivors that are equivalent mutants (no test can
+tell them from the code) are explained in ``EQUIVALENT`` and counted apart.
+
+    python tools/mutation.py                 # every module
+    python tools/mutation.py proxies query   # just these rows (the others keep their last result)
+    python tools/mutation.py --survivors proxies  # only last run's survivors again, after adding tests
+    python tools/mutation.py --explain       # re-apply EQUIVALENT (below) to the last results
+
+Why mutmut (3.8.1) rather than cosmic-ray (8.7.0): mutmut forks each mutant from one warm pytest
+process and runs only the tests that reached the mutated function, where cosmic-ray starts a fresh
+test command per mutant (torch + transformers imports: ~10 s each on this machine's shared cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "reports" / "quality" / "mutation.json"
+SCRATCH = ROOT / ".mutation"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    module: str  # path of the file to mutate, from the repository root
+    tests: tuple[str, ...]  # test files or node ids that guard it
+    functions: tuple[str, ...] = ()  # "func" or "Class.method" / "Class.*"; empty: the whole file
+    timeout_s: int = 900
+    note: str = ""  # what was left out of the run, and why
+
+
+# test_crawl_fetch.py without its two real-timeout tests (seconds of waiting per mutant)
+_FETCH_TESTS = (
+    "test_http_proxy_from_the_environment_carries_every_request",
+    "test_https_proxy_tunnels_and_ca_bundle_trusts_the_site",
+    "test_a_chain_of_exactly_max_redirects_hops_succeeds_and_one_more_fails",
+    "test_http_to_https_on_the_same_host_is_followed_and_https_to_http_is_not",
+    "test_unreadable_ca_bundle_is_one_clear_line",
+    "test_an_opted_out_site_under_a_path_prefix_is_refused",
+    "test_sources_are_validated_before_any_crawling",
+)
+
+# One row per core module: add a module here and `make mutation` covers it.
+# fmt: off
+TARGETS: tuple[Target, ...] = (
+    Target("crawl_robots", "src/sanchaek/crawl/robots.py",
+           ("tests/test_crawl_robots.py", "tests/test_properties_robots.py", "tests/test_mutation_kills_robots.py")),
+    Target("crawl_fetcher", "src/sanchaek/crawl/fetcher.py",
+           (*(f"tests/test_crawl_fetch.py::{t}" for t in _FETCH_TESTS), "tests/test_mutation_kills_fetcher.py"),
+           ("Fetcher.get", "Fetcher._check_redirect", "Fetcher._request_with_retries", "Fetcher._wait_turn",
+            "Fetcher._check_robots", "Fetcher._load_robots", "Fetcher.robots_for", "Fetcher.allowed",
+            "Fetcher.redact", "Fetcher.add_secret", "_origin", "parse_retry_after"),
+           note="Fetcher._send and __post_init__ (streaming, timeouts, TLS) and the two real-timeout tests left "
+                "out, and tests/test_crawl.py (whole crawls through the fetcher): with them a run takes over "
+                "half an hour on 2 shared cores"),
+    Target("proxies", "src/sanchaek/proxies.py",
+           ("tests/test_proxies.py", "tests/test_mutation_kills_proxies.py")),
+    Target("ratings_stats", "src/sanchaek/ratings.py",
+           ("tests/test_ratings.py", "tests/test_properties_ratings.py", "tests/test_mutation_kills_ratings.py"),
+           ("wilson_interval", "bradley_terry")),
+    Target("query_split", "src/sanchaek/query.py",
+           ("tests/test_query.py::test_split_documents_fraction_and_seed", "tests/test_properties_query.py",
+            "tests/test_mutation_kills_query.py"),
+           ("document_rank", "split_documents"),
+           note="test_query.py's tests that search a Lucene index left out (a JVM and an index per mutant)"),
+    Target("model_data", "src/sanchaek/model/data.py",
+           ("tests/test_train.py::test_global_batches_split_over_processes_equals_one_process",
+            "tests/test_properties_batches.py", "tests/test_mutation_kills_model.py"),
+           ("TokenBlocks.*", "GlobalBatches.*", "MicroBatchDataset.*")),
+    Target("model_optim", "src/sanchaek/model/optim.py",
+           ("tests/test_train.py::test_cosine_schedule_shape",
+            "tests/test_train.py::test_master_adamw_is_clip_grad_norm_then_torch_adamw_on_the_widened_gradients",
+            "tests/test_mutation_kills_model.py"),
+           ("decay_groups", "cosine_with_warmup", "adamw_master_update", "MasterAdamW.*")),
+    Target("klue_metrics", "src/sanchaek/klue/metrics.py",
+           ("tests/test_klue_re.py::test_micro_f1_hand_computed_excludes_no_relation",
+            "tests/test_klue_re.py::test_auprc_hand_computed_two_classes",
+            "tests/test_klue_re.py::test_auprc_perfect_ranking_and_absent_class_like_klue_baseline",
+            "tests/test_mutation_kills_klue.py"),
+           ("klue_re_micro_f1", "klue_re_auprc"),
+           note="the metric tests only: the fine-tuning tests of klue/ reach the metrics too, "
+                "but train a model per mutant"),
+)
+# fmt: on
+
+# Survivors no test can kill: (function, a piece of the mutated line, why it behaves like the code on
+# every input the code accepts). A survivor matches when its function is the same and its mutated line
+# holds the piece.
+_SPLIT_FIRST = "only element 0 is used: split at the first '#' and split at every '#' give the same one"
+_PRUNE = "a search-pruning bound: the mutant prunes less, so it does more work for the same result"
+_CACHE = "the size of a cache of permutations that are recomputed identically when evicted"
+_INT64 = "Generator.permutation gives int64 already, so numpy infers the same dtype"
+_CPU_CAPTURABLE = (
+    "on this CPU-only machine masters and saved step counts share one device; capturable only moves step "
+    "counts onto a GPU master's device when a checkpoint is loaded (checked on the GPU runs, not here)"
+)
+_CPU_DEVICE = "no device means the CPU, where these tests' masters live (a GPU run would tell them apart)"
+_FLOAT32 = "torch's default dtype is float32 (the project never changes it)"
+_ONE_MASTER_EACH = "MasterWeights builds exactly one master per parameter: the lists have equal lengths"
+_COMPILE = "torch.compile settings change speed, not the arithmetic of the update"
+_PROBS = (
+    "widening to float64 is exact and keeps every order and tie, and sklearn computes the curve in float64 "
+    "either way"
+)
+_WARN_CASE = "a warnings filter's message is matched case-insensitively"
+_HEADER_CASE = "httpx's headers are looked up case-insensitively"
+_INF_TEXT = "f'{inf:g}' is 'inf': the general message reads the same as the one written out for infinity"
+_MM_SCALE = (
+    "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
+    "start gives the same iterates"
+)
+_MM_POSITIVE = (
+    "every item met someone with n > 0 games, and one side of each such pair won, so p_i + p_j > 0 and "
+    "denom > 0 always: the guard never fires"
+)
+EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "proxies": [
+        ("_kgram_hashes", '"UTF-32-LE"', "Python's codec names are case-insensitive"),
+        (
+            "_kgram_hashes",
+            "if n < 0:",
+            "n == 0 takes the general path, which returns the same two empty arrays",
+        ),
+        (
+            "_runs",
+            ".astype(None)",
+            "the float difference of 0/1 has the same non-zero positions as the int8 one",
+        ),
+        (
+            "_runs",
+            "strict=None",
+            "edges come in (start, end) pairs, so the two slices always have equal length",
+        ),
+        (
+            "_runs",
+            "edges[1::2], )",
+            "edges come in (start, end) pairs, so the two slices always have equal length",
+        ),
+        (
+            "_runs",
+            "strict=False",
+            "edges come in (start, end) pairs, so the two slices always have equal length",
+        ),
+        (
+            "OverlapIndex._longest_from",
+            ".rfind(",
+            "find and rfind are both >= 0 exactly when the text occurs",
+        ),
+        (
+            "OverlapIndex._longest_from",
+            "(lo + hi + 2) // 2",
+            "another pivot of the same binary search: lo < mid <= hi still holds, so it ends on the same length",
+        ),
+        (
+            "OverlapIndex._present",
+            "np.zeros(len(hashes), dtype=None)",
+            "its callers take the mean (0.0) or the runs (none) of an all-false mask; float zeros give the same",
+        ),
+        (
+            "OverlapIndex._present",
+            "np.zeros(len(hashes), )",
+            "its callers take the mean (0.0) or the runs (none) of an all-false mask; float zeros give the same",
+        ),
+        ("OverlapIndex.longest_overlap", "span_end + run_start <= best.chars", _PRUNE),
+        ("OverlapIndex.longest_overlap", "span_end - run_start < best.chars", _PRUNE),
+        ("OverlapIndex.longest_overlap", "span_end + p <= best.chars", _PRUNE),
+        ("OverlapIndex.longest_overlap", "span_end - p < best.chars", _PRUNE),
+        (
+            "OverlapIndex.longest_overlap",
+            "range(run_end + 1)",
+            "start positions before the run hold no indexed window, so _longest_from gives them 0",
+        ),
+        (
+            "OverlapIndex.longest_overlap",
+            "range(run_start, run_end + 2)",
+            "the extra start position is cut by the pruning test (span_end - p = k - 1 < best) before it is tried",
+        ),
+    ],
+    "ratings_stats": [
+        (
+            "wilson_interval",
+            "min(2.0, centre + half)",
+            "below all successes the Wilson upper end is under 1 (its clamp only catches float residue)",
+        ),
+        ("bradley_terry", "1.0 * len(items)", _MM_SCALE),
+        ("bradley_terry", "2.0 / len(items)", _MM_SCALE),
+        ("bradley_terry", "p[i] + p[j] >= 0", _MM_POSITIVE),
+        ("bradley_terry", "(denom > 0) or True", _MM_POSITIVE),
+        ("bradley_terry", "denom >= 0", _MM_POSITIVE),
+        ("bradley_terry", "denom > 0 else 1.0", _MM_POSITIVE),
+        (
+            "bradley_terry",
+            "sum(new.values()) or 2.0",
+            "some item won (every met pair has a winner or prior ties), so the sum is never 0",
+        ),
+        ("bradley_terry", "delta <= tol", "differs only when the change equals the float tolerance exactly"),
+    ],
+    "model_data": [
+        ("GlobalBatches._perm", "len(self._perms) >= 4", _CACHE),
+        ("GlobalBatches._perm", "len(self._perms) > 5", _CACHE),
+        ("GlobalBatches.indices", "strict=True)], )", _INT64),
+        ("GlobalBatches.indices", "dtype=None", _INT64),
+        ("GlobalBatches.indices", "strict=None", "epochs and offsets come from one divmod: equal lengths"),
+        ("GlobalBatches.indices", "offsets, )", "epochs and offsets come from one divmod: equal lengths"),
+        ("GlobalBatches.indices", "strict=False", "epochs and offsets come from one divmod: equal lengths"),
+    ],
+    "model_optim": [
+        (
+            "cosine_with_warmup",
+            "warmup_steps >= 0 and",
+            "with no warmup, step < 0 never holds: steps count from 0",
+        ),
+        ("MasterAdamW.__init__", "XXcapturableXX", _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", "CAPTURABLE", _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", '"capturable": False', _CPU_CAPTURABLE),
+        ("MasterAdamW.__init__", "strict=None", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "master.params, )", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "strict=False", _ONE_MASTER_EACH),
+        ("MasterAdamW.__init__", "device = None", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "device=None)", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "dtype=torch.float32, )", _CPU_DEVICE),
+        ("MasterAdamW.__init__", "dtype=None", _FLOAT32),
+        ("MasterAdamW.__init__", "zeros((), device=device)", _FLOAT32),
+        ("MasterAdamW.__init__", "ones((), device=device)", _FLOAT32),
+        ("MasterAdamW.__init__", "if (compiled) and False", _COMPILE),
+        ("MasterAdamW.__init__", "if (compiled) or True", _COMPILE),
+        ("MasterAdamW.__init__", "dynamic=None", _COMPILE),
+        ("MasterAdamW.__init__", "dynamic=True", _COMPILE),
+        ("MasterAdamW.__init__", "compile(adamw_master_update, )", _COMPILE),
+        (
+            "MasterAdamW._clip_scale",
+            "_foreach_norm(grads, dtype=torch.float32)",
+            "ord 2 is _foreach_norm's default",
+        ),
+        ("MasterAdamW._state_for", "dtype=None", _FLOAT32),
+        ("MasterAdamW._state_for", "zeros((), device=master.device)", _FLOAT32),
+        ("MasterAdamW._state_for", "device=None)", _CPU_DEVICE),
+        ("MasterAdamW._state_for", "dtype=torch.float32, )", _CPU_DEVICE),
+        ("MasterAdamW._state_for", "memory_format=None", "zeros_like preserves the memory format by default"),
+        (
+            "MasterAdamW._state_for",
+            "zeros_like(master, )",
+            "zeros_like preserves the memory format by default",
+        ),
+    ],
+    "klue_metrics": [
+        ("klue_re_auprc", "np.asarray(probs, dtype=None)", _PROBS),
+        ("klue_re_auprc", "np.asarray(probs, )", _PROBS),
+        ("klue_re_auprc", 'message="no positive class', _WARN_CASE),
+        ("klue_re_auprc", 'message="NO POSITIVE CLASS', _WARN_CASE),
+        (
+            "klue_re_auprc",
+            'filterwarnings("ignore", )',
+            "precision_recall_curve warns about nothing else on valid probabilities, so ignoring every warning "
+            "of that one call is the same",
+        ),
+    ],
+    "crawl_fetcher": [
+        ("Fetcher._load_robots", "check_robots=None", "None is as false as False"),
+        ("Fetcher._load_robots", '"CONTENT-TYPE"', _HEADER_CASE),
+        ("Fetcher._load_robots", 'get("content-type", "XXXX")', "'html' is no more in 'XXXX' than in ''"),
+        ("Fetcher.get", '"LOCATION"', _HEADER_CASE),
+        ("Fetcher._check_robots", "if (delay < 1e300) or True", _INF_TEXT),
+        ("Fetcher._check_robots", "if delay <= 1e300", _INF_TEXT),
+        ("Fetcher._check_robots", "if delay < 1e+300", "1e+300 is the same number as 1e300"),
+        (
+            "Fetcher._check_redirect",
+            'there.hostname or "XXXX"',
+            "an http(s) redirect target without a host differs from the page's host either way and is refused",
+        ),
+        ("Fetcher._check_redirect", 'here.hostname or "XXXX"', "a page that was fetched always has a host"),
+    ],
+    "crawl_robots": [
+        ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
+        ("_prepare", 'line.split("#", 2)[0]', _SPLIT_FIRST),
+        (
+            "_prepare",
+            "value = None",
+            "value is only compared with math.inf, which neither 0.0 nor None equals",
+        ),
+        ("_prepare", "value = 1.0", "value is only compared with math.inf, which neither 0.0 nor 1.0 equals"),
+        ("_unknown_record", 'line.split("#", )[0]', _SPLIT_FIRST),
+        ("_unknown_record", 'line.split("#", 2)[0]', _SPLIT_FIRST),
+        (
+            "_unknown_record",
+            'line.rsplit("#", 1)[0]',
+            "it differs only on lines whose first '#' comes before their first ':'; protego reads those as a "
+            "comment or a colon-less line, which never ends a group, so keeping or dropping them is the same",
+        ),
+        (
+            "_unknown_record",
+            'line.split("XX#XX", 1)[0]',
+            "it differs only on lines whose first '#' comes before their first ':'; protego reads those as a "
+            "comment or a colon-less line, which never ends a group, so keeping or dropping them is the same",
+        ),
+        ("request_target", 'url.split("#", )[0]', _SPLIT_FIRST),
+        ("request_target", 'url.split("#", 2)[0]', _SPLIT_FIRST),
+        (
+            "request_target",
+            'url.find("?", None)',
+            "the skipped prefix is '//' or a scheme and '://', and a scheme holds no '?'",
+        ),
+        (
+            "request_target",
+            'url.find("?", )',
+            "the skipped prefix is '//' or a scheme and '://', and a scheme holds no '?'",
+        ),
+        ("request_target", "query <= slash", "'?' and '/' never sit at the same index"),
+        ("robots_text", 'content.decode(errors="replace")', "bytes.decode defaults to UTF-8"),
+        ("robots_text", '"UTF-8"', "Python's codec names are case-insensitive"),
+        (
+            "Robots.can_fetch",
+            "XXhttp://robots.invalidXX",
+            "protego reads only the path of the URL; 'xxhttp' is as good a scheme and the host is not used",
+        ),
+        (
+            "Robots.can_fetch",
+            "HTTP://ROBOTS.INVALID",
+            "scheme and host are case-insensitive and protego reads only the path",
+        ),
+    ],
+}
+
+
+def equivalence(target: str, function: str, mutation: str) -> str | None:
+    mutated = mutation.split("  ->  ", 1)[-1]
+    for func, piece, reason in EQUIVALENT.get(target, []):
+        if func == function and piece in mutated:
+            return reason
+    return None
+
+
+STATUS = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    33: "no tests",
+    34: "skipped",
+    36: "timeout",
+    -24: "timeout",
+    24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    None: "not checked",
+}
+
+
+def mangled(function: str) -> str:
+    """mutmut's name of a function's mutants: x_func, or xǁClassǁmethod for a method."""
+    if "." in function:
+        cls, method = function.split(".", 1)
+        return f"xǁ{cls}ǁ{method}"
+    return f"x_{function}"
+
+
+def module_name(path: str) -> str:
+    return path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+
+
+def patterns(target: Target) -> list[str]:
+    prefix = module_name(target.module)
+    if not target.functions:
+        return [f"{prefix}.*"]
+    return [f"{prefix}.{mangled(f)}__mutmut_*" for f in target.functions]
+
+
+def prepare(target: Target) -> Path:
+    """A scratch copy of the project with a mutmut section for this target only."""
+    work = SCRATCH / target.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copytree(ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("params.yaml", "dvc.yaml"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, work / name)
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    missing = [t for t in target.tests if not (ROOT / t.split("::")[0]).exists()]
+    if missing:
+        raise SystemExit(f"{target.name}: test file(s) {missing} do not exist: fix the row in TARGETS")
+    selection = json.dumps(list(target.tests))
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["src"]\n'
+        f'only_mutate = ["{target.module}"]\n'
+        f"pytest_add_cli_args_test_selection = {selection}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly"]\n'
+        'also_copy = ["params.yaml", "dvc.yaml"]\n'
+    )
+    (work / "pyproject.toml").write_text(pyproject, "utf-8")
+    return work
+
+
+def function_starts(source: str) -> dict[str, int]:
+    """First line (decorators included) of every function and method, by mutmut's mangled name."""
+    starts: dict[str, int] = {}
+    tree = ast.parse(source)
+    for node in tree.body:
+        items = [(None, node)] if not isinstance(node, ast.ClassDef) else [(node.name, n) for n in node.body]
+        for cls, item in items:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([item.lineno] + [d.lineno for d in item.decorator_list])
+                starts[mangled(f"{cls}.{item.name}" if cls else item.name)] = first
+    return starts
+
+
+def describe(diff: str, start: int) -> tuple[int, str]:
+    """(file line, "- old / + new") of a mutant's function diff."""
+    line, removed, added, where = start, [], [], None
+    for text in diff.splitlines():
+        hunk = re.match(r"@@ -(\d+)", text)
+        if hunk:
+            line = start + int(hunk.group(1)) - 1
+            continue
+        if text.startswith(("---", "+++")):
+            continue
+        if text.startswith("-"):
+            where = where or line
+            removed.append(text[1:].strip())
+            line += 1
+        elif text.startswith("+"):
+            where = where or line
+            added.append(text[1:].strip())
+        else:
+            line += 1
+    return where or start, f"{' / '.join(removed)}  ->  {' / '.join(added)}"
+
+
+def run_target(target: Target, only: list[str] | None = None) -> dict:
+    """Mutate ``target`` (or just the mutants named in ``only``) and count the outcomes."""
+    work = prepare(target)
+    names = only if only is not None else patterns(target)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        DVC_NO_ANALYTICS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
+    mutmut = [sys.executable, "-m", "mutmut"]
+    began = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [*mutmut, "run", "--max-children", "1", *names],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=target.timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "module": target.module,
+            "tests": list(target.tests),
+            "functions": list(target.functions),
+            "status": "not run",
+            "reason": f"did not finish within {target.timeout_s} s",
+        }
+    wall = round(time.monotonic() - began, 1)
+    (SCRATCH / f"{target.name}.log").write_text(proc.stdout + proc.stderr, "utf-8")
+    meta_path = work / "mutants" / (target.module + ".meta")
+    if proc.returncode != 0 or not meta_path.exists():
+        # the last lines that are not mutmut's progress spinner (its full output: .mutation/NAME.log)
+        lines = (proc.stdout + proc.stderr).replace("\r", "\n").strip().splitlines()
+        tail = [line for line in lines if line.strip() and line.lstrip()[:1] not in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"][-3:]
+        return {
+            "module": target.module,
+            "tests": list(target.tests),
+            "functions": list(target.functions),
+            "status": "not run",
+            "reason": f"mutmut exited {proc.returncode}: {' | '.join(tail)}",
+        }
+    exit_codes = json.loads(meta_path.read_text("utf-8"))["exit_code_by_key"]
+    chosen = {k: v for k, v in exit_codes.items() if any(fnmatch.fnmatch(k, p) for p in names)}
+    starts = function_starts((ROOT / target.module).read_text("utf-8"))
+    counts = {"killed": 0, "survived": 0, "timeout": 0, "no tests": 0, "not checked": 0, "other": 0}
+    survivors, equivalent = [], []
+    alive = [k for k, code in chosen.items() if STATUS.get(code) in ("survived", "no tests")]
+    diffs = mutant_diffs(work, env, alive)
+    for key, code in sorted(chosen.items(), key=lambda kv: natural(kv[0])):
+        status = STATUS.get(code, "other")
+        if status == "skipped":
+            continue
+        counts[status if status in counts else "other"] += 1
+        if status not in ("survived", "no tests"):
+            continue
+        func = key.rsplit(".", 1)[1].split("__mutmut_")[0]
+        line, mutation = describe(diffs[key], starts.get(func, 1))
+        entry = {
+            "file": target.module,
+            "line": line,
+            "function": readable(func),
+            "mutation": mutation,
+            "mutant": key,
+            "status": status,
+        }
+        reason = equivalence(target.name, readable(func), mutation)
+        if reason:
+            equivalent.append({**entry, "equivalent_because": reason})
+        else:
+            survivors.append(entry)
+    total = sum(counts.values())
+    judged = total - len(equivalent)
+    return {
+        "module": target.module,
+        "tests": list(target.tests),
+        "functions": list(target.functions) or ["(whole file)"],
+        "status": "run",
+        "note": target.note,
+        "source_sha256": source_sha256(target),
+        "wall_s": wall,
+        "mutants": total,
+        **counts,
+        "equivalent": len(equivalent),
+        # a mutant that made its tests run past the limit was detected too (an endless loop, say)
+        "kill_rate": round((counts["killed"] + counts["timeout"]) / judged, 4) if judged else None,
+        "survivors": survivors,
+        "equivalent_mutants": equivalent,
+    }
+
+
+SHOW_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+print(json.dumps({k: get_diff_for_mutant(k) for k in json.loads(sys.stdin.read())}))
+"""
+
+
+def mutant_diffs(work: Path, env: dict, keys: list[str]) -> dict[str, str]:
+    """`mutmut show` of many mutants in one process (each `mutmut show` call costs a python start)."""
+    if not keys:
+        return {}
+    proc = subprocess.run(
+        [sys.executable, "-c", SHOW_DIFFS],
+        cwd=work,
+        env=env,
+        input=json.dumps(keys),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def natural(key: str) -> tuple:
+    head, _, num = key.rpartition("__mutmut_")
+    return (head, int(num) if num.isdigit() else 0)
+
+
+def readable(func: str) -> str:
+    return func[2:].replace("ǁ", ".")
+
+
+def source_sha256(target: Target) -> str:
+    return hashlib.sha256((ROOT / target.module).read_bytes()).hexdigest()
+
+
+def rerun_survivors(target: Target, previous: dict) -> dict:
+    """Test again only the last run's survivors (after tests were added): a mutant once killed stays
+    killed while the module's source is unchanged, as mutmut's own cache assumes."""
+    if previous.get("status") != "run" or previous.get("source_sha256") != source_sha256(target):
+        return run_target(target)
+    alive = [s["mutant"] for s in previous["survivors"]]
+    if not alive:
+        return previous
+    row = run_target(target, only=alive)
+    if row["status"] != "run":
+        return {**previous, "rerun": row}
+    for status in ("killed", "timeout", "other", "not checked"):
+        row[status] += previous[status]
+    for kept in previous["equivalent_mutants"]:  # not tested again: still counted where they were
+        row[kept["status"]] += 1
+    row["mutants"] = previous["mutants"]
+    row["equivalent_mutants"] = previous["equivalent_mutants"] + row["equivalent_mutants"]
+    row["equivalent"] = len(row["equivalent_mutants"])
+    judged = row["mutants"] - row["equivalent"]
+    row["kill_rate"] = round((row["killed"] + row["timeout"]) / judged, 4) if judged else None
+    row["wall_s"] = round(previous["wall_s"] + row["wall_s"], 1)
+    row["survivors_rerun"] = len(alive)
+    return row
+
+
+def explain(name: str, row: dict) -> dict:
+    """Move the survivors that EQUIVALENT now explains into the equivalent list (no mutmut run)."""
+    if row.get("status") != "run":
+        return row
+    still, moved = [], []
+    for entry in row["survivors"]:
+        reason = equivalence(name, entry["function"], entry["mutation"])
+        (moved.append({**entry, "equivalent_because": reason}) if reason else still.append(entry))
+    row = {**row, "survivors": still, "equivalent_mutants": row["equivalent_mutants"] + moved}
+    row["equivalent"] = len(row["equivalent_mutants"])
+    judged = row["mutants"] - row["equivalent"]
+    row["kill_rate"] = round((row["killed"] + row["timeout"]) / judged, 4) if judged else None
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="rows of TARGETS to run (default: all)")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="test only the last run's survivors again (the module unchanged, tests added since)",
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="only re-apply EQUIVALENT to the last results (no mutmut run)"
+    )
+    args = parser.parse_args()
+    unknown = set(args.names) - {t.name for t in TARGETS}
+    if unknown:
+        sys.exit(f"unknown target(s) {sorted(unknown)}: pick from {[t.name for t in TARGETS]}")
+    report = json.loads(REPORT.read_text("utf-8")) if REPORT.exists() else {}
+    modules = report.get("modules", {})
+    for target in TARGETS:
+        if args.names and target.name not in args.names:
+            continue
+        previous = modules.get(target.name, {})
+        if args.explain:
+            if not previous:
+                continue
+            modules[target.name] = explain(target.name, previous)
+        else:
+            print(f"mutating {target.module} ({target.name}) ...", flush=True)
+            modules[target.name] = rerun_survivors(target, previous) if args.survivors else run_target(target)
+        row = modules[target.name]
+        print(
+            f"  {row.get('killed', '-')}/{row.get('mutants', '-')} killed, {row.get('survived', '-')} survived"
+            f" ({row.get('status')}{': ' + row['reason'] if 'reason' in row else ''})",
+            flush=True,
+        )
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "tool": f"mutmut {version()}",
+            "target_kill_rate": 0.9,
+            "modules": {t.name: modules[t.name] for t in TARGETS if t.name in modules},
+        }
+        REPORT.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def version() -> str:
+    from importlib.metadata import version as dist_version
+
+    return dist_version("mutmut")
+
+
+if __name__ == "__main__":
+    main()
