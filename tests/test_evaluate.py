@@ -96,7 +96,8 @@ def test_evaluate_command_writes_model_baselines_control_and_bits(
         assert scores["micro_f1_lo"] <= scores["micro_f1"] <= scores["micro_f1_hi"], name
         assert 0 <= scores["micro_f1"] <= 100 and 0 < scores["auprc"] <= 100, name
     for name in ("type_prior", "char_ngram", "control"):
-        gain = report["re_gain"][f"over_{name}"]
+        gain = detail["re"]["gain"][f"over_{name}"]
+        assert report["re_gain"][f"over_{name}"] == {"micro_f1": gain["micro_f1"]}
         assert gain["micro_f1"] == pytest.approx(report["re_micro_f1"] - systems[name]["micro_f1"])
         assert gain["micro_f1_lo"] <= gain["micro_f1"] <= gain["micro_f1_hi"]
         assert detail["re"]["verdict"][name].startswith(("beats", "below", "no clear difference"))
@@ -111,7 +112,9 @@ def test_evaluate_command_writes_model_baselines_control_and_bits(
     assert set(re_detail["systems"]["char_ngram"]["per_class"]) == set(re_detail["dev_label_counts"]) | set(
         re_detail["systems"]["char_ngram"]["per_class"]
     )
-    assert re_detail["bootstrap"]["resamples"] == 1000 and detail["seconds"] > 0
+    assert re_detail["bootstrap"]["resamples"] == 1000 and "seconds" not in detail
+    timings = json.loads((root / "reports" / "timings" / "evaluate.json").read_text(encoding="utf-8"))
+    assert timings["seconds"] > 0 and timings["re"]["systems"]["model"]["seconds"] > 0
     assert re_detail["warnings"] and "warning: KLUE-RE dev" in result.output  # 40 dev examples: thin classes
     assert "KLUE-RE micro-F1" in result.output and "partial split" in result.output
     assert "type_prior: micro-F1" in result.output and "control: micro-F1" in result.output

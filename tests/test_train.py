@@ -166,7 +166,7 @@ def test_train_learns_writes_model_metrics_and_plots(project):
     assert timings["tokens_per_s"] > 0 and timings["seconds"] >= timings["loop_seconds"] > 0
     headline = json.loads((project.report("metrics") / "train.json").read_text())
     assert headline["val_loss"] == pytest.approx(result.final["val_loss"]) and headline["steps"] == 24
-    assert set(headline) == {"val_loss", "val_token_accuracy", "train_loss", "steps", "tokens"}
+    assert set(headline) == {"val_loss", "val_token_accuracy", "val_bits_per_char", "val_bits_per_byte", "train_loss", "steps", "tokens"}
     tsv = (project.report("train") / "plots" / "metrics" / "val" / "loss.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[:2] == ["timestamp", "step"] or "step" in tsv[0]
     assert len(tsv) == 4

@@ -110,10 +110,22 @@ def make_deterministic(device: str) -> None:
 
 @click.command(help="Fine-tune or train the causal LM with Accelerate on train.num_processes processes.")
 @params_option
-def command(params_path: str) -> None:
+@click.option(
+    "--plan", "plan_only", is_flag=True,
+    help="Print the memory plan per GPU for train.num_processes processes and exit (loads no weights).",
+)  # fmt: skip
+def command(params_path: str, plan_only: bool) -> None:
     from .train import command as train_command
 
     params = load_params(params_path)
+    if plan_only:
+        from .model.memory_plan import plan_report
+
+        # a plan may be made on a machine without the GPUs: `auto` counts the visible ones (at least one)
+        n = params.train.num_processes
+        processes = max(visible_gpus(), 1) if n == "auto" else int(n)
+        click.echo(plan_report(params, processes, params.train.distributed == "fsdp" and processes > 1))
+        return
     launch = plan_launch(params.train, params_path, gpus=visible_gpus(), root=Path("."), environ=os.environ)
     if not launch.argv:
         make_deterministic(launch.device)

@@ -35,7 +35,8 @@ def rows_and_notes(report: Any, detail: Any) -> tuple[list[dict[str, Any]], list
     re_detail = (detail or {}).get("re", {}) if isinstance(detail, dict) else {}
     model = {k[3:]: v for k, v in report.items() if k.startswith("re_") and isinstance(v, (int, float))}
     systems = {"model": model, **(report.get("re_baselines") or {})}
-    gains = report.get("re_gain") or {}
+    # the gains with their paired intervals are in the detail file; eval.json keeps the F1 gain alone
+    gains = re_detail.get("gain") or report.get("re_gain") or {}
     rows = []
     for name, scores in systems.items():
         gain = gains.get(f"over_{name}")
