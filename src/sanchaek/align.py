@@ -33,6 +33,7 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
+from .io import swap_into_place
 from .paths import Layout
 from .report import write_stage_report
 
@@ -72,12 +73,7 @@ def replace_dir(out_dir: Path, fill: Callable[[Path], None]) -> None:
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the output gets a plain folder's permissions
         fill(tmp)
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

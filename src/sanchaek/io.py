@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -172,3 +173,14 @@ def _truncate_torn_tail(path: Path) -> None:
             return
         cut = data.rfind(b"\n") + 1
         fh.truncate(cut)
+
+
+def swap_into_place(building: Path, target: Path) -> None:
+    """Replace the folder ``target`` by ``building`` with two renames: a reader (or a kill) sees the old
+    folder or the new one, never a half-written one."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(building, target)
+    shutil.rmtree(old, ignore_errors=True)

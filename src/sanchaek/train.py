@@ -33,7 +33,7 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
-from .io import write_json
+from .io import swap_into_place, write_json
 from .paths import Layout
 from .report import headline_of, write_headline, write_timings
 
@@ -265,12 +265,7 @@ def save_model(
                 from .model.adapters import write_merged_model
 
                 write_merged_model(tmp)
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            if out_dir.exists():
-                os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            swap_into_place(tmp, out_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()

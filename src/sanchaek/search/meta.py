@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config.search import IndexParams
 from ..errors import SanchaekError
+from ..io import swap_into_place  # noqa: F401  (the backends import it from here)
 from .analysis import analysis_dict, analysis_fingerprint, describe
 
 INDEX_FORMAT = 1
@@ -66,16 +67,6 @@ def building_dir(target: Path) -> Path:
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()
     return building
-
-
-def swap_into_place(building: Path, target: Path) -> None:
-    """Replace ``target`` by ``building`` with two renames; a reader never sees a half-built index."""
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(building, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _process_alive(pid: str) -> bool:
