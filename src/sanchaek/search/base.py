@@ -68,6 +68,21 @@ class ThemeQuery:
 STORED_FIELDS = ("source", "genre", "title", "author")
 
 
+def passage_hit(record: dict, passage_id: str, score: float, highlight_chars: int) -> Hit:
+    """A hit built from a passage record (``passages.jsonl``), for rankings that do not come from a
+    backend's own index (the dense searches): its opening as the highlight."""
+    return Hit(
+        passage_id=passage_id,
+        doc_id=str(record["doc_id"]),
+        score=score,
+        text=record["text"],
+        highlight=record["text"][:highlight_chars],
+        source=str(record.get("source") or ""),
+        genre=str(record.get("genre") or ""),
+        title=str(record.get("title") or ""),
+    )
+
+
 def stored_source(passage: dict) -> dict:
     """What a backend stores for a passage (its ``_source``): ids, text and the metadata a hit carries."""
     source = {

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import SanchaekError
-from .base import Hit
+from .base import Hit, passage_hit
 from .elastic_query import (
     VECTOR_FIELD,
     cosine_from_knn_score,
@@ -74,14 +74,4 @@ class ElasticDenseSearch:
         return [(pid, cos) for pid, cos in ranked if cos >= min_similarity]
 
     def hit(self, passage_id: str, score: float) -> Hit:
-        record = self.passages[passage_id]
-        return Hit(
-            passage_id=passage_id,
-            doc_id=str(record["doc_id"]),
-            score=score,
-            text=record["text"],
-            highlight=record["text"][: self.highlight_chars],
-            source=str(record.get("source") or ""),
-            genre=str(record.get("genre") or ""),
-            title=str(record.get("title") or ""),
-        )
+        return passage_hit(self.passages[passage_id], passage_id, score, self.highlight_chars)

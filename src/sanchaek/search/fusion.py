@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config.search import SemanticParams, ThemeParams
-from .base import Hit
+from .base import Hit, passage_hit
 from .embedding import DenseIndex, Embedder, reciprocal_rank_fusion
 
 SEMANTIC = "semantic"
@@ -37,17 +37,7 @@ class DenseThemeSearch:
         return [(self.index.passage_ids[i], float(sims[i])) for i in order if sims[i] >= min_similarity]
 
     def hit(self, passage_id: str, score: float) -> Hit:
-        record = self.passages[passage_id]
-        return Hit(
-            passage_id=passage_id,
-            doc_id=str(record["doc_id"]),
-            score=score,
-            text=record["text"],
-            highlight=record["text"][: self.highlight_chars],
-            source=str(record.get("source") or ""),
-            genre=str(record.get("genre") or ""),
-            title=str(record.get("title") or ""),
-        )
+        return passage_hit(self.passages[passage_id], passage_id, score, self.highlight_chars)
 
 
 def fuse_rankings(
