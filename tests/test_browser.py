@@ -275,10 +275,12 @@ def test_runs_table_with_three_experiments(app):
     head = subprocess.run(
         ["git", "rev-parse", "--short=7", "HEAD"], cwd=app.root, capture_output=True, text=True
     )
-    grid = app.tab.js(  # the grid draws on a canvas; its accessible table mirrors the cells
+    # the grid draws on a canvas; its accessible table mirrors the cells, a moment after the script ends
+    rows_js = (
         "[...document.querySelectorAll('[data-testid=\"stDataFrame\"] table [role=row]')]"
         ".map(r => [...r.children].map(c => c.innerText.trim()))"
     )
+    grid = wait_until(lambda: (g := app.tab.js(rows_js)) and len(g) > 1 and g, 30, "the runs table's rows")
     rows = [cells[0] for cells in grid[1:]]
     assert sorted(rows) == sorted([f"main@{head.stdout.strip()}", "fast", "slow", "mid"]), grid
     body = app.tab.text()
