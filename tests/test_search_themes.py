@@ -340,3 +340,21 @@ def test_themes_suggest_finds_multi_word_paraphrases_from_co_occurrence(tmp_path
     assert pair["example"]["passage_id"].startswith("d") and "세상을 떠났다" in pair["example"]["snippet"]
     assert not any("죽" in r["terms"] for r in rows_)  # the theme's own stem is no paraphrase
     assert ("떠나",) not in by_terms or by_terms[("떠나",)]["lift"] < pair["lift"]
+
+
+def test_embed_workers_give_the_in_process_vectors_and_share_its_cache(tmp_path, e5):
+    from sanchaek.embed import run_embed
+    from sanchaek.search.embedding import load_dense_index
+
+    layout = Layout(tmp_path)
+    write_jsonl(layout.passages, rows())
+    one = run_embed(EmbedParams(enabled=True, batch_size=3, progress=False), layout.passages,
+                    tmp_path / "one", tmp_path / "cache-one", e5)  # fmt: skip
+    pooled = EmbedParams(enabled=True, batch_size=3, workers=2, progress=False)
+    two = run_embed(pooled, layout.passages, tmp_path / "two", tmp_path / "cache-two")
+    assert one["embedded"] == two["embedded"] == len(TEXTS) and two["workers"] == 2
+    a, b = load_dense_index(tmp_path / "one"), load_dense_index(tmp_path / "two")
+    assert a.passage_ids == b.passage_ids
+    assert np.allclose(a.vectors, b.vectors, atol=1e-5)  # same model, same rows, in order
+    again = run_embed(pooled, layout.passages, tmp_path / "two", tmp_path / "cache-two")
+    assert again["embedded"] == 0  # the pool's batches were cached like the in-process ones

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -23,7 +25,15 @@ from .config.search import EmbedParams
 from .io import read_jsonl
 from .paths import Layout
 from .report import write_stage_report
-from .search.embedding import Embedder, embed_texts, load_embedder, model_cache_dir, write_embeddings
+from .search.embedding import (
+    BatchEncoder,
+    Embedder,
+    embed_texts,
+    load_embedder,
+    model_cache_dir,
+    process_pool_encoder,
+    write_embeddings,
+)
 
 
 def embeddings_dir(layout: Layout) -> Path:
@@ -32,6 +42,17 @@ def embeddings_dir(layout: Layout) -> Path:
 
 def embed_cache_root(layout: Layout) -> Path:
     return layout.cache_dir / "embed"
+
+
+@contextmanager
+def _batch_encoder(params: EmbedParams) -> Iterator[BatchEncoder | None]:
+    """Worker processes when ``embed.workers`` > 1 (one thread each unless ``embed.threads`` says
+    otherwise, so the workers do not fight over cores); else None: batches run in this process."""
+    if params.workers <= 1:
+        yield None
+        return
+    with process_pool_encoder(params.model, params.workers, params.threads or 1) as encode:
+        yield encode
 
 
 def run_embed(
@@ -57,13 +78,14 @@ def run_embed(
         total=len(ids), desc="embed", unit="passage",
         disable=not (params.progress and sys.stderr.isatty()),
     )  # fmt: skip
-    with bar:
+    with bar, _batch_encoder(params) as encode_batches:
         vectors, computed = embed_texts(
             embedder,
             [r["text"] for r in records],
             model_cache_dir(cache_root, embedder.name),
             params.batch_size,
             progress=bar.update,
+            encode_batches=encode_batches,
         )
     seconds = time.perf_counter() - start
     meta = {"enabled": True, "model": embedder.name, "dim": embedder.dim, "count": len(ids)}
@@ -77,6 +99,7 @@ def run_embed(
         "from_cache": len(ids) - computed,
         "seconds": round(seconds, 2),
         "passages_per_s": round(computed / seconds, 2) if computed and seconds > 0 else None,
+        "workers": params.workers,
     }
 
 
