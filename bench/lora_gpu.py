@@ -10,7 +10,7 @@ Hugging Face stack a user would otherwise run (what LLaMA-Factory runs):
 The models have random weights built from the real configs written below (no download): a
 Llama-3.2-1B shape, a Llama-3.1-8B shape and a polyglot-ko-12.8b (GPT-NeoX) shape. Every contender
 of a row runs in its own process with the same seed, sequence length, micro-batch, LoRA rank and
-data (the corpus tokenized with a 32k BPE tokenizer; ids fit every vocabulary). Unquantized bases are
+data (the corpus tokenized with a 30k BPE tokenizer, under the smallest vocabulary, so ids fit every shape). Unquantized bases are
 built on the GPU from the config (same seed: same weights); the QLoRA row saves one random bf16
 checkpoint that both contenders load and quantize. Throughput is timed between step ``warmup`` and
 ``warmup + steps`` with the device synchronized at both ends.
@@ -71,7 +71,7 @@ CONFIGS: dict[str, dict] = {
         "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
     },
     "toy": {  # the CPU check of this script
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 1024,
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 30080,
         "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": False,
         "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
@@ -125,6 +125,11 @@ def prepare(workdir: Path, corpus: Path, tokenizer_dir: Path, shape: str) -> Pat
         held_out = max(1, min(20, len(texts) // 20))
         write_jsonl(processed / "train.jsonl", ({"text": t} for t in texts[held_out:]))
         write_jsonl(processed / "val.jsonl", ({"text": t} for t in texts[:held_out]))
+    from transformers import AutoTokenizer
+
+    if len(AutoTokenizer.from_pretrained(str(tokenizer_dir))) > CONFIGS[shape]["vocab_size"]:
+        raise SystemExit(f"the tokenizer in {tokenizer_dir} has more ids than the {shape} vocabulary: "
+                         f"make one of at most {CONFIGS[shape]['vocab_size']} (--tokenizer to an empty folder)")  # fmt: skip
     model_dir = workdir / f"model-{shape}"
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "config.json").write_text(json.dumps(CONFIGS[shape]), encoding="utf-8")
@@ -133,7 +138,11 @@ def prepare(workdir: Path, corpus: Path, tokenizer_dir: Path, shape: str) -> Pat
     return model_dir
 
 
-def ensure_tokenizer(folder: Path, corpus: Path, vocab_size: int = 32000) -> None:
+# Under the smallest vocabulary of the shapes (polyglot-ko's 30,080): every id fits every model.
+TOKENIZER_VOCAB = 30000
+
+
+def ensure_tokenizer(folder: Path, corpus: Path, vocab_size: int = TOKENIZER_VOCAB) -> None:
     """A byte-level BPE tokenizer of the corpus (<s> 0, </s> 1, <pad> 2, as the configs say)."""
     if (folder / "tokenizer.json").exists():
         return
