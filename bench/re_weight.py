@@ -65,8 +65,13 @@ def params_for(base: dict[str, Any], seed: int, weight: float) -> Any:
 
 
 def train_once(params: Any, layout: Layout) -> dict[str, Any]:
+    from accelerate.state import AcceleratorState
+
     from sanchaek.train import train
 
+    # Accelerate keeps one process-wide state: a second run in this process with another mixed
+    # precision than the state's (bf16 after the RE fine-tune's autocast) is refused unless reset.
+    AcceleratorState._reset_state(reset_partial_state=True)
     started = time.perf_counter()
     result = train(params, layout, checkpoints=False, live_dir=None)
     return {
@@ -85,7 +90,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--merge", nargs="+", help="JSON files of runs over disjoint seeds (run in parallel) -> one report")
     args = ap.parse_args()
+    if args.merge:
+        merge_reports([Path(f) for f in args.merge], args.weights, Path(args.out))
+        return
 
     import torch
 
@@ -176,6 +185,20 @@ def main() -> None:
     report["summary"] = summarize(report["runs"], args.weights)
     report["seconds"] = round(time.perf_counter() - started, 1)
     save()
+
+
+def merge_reports(files: list[Path], weights: list[float], out: Path) -> None:
+    """One report from runs over disjoint seeds (one process per seed on one GPU): the runs and
+    controls side by side, the summary over all of them. The baselines and the bootstrap resamples
+    do not depend on the seed, so every part computed the same ones."""
+    parts = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    merged = {k: v for k, v in parts[0].items() if k not in ("runs", "controls", "summary", "seconds")}
+    merged["command"] = [p["command"] for p in parts]
+    merged["runs"] = sorted((r for p in parts for r in p["runs"]), key=lambda r: (r["seed"], r["re_weight"]))
+    merged["controls"] = {k: v for p in parts for k, v in p.get("controls", {}).items()}
+    merged["summary"] = summarize(merged["runs"], weights)
+    merged["seconds"] = max(p.get("seconds", 0) for p in parts)
+    out.write_text(json.dumps(merged, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def summarize(runs: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
