@@ -65,13 +65,8 @@ def params_for(base: dict[str, Any], seed: int, weight: float) -> Any:
 
 
 def train_once(params: Any, layout: Layout) -> dict[str, Any]:
-    from accelerate.state import AcceleratorState
-
     from sanchaek.train import train
 
-    # Accelerate keeps one process-wide state: a second run in this process with another mixed
-    # precision than the state's (bf16 after the RE fine-tune's autocast) is refused unless reset.
-    AcceleratorState._reset_state(reset_partial_state=True)
     started = time.perf_counter()
     result = train(params, layout, checkpoints=False, live_dir=None)
     return {

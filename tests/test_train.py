@@ -513,3 +513,14 @@ def test_gradient_clipping_bounds_the_norm_the_optimizer_steps_with(project, mon
     assert len(clipped) == len(norms) == 6
     assert max(clipped) <= clip * (1 + 1e-4), clipped
     assert min(norms) > 2 * clip, norms  # unclipped, every step's gradient is far above the bound
+
+
+def test_runs_of_different_precisions_share_one_process(project):
+    """A sweep over re_weight on a GPU switches bf16-master (Accelerator 'no') to bf16 autocast: the
+    second run's Accelerator must not be refused by the first run's process-wide state."""
+    from sanchaek.train import train
+
+    base = dict(max_steps=1, eval_every=0, checkpoint_every=0)
+    first = train(tiny_params(mixed_precision="no", **base), project, checkpoints=False, live_dir=None)
+    second = train(tiny_params(mixed_precision="bf16", **base), project, checkpoints=False, live_dir=None)
+    assert first.steps == second.steps == 1

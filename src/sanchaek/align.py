@@ -177,9 +177,9 @@ def align(
     ``stop_after_steps``: end the loop early (tests simulate a kill; checkpoints as usual, no model).
     ``on_step``: called with the number of finished steps (benchmarks time a window with it)."""
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from .model.accelerator import run_accelerator
     from .model.data import GlobalBatches
     from .model.dpo import PairLogps, collate_pairs, dpo_loss, pair_logps
     from .model.loading import check_model_dir, load_tokenizer
@@ -206,7 +206,7 @@ def align(
         return pass_through(layout, report)
 
     precision = resolve_precision(a.mixed_precision)
-    accelerator = Accelerator(mixed_precision=precision, step_scheduler_with_optimizer=False)
+    accelerator = run_accelerator(precision, step_scheduler_with_optimizer=False)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     set_seed(a.seed)
     lm, tokenizer, peft_model = load_policy(params, layout, precision)

@@ -339,9 +339,9 @@ def train(
     a steady-state window with it; it must not sync the device on every step if speed matters).
     """
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from .model.accelerator import run_accelerator
     from .model.bits import bits_per_unit, scored_text_size
     from .model.build import build_model_and_tokenizer
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
@@ -357,8 +357,8 @@ def train(
         require_qlora_support("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_mixed_precision(t)
     # bf16-master runs the model in bf16 itself (MasterWeights below): no autocast on top.
-    accelerator = Accelerator(
-        mixed_precision="no" if precision == "bf16-master" else precision, step_scheduler_with_optimizer=False
+    accelerator = run_accelerator(
+        "no" if precision == "bf16-master" else precision, step_scheduler_with_optimizer=False
     )
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     if t.tf32 and device.type == "cuda":
