@@ -123,6 +123,10 @@ _PROBS = (
 )
 _WARN_CASE = "a warnings filter's message is matched case-insensitively"
 _HEADER_CASE = "httpx's headers are looked up case-insensitively"
+_UNREACHABLE = (
+    "after the loop: max_retries >= 0 gives at least one try, and the last try returns or raises, so the "
+    "message of this guard is never seen"
+)
 _INF_TEXT = "f'{inf:g}' is 'inf': the general message reads the same as the one written out for infinity"
 _MM_SCALE = (
     "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
@@ -288,6 +292,16 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             "an http(s) redirect target without a host differs from the page's host either way and is refused",
         ),
         ("Fetcher._check_redirect", 'here.hostname or "XXXX"', "a page that was fetched always has a host"),
+        ("Fetcher.get", '"CONTENT-TYPE"', _HEADER_CASE),
+        ("Fetcher._request_with_retries", '"RETRY-AFTER"', _HEADER_CASE),
+        ("Fetcher._request_with_retries", "raise AssertionError(", _UNREACHABLE),
+        (
+            "Fetcher._wait_turn",
+            "hostname or \"\").upper()",
+            "the host only keys the last-request times, read and written through the same expression: "
+            "upper and lower case group hosts alike",
+        ),
+        ("Fetcher._wait_turn", 'hostname or "XXXX"', "a URL that reaches the wait has a host (httpx refuses one without)"),
     ],
     "crawl_robots": [
         ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
