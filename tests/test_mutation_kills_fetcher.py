@@ -424,3 +424,68 @@ def test_the_pause_is_per_host_name_and_a_short_one_is_kept(site):
     fetcher.get(site.base + "/page")
     assert brief.sleeps == [0.5]  # a pause under a second is still taken
     fetcher.close()
+
+
+# --- _send: the size cap, the whole-response deadline, the client it sends through -------------------
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_body(site):
+    site.add("/robots.txt", status=404)
+    site.add("/big", b"x" * 2049)  # Content-Length: 2049
+    site.add("/edge", b"y" * 2048)
+    site.handle("/stream", lambda n: (200, {}, [b"z" * 1024, b"z" * 1024, b"z"]))  # no length: counted
+    site.handle("/stream-edge", lambda n: (200, {}, [b"w" * 1000, b"w" * 1000, b"w" * 48]))
+    fetcher = Fetcher(fetch_params(max_bytes=2048), clock=FakeClock())
+    fetcher.add_secret("big")
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/big")
+    assert (err.value.url, err.value.kind, err.value.status) == (site.base + "/***", "too-large", None)
+    assert err.value.reason == "response of 2049 bytes over max_bytes 2048"
+    assert fetcher.get(site.base + "/edge").content == b"y" * 2048  # exactly the cap is fine
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/stream")
+    assert (err.value.kind, err.value.reason) == ("too-large", "response over max_bytes 2048")
+    assert err.value.url == site.base + "/stream"
+    page = fetcher.get(site.base + "/stream-edge")
+    assert page.content == b"w" * 2048 and page.text == "w" * 2048
+    assert fetcher.requests == 5  # robots.txt and four pages: one request each
+    fetcher.close()
+
+
+def test_a_body_ended_by_closing_the_connection_is_counted_as_it_comes():
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"a" * 3000)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/page"
+        fetcher = Fetcher(fetch_params(max_bytes=2048, max_retries=0), clock=FakeClock())
+        with pytest.raises(FetchError) as err:  # HTTP/1.0, no length, no chunks
+            fetcher.get(url, check_robots=False)
+        assert (err.value.kind, err.value.reason) == ("too-large", "response over max_bytes 2048")
+        fetcher.close()
+    finally:
+        listener.close()
+
+
+def test_the_client_sends_our_agent_and_language_and_keeps_redirects_for_us(site):
+    site.add("/robots.txt", status=404)
+    site.add("/page", "<p>x</p>")
+    fetcher = Fetcher(fetch_params(user_agent="sanchaek-test/1.0 (+https://example.invalid)"), clock=FakeClock())
+    fetcher.get(site.base + "/page")
+    assert site.log[-1] == ("/page", "sanchaek-test/1.0 (+https://example.invalid)")
+    assert fetcher.client.headers["accept-language"] == "ko,en;q=0.5"
+    assert fetcher.client.follow_redirects is False and fetcher.client.timeout.read == 2.0
+    assert fetcher.client.timeout.connect == 2.0
+    fetcher.close()
+    assert fetcher.client.is_closed

@@ -69,9 +69,9 @@ TARGETS: tuple[Target, ...] = (
            ("Fetcher.get", "Fetcher._check_redirect", "Fetcher._request_with_retries", "Fetcher._wait_turn",
             "Fetcher._check_robots", "Fetcher._load_robots", "Fetcher.robots_for", "Fetcher.allowed",
             "Fetcher.redact", "Fetcher.add_secret", "_origin", "parse_retry_after"),
-           note="Fetcher._send and __post_init__ (streaming, timeouts, TLS) and the two real-timeout tests left "
-                "out, and tests/test_crawl.py (whole crawls through the fetcher): with them a run takes over "
-                "half an hour on 2 shared cores"),
+           note="Fetcher._send and __post_init__ (streaming, timeouts, TLS) are crawl_fetcher_send's row; the "
+                "two real-timeout tests are run there, and tests/test_crawl.py (whole crawls through the "
+                "fetcher) is left out: with them a run takes over half an hour on 2 shared cores"),
     Target("proxies", "src/sanchaek/proxies.py",
            ("tests/test_proxies.py", "tests/test_mutation_kills_proxies.py")),
     Target("ratings_stats", "src/sanchaek/ratings.py",
@@ -99,6 +99,41 @@ TARGETS: tuple[Target, ...] = (
            ("klue_re_micro_f1", "klue_re_auprc"),
            note="the metric tests only: the fine-tuning tests of klue/ reach the metrics too, "
                 "but train a model per mutant"),
+    Target("crawl_fetcher_send", "src/sanchaek/crawl/fetcher.py",
+           ("tests/test_crawl_fetch.py", "tests/test_mutation_kills_fetcher.py"),
+           ("Fetcher._send", "Fetcher.__post_init__"), timeout_s=1500,
+           note="the fetcher's socket half (streaming, size cap, response deadline, TLS, proxies) apart from "
+                "crawl_fetcher's row, so each runs in a bounded time; every test of test_crawl_fetch.py, the "
+                "two real-timeout ones included. tests/test_crawl.py (whole crawls) left out"),
+    Target("model_adapters", "src/sanchaek/model/adapters.py",
+           ("tests/test_lora.py::test_default_targets_are_every_block_linear_layer_per_architecture",
+            "tests/test_mutation_kills_adapters.py"),
+           ("block_linear_names", "resolve_target_modules", "grown_vocabulary_modules", "_leaf_name", "add_lora",
+            "require_qlora_support", "is_adapter_dir", "adapter_base", "base_for_adapter_config", "save_adapter",
+            "AdapterRun.*"),
+           note="nf4_config (bitsandbytes' CUDA kernels) and merged_model / write_merged_model (load, merge and "
+                "save a trained adapter) left out, with test_lora.py's training runs: a LoRA run per mutant"),
+    Target("model_dpo", "src/sanchaek/model/dpo.py",
+           ("tests/test_align_loss.py::test_dpo_and_ipo_losses_match_hand_computed_values",
+            "tests/test_align_loss.py::test_sequence_logps_sum_the_completion_tokens_only",
+            "tests/test_align_loss.py::test_pairs_are_skipped_and_counted_for_each_bad_input",
+            "tests/test_mutation_kills_dpo.py"),
+           note="test_align_loss.py's comparisons with TRL's DPOTrainer left out (a trainer per mutant)"),
+    Target("model_memory_plan", "src/sanchaek/model/memory_plan.py",
+           ("tests/test_lora.py::test_memory_plan_counts_lora_parameters_exactly_and_shrinks_with_each_knob",
+            "tests/test_mutation_kills_memory_plan.py"),
+           note="test_lora.py's checks against autograd's saved tensors and train() left out (models built per "
+                "mutant); on this CPU-only machine available_memory's CUDA branch is not reached"),
+    Target("search_embedding", "src/sanchaek/search/embedding.py",
+           ("tests/test_search_themes.py::test_reciprocal_rank_fusion_orders_by_summed_reciprocal_ranks",
+            "tests/test_mutation_kills_search.py"),
+           ("normalise", "text_key", "model_cache_dir", "read_cache", "write_part", "next_part_index",
+            "write_embeddings", "DenseIndex.*", "load_dense_index", "reciprocal_rank_fusion"),
+           note="the cache, cosine search, the stage's files and rank fusion; the embedders (a model each) and "
+                "embed_texts (being given a process pool) left out"),
+    Target("search_fusion", "src/sanchaek/search/fusion.py", ("tests/test_mutation_kills_search.py",),
+           note="test_search_themes.py's fusion test left out: it builds a Lucene index and embeds with the "
+                "real model per mutant"),
 )
 # fmt: on
 
