@@ -205,3 +205,82 @@ def test_an_adapter_run_saves_the_adapter_alone_naming_its_base(tokenizer, tmp_p
         assert all(torch.all(v == 0.5) for k, v in saved.items() if "lora_B" in k)
     save_adapter(peft_model, tmp_path / "c", None, "org/other")
     assert json.loads((tmp_path / "c" / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/other"
+
+
+class _Bare(torch.nn.Module):
+    """A module that is no transformers model: no config, no output embeddings."""
+
+    def __init__(self, linear_blocks: bool):
+        super().__init__()
+        inner = [torch.nn.Linear(2, 2)] if linear_blocks else [torch.nn.Conv1d(2, 2, 1)]
+        self.layers = torch.nn.ModuleList(inner)
+
+
+def test_models_without_a_config_or_a_head_are_named_as_unknown():
+    assert block_linear_names(_Bare(linear_blocks=True)) == ["0"]
+    with pytest.raises(SanchaekError, match=r"^model type '\?' has no linear layers in its blocks"):
+        resolve_target_modules(_Bare(linear_blocks=False), "all")
+    typeless = _Bare(linear_blocks=True)
+    typeless.config = object()  # a config without a model_type
+    with pytest.raises(SanchaekError, match=r"^train.lora.target_modules: q_proj not in this \? model; its linear"):
+        resolve_target_modules(typeless, ["q_proj"])
+
+
+def test_leaf_names_are_the_last_part_of_a_deep_path():
+    from sanchaek.model.adapters import _leaf_name
+
+    outer = torch.nn.Module()
+    outer.a = torch.nn.Module()
+    outer.a.b = torch.nn.Module()
+    outer.a.b.c = torch.nn.Linear(1, 1)
+    assert _leaf_name(outer, outer.a.b.c) == "c" and _leaf_name(outer, outer.a) == "a"
+
+
+def test_modules_to_save_are_matched_by_leaf_name_at_any_depth(tokenizer):
+    # model.layers.0.input_layernorm and model.embed_tokens: checked by their last name only
+    params = LoraParams(target_modules=["q_proj"], modules_to_save=["input_layernorm", "embed_tokens"])
+    peft_model = add_lora(llama(len(tokenizer)), params, tokenizer, gradient_checkpointing=False)
+    assert set(peft_model.peft_config["default"].modules_to_save) == {"input_layernorm", "embed_tokens"}
+
+
+def test_qlora_passes_where_cuda_and_bitsandbytes_are_there(monkeypatch):
+    import importlib.machinery
+    import types
+
+    # bitsandbytes is not installed here: a module that imports stands in for it
+    stand_in = types.ModuleType("bitsandbytes")
+    stand_in.__spec__ = importlib.machinery.ModuleSpec("bitsandbytes", None)
+    monkeypatch.setitem(sys.modules, "bitsandbytes", stand_in)
+    require_qlora_support("cuda")
+
+
+def test_the_adapter_config_is_read_as_utf8_whatever_the_locale(tmp_path):
+    import locale
+
+    folder = tmp_path / "어댑터"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "/모델/기반"}, ensure_ascii=False), encoding="utf-8"
+    )
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale: its default encoding cannot read the file
+    try:
+        assert adapter_base(folder) == "/모델/기반"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+
+
+def test_the_gathered_state_dict_is_what_is_saved(tokenizer, tmp_path):
+    from safetensors.torch import load_file
+
+    peft_model = add_lora(llama(len(tokenizer)), LoraParams(rank=2, target_modules=["q_proj"]), tokenizer,
+                          gradient_checkpointing=False)  # fmt: skip
+    run = AdapterRun(peft_model, "org/base", merge=False)
+    # an FSDP run's local parameters are shards: the gathered full values are what must be written
+    gathered = {k: torch.full_like(v, 0.25) if "lora_" in k else v for k, v in run.lm.state_dict().items()}
+    run.save(tmp_path / "a", gathered)
+    saved = load_file(tmp_path / "a" / "adapter_model.safetensors")
+    assert len(saved) == 4 and all(torch.all(v == 0.25) for v in saved.values())
+    state = {f"base_model.model.{k}": v for k, v in gathered.items()}
+    save_adapter(peft_model, tmp_path / "b", state, "org/base")
+    assert all(torch.all(v == 0.25) for v in load_file(tmp_path / "b" / "adapter_model.safetensors").values())
