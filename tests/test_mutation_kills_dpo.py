@@ -217,3 +217,74 @@ def test_bits_per_char_scores_every_token_but_the_first_once(lm_tok, max_len, ba
     got = bits_per_char(lm, texts, tok, max_len=max_len, batch_size=batch_size, device="cpu")
     assert got == pytest.approx(nats / math.log(2) / chars, rel=1e-4)
     assert math.isnan(bits_per_char(lm, ["", ""], tok, max_len=4, batch_size=2, device="cpu"))
+
+
+def test_every_skip_is_counted_and_the_pairs_after_it_are_kept(lm_tok):
+    _, tok = lm_tok
+    good = {"prompt": KOREAN_LINES[0], "chosen": KOREAN_LINES[1], "rejected": KOREAN_LINES[2]}
+    n_prompt = len(tok(good["prompt"])["input_ids"])
+    long_prompt = {**good, "prompt": " ".join(KOREAN_LINES * 3)}
+    equal_once_cut = {**good, "rejected": good["chosen"] + " 그리고 더 긴 끝"}
+    records = [
+        {**good, "chosen": None}, {**good, "rejected": 1}, good,
+        {**good, "rejected": good["chosen"]}, {**good, "rejected": good["chosen"] + " "}, good,
+        long_prompt, long_prompt, good,
+        equal_once_cut, equal_once_cut, good,
+    ]  # fmt: skip
+    room = len(tok(good["chosen"], add_special_tokens=False)["input_ids"])
+    pairs, skipped = tokenize_pairs(records, tok, max_seq_len=n_prompt + room)
+    assert len(pairs) == 4
+    assert dict(skipped) == {"not_text": 2, "empty": 0, "chosen_equals_rejected": 4, "prompt_too_long": 2}
+
+
+def test_the_prompt_carries_the_special_prefix_and_the_completions_do_not(tiny_lm_dir):
+    from tokenizers.processors import TemplateProcessing
+
+    from sanchaek.model.loading import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_lm_dir))
+    bos = tok.bos_token_id
+    # as Llama's tokenizers do: BOS before every text encoded with special tokens
+    tok._tokenizer.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", bos)])
+    assert tok("가")["input_ids"][0] == bos
+    record = {"prompt": KOREAN_LINES[0], "chosen": KOREAN_LINES[1], "rejected": KOREAN_LINES[2]}
+    (pair,), _ = tokenize_pairs([record], tok, max_seq_len=512)
+    assert pair.prompt[0] == bos and pair.prompt.count(bos) == 1
+    assert pair.chosen == tok(KOREAN_LINES[1], add_special_tokens=False)["input_ids"] and bos not in pair.chosen
+    assert pair.rejected == tok(KOREAN_LINES[2], add_special_tokens=False)["input_ids"]
+
+
+def test_three_pairs_split_into_their_halves():
+    pairs = [TokenPair([1], [2] * (i + 1), [3] * (i + 4)) for i in range(3)]
+    chosen, rejected = collate_pairs(pairs, pad_id=0).completion_lengths()
+    assert chosen.tolist() == [1, 2, 3] and rejected.tolist() == [4, 5, 6]
+
+
+def test_only_the_scored_positions_go_through_the_head(lm_tok):
+    lm, tok = lm_tok
+    pairs = _pairs(tok)[:2]
+    batch = collate_pairs(pairs, tok.pad_token_id)
+    rows = []
+    hook = lm.get_output_embeddings().register_forward_hook(lambda m, args, out: rows.append(args[0].shape[0]))
+    try:
+        with torch.no_grad():
+            sequence_logps(lm, *batch.tensors())
+    finally:
+        hook.remove()
+    # every completion token is predicted from the position before it: no prompt or padding row
+    assert rows == [sum(len(p.chosen) + len(p.rejected) for p in pairs)]
+
+
+def test_the_scorer_module_keeps_the_models_unsplittable_blocks(lm_tok):
+    lm, _ = lm_tok
+    assert PairLogps(lm)._no_split_modules == lm._no_split_modules == {"LlamaDecoderLayer"}
+    assert PairLogps(torch.nn.Linear(2, 2))._no_split_modules is None
+
+
+def test_one_pair_has_statistics_and_messages_are_exact(tmp_path):
+    assert reward_stats(torch.tensor([2.0]), torch.tensor([0.5])) == {"reward_accuracy": 1.0, "reward_margin": 1.5}
+    c = torch.tensor([-3.0])
+    with pytest.raises(ValueError, match=r"^the ipo loss needs the completion lengths$"):
+        dpo_loss(c, c, c, c, beta=0.5, loss="ipo")
+    with pytest.raises(SanchaekError, match=r"none\.jsonl not found: run `sanchaek ratings export` \(or `dvc repro ratings`\)$"):
+        read_preferences(tmp_path / "none.jsonl")

@@ -61,6 +61,16 @@ _FETCH_TESTS = (
     "test_sources_are_validated_before_any_crawling",
 )
 
+# the PII tests of test_text.py (the hand-written sets, the 100k-character tokens) and the properties
+_PII_TESTS = (
+    *(f"tests/test_text.py::{t}" for t in (
+        "test_pii_positive", "test_pii_negative", "test_pii_only_enabled_kinds_and_luhn",
+        "test_pii_recall_per_kind_and_clean_strings_kept", "test_optional_kinds_are_off_by_default",
+        "test_pii_scrubbing_is_linear_on_100k_character_tokens",
+        "test_scrubbing_leaves_no_match_and_changes_nothing_without_one")),
+    "tests/test_properties_text.py::test_scrubbing_leaves_no_match_and_touches_nothing_without_one",
+)  # fmt: skip
+
 # One row per core module: add a module here and `make mutation` covers it.
 # fmt: off
 TARGETS: tuple[Target, ...] = (
@@ -133,6 +143,17 @@ TARGETS: tuple[Target, ...] = (
             "write_embeddings", "DenseIndex.*", "load_dense_index", "reciprocal_rank_fusion"),
            note="the cache, cosine search, the stage's files and rank fusion; the embedders (a model each) and "
                 "embed_texts (being given a process pool) left out"),
+    Target("text_pii", "src/sanchaek/text/pii.py", _PII_TESTS),
+    Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py", _PII_TESTS),
+    Target("text_dedup", "src/sanchaek/text/dedup.py",
+           ("tests/test_text.py::test_exact_dedup_ignores_spacing_and_punctuation",
+            "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text")),
+    Target("model_sampling", "src/sanchaek/model/sampling.py",
+           tuple(f"tests/test_generate.py::{t}" for t in (
+               "test_logit_processing_matches_hugging_face",
+               "test_fixed_shape_processing_equals_processing_the_written_prefix",
+               "test_padding_is_not_text_for_the_penalties",
+               "test_top_candidates_give_the_distribution_of_the_vocabulary_filters"))),
     Target("search_fusion", "src/sanchaek/search/fusion.py", ("tests/test_mutation_kills_search.py",),
            note="test_search_themes.py's fusion test left out: it builds a Lucene index and embeds with the "
                 "real model per mutant"),
@@ -151,6 +172,8 @@ _CPU_CAPTURABLE = (
     "counts onto a GPU master's device when a checkpoint is loaded (checked on the GPU runs, not here)"
 )
 _CPU_DEVICE = "no device means the CPU, where these tests' masters live (a GPU run would tell them apart)"
+_BASE_MODEL = "every transformers model has base_model (its backbone, or itself): the default is never used"
+_RAISE_DEFAULT = "read_jsonl skips only on 'skip': any other value raises, as 'raise' does"
 _FLOAT32 = "torch's default dtype is float32 (the project never changes it)"
 _ONE_MASTER_EACH = "MasterWeights builds exactly one master per parameter: the lists have equal lengths"
 _COMPILE = "torch.compile settings change speed, not the arithmetic of the update"
@@ -175,7 +198,43 @@ _MM_POSITIVE = (
 )
 _LAST_PART = "rsplit('.') with any maxsplit of 1 or more, or none, ends with the same last part"
 _TWO_PARTS = "a block's layer always has a dotted name, so rsplit('.', 1) gives two parts: [1] is [-1]"
+_RIGHT_PAD = (
+    "every batch is right-padded (collate_pairs, bits_per_char): a causal model's real positions never attend "
+    "to the padding after them, so without the mask only the padding's own outputs change, and none is scored"
+)
+_KV_CACHE = "use_cache decides only whether a KV cache is built beside the outputs: memory, not the values"
+_LAST_DIM = "on the 2-D (scored tokens x vocabulary) logits and the 1-D targets, dimension +1 is dimension -1"
+_PAIR_ROWS = "the rows and their masks are built from the same pairs: equal lengths"
+_NON_BLOCKING = "non_blocking only lets a host-to-GPU copy overlap other work: the tensors are the same"
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "model_dpo": [
+        ("_backbone", 'getattr(lm, "base_model", None)', _BASE_MODEL),
+        ("_backbone", 'getattr(lm, "base_model", )', _BASE_MODEL),
+        ("collate_pairs", "pad_id, dtype=None)", "torch.full infers int64 from the integer pad id"),
+        ("collate_pairs", "pad_id, )", "torch.full infers int64 from the integer pad id"),
+        ("collate_pairs", "strict=None", _PAIR_ROWS),
+        ("collate_pairs", "scored, )", _PAIR_ROWS),
+        ("collate_pairs", "strict=False", _PAIR_ROWS),
+        ("read_preferences", '"XXraiseXX"', _RAISE_DEFAULT),
+        ("read_preferences", '"RAISE"', _RAISE_DEFAULT),
+        ("read_preferences", "bad.append(None)", "only the number of skipped lines is used, not their numbers"),
+        ("reward_stats", 'float("NAN")', "float() reads 'NAN' as nan"),
+        ("sequence_logps", "attention_mask=None", _RIGHT_PAD),
+        ("sequence_logps", "input_ids=input_ids, use_cache=False)", _RIGHT_PAD),
+        ("sequence_logps", "use_cache=None)", _KV_CACHE),
+        ("sequence_logps", "use_cache=True)", _KV_CACHE),
+        ("sequence_logps", "attention_mask=attention_mask, )", _KV_CACHE),
+        ("sequence_logps", "gather(+1,", _LAST_DIM),
+        ("sequence_logps", "unsqueeze(+1)", _LAST_DIM),
+        ("sequence_logps", "squeeze(+1)", _LAST_DIM),
+        ("sequence_logps", "logsumexp(logits, +1)", _LAST_DIM),
+        ("sequence_logps", "dtype=None, device=input_ids.device)", _FLOAT32),
+        ("sequence_logps", "zeros(input_ids.size(0), device=input_ids.device)", _FLOAT32),
+        ("PairBatch.completion_lengths", "sum(+1)", "the mask is 2-D: dimension +1 is dimension -1"),
+        ("PairBatch.to", "non_blocking=False)", _NON_BLOCKING),
+        ("PairBatch.to", "t.to(device, )", _NON_BLOCKING),
+        ("PairLogps.forward", "input_ids, None, completion_mask", _RIGHT_PAD),
+    ],
     "model_adapters": [
         ("_leaf_name", 'rsplit(".", )[-1]', _LAST_PART),
         ("_leaf_name", 'rsplit(".", 2)[-1]', _LAST_PART),
@@ -427,7 +486,19 @@ _GPU_COMPILE = (
     "TypeError (torch.compile without a function returns a decorator). Compiling the update on this "
     "CPU costs a minute per test run of every MasterAdamW.__init__ mutant, so no CPU test takes it"
 )
+_GPU_DEVICE = (
+    "on this CPU-only machine every tensor is on the CPU, the default device; on a GPU this mutant leaves a "
+    "tensor on the CPU beside CUDA ones and the step fails (the align stage's GPU runs)"
+)
 UNREACHED_HERE: dict[str, list[tuple[str, str, str]]] = {
+    "model_dpo": [
+        ("sequence_logps", "arange(input_ids.size(0), device=None)", _GPU_DEVICE),
+        ("sequence_logps", "arange(input_ids.size(0), )", _GPU_DEVICE),
+        ("sequence_logps", "dtype=torch.float32, device=None)", _GPU_DEVICE),
+        ("sequence_logps", "dtype=torch.float32, )", _GPU_DEVICE),
+        ("PairBatch.to", "t.to(None, non_blocking=True)", _GPU_DEVICE),
+        ("PairBatch.to", "t.to(non_blocking=True)", _GPU_DEVICE),
+    ],
     "model_optim": [
         ("MasterAdamW.__init__", "torch.compile(None, dynamic=False)", _GPU_COMPILE),
         ("MasterAdamW.__init__", "torch.compile(dynamic=False)", _GPU_COMPILE),
