@@ -6,6 +6,7 @@ the shape read off a config (against transformers' own parameter count) and the 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -238,3 +239,111 @@ def test_the_plan_report(tmp_path, train, precision, fits):
     unfused, _ = memory_plan_for(params, precision=precision, processes=2, sharded=True, cuda=True)[1], None
     assert unfused.fused_loss is False and unfused.sharded and unfused.processes == 2
     assert memory_plan_for(params, precision=precision, processes=1, sharded=False, cuda=False)[1].fused_loss is False
+
+
+def test_adapted_inputs_per_block_are_whole_bytes_and_follow_the_targets():
+    odd = ModelShape(1000, 420, 2, 10, 4, 20, 50, {"q_proj": [(10, 10), (11, 10)], "down_proj": [(20, 10)] * 2}, 200)
+    assert lora_params(odd, 1, ("q_proj",)) == (41, 10)  # 21 // 2
+    assert isinstance(lora_params(odd, 1, ())[1], int)
+    # dropout and autocast copies count only the targeted layers' inputs (q_proj: 10 a block, not 30)
+    targeted = plan(SHAPE, run("lora", "bf16", lora_rank=2, lora_dropout=0.1, lora_targets=("q_proj",)))
+    assert targeted.activations == 6 * 2 * (256 + 3 * 10 + 4 * 10)
+    # full training has no adapter: its dropout setting adds nothing
+    assert plan(SHAPE, run(lora_dropout=0.5)).activations == plan(SHAPE, run()).activations
+
+
+# weights and optimizer state dominate: a smaller micro-batch cannot make the full run fit
+STATEFUL = ModelShape(1_000_000_000, 900_000_000, 2, 64, 64, 128, 100, {"q_proj": [(64, 64)] * 2}, 4096)
+
+
+def test_fsdp_is_named_with_the_fewest_gpus_that_fit():
+    tiny = run(seq_len=8, micro_batch_size=1)
+    for n in (4, 8):
+        available = plan(STATEFUL, replace(tiny, processes=n, sharded=True)).total
+        found = [f for f in alternatives(STATEFUL, tiny, available) if f.startswith("FSDP")]
+        assert found == [f"FSDP over {n} GPUs"]
+
+
+def test_qlora_is_named_where_only_the_4bit_base_fits():
+    tiny = run(seq_len=8, micro_batch_size=1)
+    available = plan(STATEFUL, replace(tiny, method="qlora")).total
+    assert plan(STATEFUL, replace(tiny, method="lora")).total > available
+    assert alternatives(STATEFUL, tiny, available) == ["train.method: qlora"]
+
+
+def test_two_changes_are_joined_with_and():
+    needs_both = total(micro_batch_size=2, gradient_checkpointing=True)
+    assert total(micro_batch_size=1) > needs_both and total(micro_batch_size=4, gradient_checkpointing=True) > needs_both
+    assert alternatives(BIG, big(), needs_both)[0] == (
+        "train.micro_batch_size: 2 (x4 train.grad_accum_steps) and model.gradient_checkpointing: true"
+    )
+
+
+def test_a_multimodal_config_is_read_from_its_text_part():
+    from transformers import Gemma3Config
+
+    config = Gemma3Config(
+        text_config=dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=16, vocab_size=300),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+    )  # fmt: skip
+    shape = model_shape(config)  # the top-level config has no hidden_size of its own
+    assert (shape.layers, shape.hidden, shape.kv_dim, shape.ffn, shape.vocab) == (2, 64, 32, 96, 300)
+
+
+def test_a_head_dim_from_the_hidden_size_is_a_whole_number():
+    from transformers import GPT2Config
+
+    shape = model_shape(GPT2Config(n_embd=32, n_head=4, n_layer=1, vocab_size=20, n_positions=16))
+    assert shape.kv_dim == 32 and isinstance(shape.kv_dim, int)
+
+
+@pytest.mark.parametrize("targets", ["all", ["q_proj", "v_proj"]])
+def test_the_run_shape_carries_every_knob_from_params(tmp_path, targets):
+    from sanchaek.config import params_from_dict
+    from sanchaek.model.memory_plan import memory_plan_for
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_1B))
+    params = params_from_dict({
+        "model": {"name_or_path": str(tmp_path), "gradient_checkpointing": True},
+        "train": {"method": "lora", "seq_len": 512, "micro_batch_size": 3, "compile": False,
+                  "lora": {"rank": 4, "dropout": 0.05, "target_modules": targets}},
+    })  # fmt: skip
+    _, shape = memory_plan_for(params, precision="bf16", processes=2, sharded=False, cuda=True)
+    assert shape == RunShape(
+        method="lora", precision="bf16", seq_len=512, micro_batch_size=3, gradient_checkpointing=True,
+        fused_loss=params.train.fused_cross_entropy, compiled=False, processes=2, sharded=False, lora_rank=4,
+        lora_targets=() if targets == "all" else tuple(targets), lora_dropout=0.05,
+    )  # fmt: skip
+
+
+def _report(tmp_path, **train):
+    from sanchaek.config import params_from_dict
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_1B))
+    base = {"method": "lora", "seq_len": 256, "micro_batch_size": 1, "mixed_precision": "bf16"}
+    return params_from_dict({"model": {"name_or_path": str(tmp_path)}, "train": {**base, **train}})
+
+
+def test_the_report_at_exactly_the_memory_and_with_nothing_that_fits(tmp_path):
+    from sanchaek.model.memory_plan import memory_plan_for
+
+    shape, run_shape = memory_plan_for(_report(tmp_path), precision="bf16", processes=1, sharded=False, cuda=True)
+    exact = plan(shape, run_shape).total / GIB
+    lines = plan_report(_report(tmp_path, memory_gib=exact), processes=1, sharded=False).split("\n")
+    assert len(lines) == 2 and lines[1].startswith("fits in the ")
+    lines = plan_report(_report(tmp_path, memory_gib=0.5), processes=1, sharded=False).split("\n")
+    assert lines[1:] == ["does not fit in the 0.5 GiB of train.memory_gib", "would fit: nothing here"]
+    only = plan_report(_report(tmp_path), processes=1, sharded=False).split("\n")  # no GPU, no memory_gib
+    assert len(only) == 1 and only[0].startswith("memory plan (lora, bf16, 1 process(es)): ")
+
+
+def test_the_report_of_a_sharded_run_divides_by_its_processes(tmp_path):
+    from sanchaek.model.memory_plan import memory_plan_for
+
+    params = _report(tmp_path, method="full", memory_gib=80)
+    report = plan_report(params, processes=4, sharded=True).split("\n")
+    shape, run_shape = memory_plan_for(params, precision="bf16", processes=4, sharded=True, cuda=True)
+    assert report[0] == f"memory plan (full, bf16, 4 process(es)): {plan(shape, run_shape).describe()}"
+    assert plan(shape, run_shape).weights == plan(shape, replace(run_shape, sharded=False)).weights / 4
