@@ -210,3 +210,54 @@ def test_similarity_is_rounded_to_four_places():
     dense.index.vectors = normalise(np.array([[1.0, 0.123456], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]))
     _, reasons = fuse_theme([], dense, ThemeParams(text="산책"), SemanticParams(top_k=1), k=1)
     assert reasons["d1"]["similarity"] == round(float(dense.index.vectors[0, 0]), 4) != float(dense.index.vectors[0, 0])
+
+
+def test_search_finds_the_true_top_k_of_many_passages():
+    rng = np.random.default_rng(7)
+    vectors = normalise(rng.normal(size=(60, 8)))
+    ids = [f"p{i:02d}" for i in range(60)]
+    index = DenseIndex(ids, vectors, {})
+    for trial in range(5):
+        query = rng.normal(size=8)
+        sims = vectors @ normalise(query.reshape(1, -1))[0]
+        best_first = sorted(range(60), key=lambda i: (-float(sims[i]), ids[i]))
+        for k in (1, 2, 3, 7, 60):
+            assert [pid for pid, _ in index.search(query, k)] == [ids[i] for i in best_first[:k]], (trial, k)
+    assert index.search(rng.normal(size=8), -1) == []  # a negative k asks for nothing
+
+
+def test_the_stage_output_is_utf8_whatever_the_locale_and_its_folders_are_made(tmp_path):
+    import locale
+
+    out = tmp_path / "data" / "embeddings" / "new"  # parents that do not exist yet
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # an ASCII locale: its default encoding cannot hold 산책
+    try:
+        write_embeddings(out, ["산책-1"], np.array([[1.0, 0.0]]), {"model": "모델", "dim": 2})
+        write_embeddings(out, ["산책-1"], np.array([[1.0, 0.0]]), {"model": "모델", "dim": 2})  # again: no error
+        index = load_dense_index(out)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+    assert index.passage_ids == ["산책-1"] and index.model == "모델"
+    assert (out / "meta.json").read_text("utf-8") == '{\n  "model": "모델",\n  "dim": 2\n}\n'
+    assert (out / "passage_ids.json").read_text("utf-8") == '["산책-1"]'
+    write_part(tmp_path / "cache" / "deep" / "model", 0, ["k"], np.zeros((1, 2)))
+    assert read_cache(tmp_path / "cache" / "deep" / "model", 2).keys() == {"k"}
+
+
+def test_an_unreadable_part_is_named_with_its_error(tmp_path, caplog):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "part-000000.npz").write_bytes(b"not a zip")
+    caplog.set_level(logging.WARNING, logger="sanchaek")
+    assert read_cache(folder, 2) == {}
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"skipping unreadable embedding cache part {folder / 'part-000000.npz'} (")
+    assert not message.endswith("(None)") and len(message) > len(f"skipping unreadable embedding cache part {folder}")
+
+
+def test_dense_candidates_below_the_minimum_similarity_are_dropped_before_fusion():
+    dense = _dense()
+    params = SemanticParams(top_k=4, rrf_k=1.0, min_similarity=0.9)
+    hits, reasons = fuse_theme([], dense, ThemeParams(text="산책", synonyms=["걷기"]), params, k=10)
+    assert [h.passage_id for h in hits] == ["d1", "d3"] and sorted(reasons) == ["d1", "d3"]

@@ -58,7 +58,25 @@ _LAST_DIM = "on the 2-D (scored tokens x vocabulary) logits and the 1-D targets,
 _PAIR_ROWS = "the rows and their masks are built from the same pairs: equal lengths"
 _NON_BLOCKING = "non_blocking only lets a host-to-GPU copy overlap other work: the tensors are the same"
 _AS_LORA = "plan reads any method that is neither full nor qlora as lora, so the lora route is sized the same"
+_CODEC_CASE = "Python's codec names are case-insensitive"
+_ONE_ROW_EACH = "the vectors hold one row per id (load_dense_index and read_cache compare the lengths first)"
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "search_embedding": [
+        ("load_dense_index", '"UTF-8"', _CODEC_CASE),
+        ("text_key", '"UTF-8"', _CODEC_CASE),
+        ("write_embeddings", '"UTF-8"', _CODEC_CASE),
+        ("model_cache_dir", 'c in "XX-_.XX"', "the added X is alphanumeric, which is kept already"),
+        ("read_cache", "vectors, strict=None)", _ONE_ROW_EACH),
+        ("read_cache", "vectors, ))", _ONE_ROW_EACH),
+        ("read_cache", "vectors, strict=False)", _ONE_ROW_EACH),
+        ("DenseIndex.similarity", "sims), strict=None)", _ONE_ROW_EACH),
+        ("DenseIndex.similarity", "sims), ))", _ONE_ROW_EACH),
+        ("DenseIndex.similarity", "sims), strict=False)", _ONE_ROW_EACH),
+        ("write_embeddings", "ensure_ascii=None", "None is as false as False"),
+        ("DenseIndex.search", "if k < 0 or", "k = 0 goes on to an empty slice: the same empty list"),
+        ("DenseIndex.search", "reshape(1, -2)", "numpy reads a negative size as the one unknown dimension"),
+        ("DenseIndex.similarity", "reshape(1, -2)", "numpy reads a negative size as the one unknown dimension"),
+    ],
     "model_memory_plan": [
         (
             "_smallest_change",
