@@ -224,6 +224,12 @@ def test_search_finds_the_true_top_k_of_many_passages():
         for k in (1, 2, 3, 7, 60):
             assert [pid for pid, _ in index.search(query, k)] == [ids[i] for i in best_first[:k]], (trial, k)
     assert index.search(rng.normal(size=8), -1) == []  # a negative k asks for nothing
+    many = normalise(rng.normal(size=(2000, 8)))  # numpy selects differently past a few hundred values
+    big = DenseIndex([f"q{i:04d}" for i in range(2000)], many, {})
+    for _ in range(3):
+        query = rng.normal(size=8)
+        best = int(np.argmax(many @ normalise(query.reshape(1, -1))[0]))
+        assert [pid for pid, _ in big.search(query, 1)] == [f"q{best:04d}"]
 
 
 def test_the_stage_output_is_utf8_whatever_the_locale_and_its_folders_are_made(tmp_path):
