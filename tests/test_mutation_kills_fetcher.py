@@ -429,12 +429,21 @@ def test_the_pause_is_per_host_name_and_a_short_one_is_kept(site):
 # --- _send: the size cap, the whole-response deadline, the client it sends through -------------------
 
 
+def _paced(chunks: list[bytes]):
+    """Chunks sent 50 ms apart, so the client reads them one at a time."""
+    import time
+
+    for chunk in chunks:
+        yield chunk
+        time.sleep(0.05)
+
+
 def test_a_declared_length_over_the_cap_is_refused_before_the_body(site):
     site.add("/robots.txt", status=404)
     site.add("/big", b"x" * 2049)  # Content-Length: 2049
     site.add("/edge", b"y" * 2048)
     site.handle("/stream", lambda n: (200, {}, [b"z" * 1024, b"z" * 1024, b"z"]))  # no length: counted
-    site.handle("/stream-edge", lambda n: (200, {}, [b"w" * 1000, b"w" * 1000, b"w" * 48]))
+    site.handle("/stream-edge", lambda n: (200, {}, _paced([b"w" * 1000, b"v" * 1000, b"u" * 48])))
     fetcher = Fetcher(fetch_params(max_bytes=2048), clock=FakeClock())
     fetcher.add_secret("big")
     with pytest.raises(FetchError) as err:
@@ -447,7 +456,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_the_body(site):
     assert (err.value.kind, err.value.reason) == ("too-large", "response over max_bytes 2048")
     assert err.value.url == site.base + "/stream"
     page = fetcher.get(site.base + "/stream-edge")
-    assert page.content == b"w" * 2048 and page.text == "w" * 2048
+    assert page.content == b"w" * 1000 + b"v" * 1000 + b"u" * 48  # every chunk, in order
     assert fetcher.requests == 5  # robots.txt and four pages: one request each
     fetcher.close()
 
@@ -481,11 +490,32 @@ def test_a_body_ended_by_closing_the_connection_is_counted_as_it_comes():
 def test_the_client_sends_our_agent_and_language_and_keeps_redirects_for_us(site):
     site.add("/robots.txt", status=404)
     site.add("/page", "<p>x</p>")
-    fetcher = Fetcher(fetch_params(user_agent="sanchaek-test/1.0 (+https://example.invalid)"), clock=FakeClock())
+    fetcher = Fetcher(
+        fetch_params(user_agent="sanchaek-test/1.0 (+https://example.invalid)", read_timeout_s=3.0, connect_timeout_s=1.5),
+        clock=FakeClock(),
+    )
     fetcher.get(site.base + "/page")
     assert site.log[-1] == ("/page", "sanchaek-test/1.0 (+https://example.invalid)")
     assert fetcher.client.headers["accept-language"] == "ko,en;q=0.5"
-    assert fetcher.client.follow_redirects is False and fetcher.client.timeout.read == 2.0
-    assert fetcher.client.timeout.connect == 2.0
+    assert fetcher.client.follow_redirects is False and fetcher.client.timeout.read == 3.0
+    assert fetcher.client.timeout.connect == 1.5
     fetcher.close()
     assert fetcher.client.is_closed
+
+
+def test_ssl_cert_file_is_trusted_without_a_ca_bundle(tmp_path, monkeypatch):
+    from crawl_support import self_signed_tls
+
+    tls, ca = self_signed_tls(tmp_path)
+    secure = SiteServer(tls)
+    try:
+        secure.add("/robots.txt", status=404)
+        secure.add("/page", "<p>보안</p>")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the environment's CA, as httpx reads it
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        fetcher = Fetcher(fetch_params(), clock=FakeClock())
+        assert fetcher.get(f"https://localhost:{secure.port}/page").text == "<p>보안</p>"
+        fetcher.close()
+    finally:
+        secure.close()

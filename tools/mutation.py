@@ -170,7 +170,9 @@ def _lookup(
 ) -> str | None:
     mutated = mutation.split("  ->  ", 1)[-1]
     for func, piece, reason in table.get(target, []):
-        if func == function and piece in mutated:
+        # "^old  ->  new": the whole mutation exactly (a deleted line's mutated side is empty)
+        found = mutation == piece[1:] if piece.startswith("^") else piece in mutated
+        if func == function and found:
             return reason
     return None
 

@@ -5,8 +5,9 @@ apart. ``UNREACHED_HERE``: real bugs on a path no test on this machine reaches (
 counted as survivors, with the explanation beside them in reports/quality/mutation.json.
 
 Each entry is (function, a piece of the mutated line, why): a survivor matches when its function is
-the same and its mutated line holds the piece, so an entry outlives mutmut's renumbering of mutants
-when the module changes elsewhere.
+the same and its mutated line holds the piece (or, for a piece "^old  ->  new", when the whole mutation
+is exactly that: a deleted line), so an entry outlives mutmut's renumbering of mutants when the module
+changes elsewhere.
 """
 
 from __future__ import annotations
@@ -65,6 +66,29 @@ _ORDINAL_DOMAIN = (
     "domain read off the data gives the same alpha (checked on 300 random rating matrices)"
 )
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "crawl_fetcher_send": [
+        ("Fetcher.__post_init__", '"user-agent": p.user_agent', _HEADER_CASE),
+        ("Fetcher.__post_init__", '"USER-AGENT": p.user_agent', _HEADER_CASE),
+        ("Fetcher.__post_init__", '"accept-language": "ko', _HEADER_CASE),
+        ("Fetcher.__post_init__", '"ACCEPT-LANGUAGE": "ko', _HEADER_CASE),
+        ("Fetcher._send", '"CONTENT-LENGTH"', _HEADER_CASE),
+        ("Fetcher._send", 'stream("get", url)', "httpx upper-cases the method of every request"),
+        (
+            "Fetcher.__post_init__",
+            "^follow_redirects=False,  # by hand: every hop is robots-checked and loop-checked  ->  ",
+            "follow_redirects=False is httpx.Client's default",
+        ),
+        (
+            "Fetcher.__post_init__",
+            "^trust_env=True,  # HTTP_PROXY / HTTPS_PROXY / NO_PROXY, SSL_CERT_FILE / )  ->  )",
+            "trust_env=True is httpx.Client's default",
+        ),
+        (
+            "Fetcher._send",
+            "time.monotonic() >= deadline",
+            "a monotonic clock read equal to the deadline to the nanosecond is no case of its own",
+        ),
+    ],
     "votes_agreement": [
         ("rater_agreement", "value_domain=None", _ORDINAL_DOMAIN),
         ("rater_agreement", 'reliability_data=matrix, level_of_measurement="ordinal"', _ORDINAL_DOMAIN),
@@ -401,6 +425,15 @@ _CUDA_MEMORY = (
     "torch.cuda is not available, so `sanchaek train --plan` and train's check on the GPU runs are its tests"
 )
 UNREACHED_HERE: dict[str, list[tuple[str, str, str]]] = {
+    "crawl_fetcher_send": [
+        (
+            "Fetcher.__post_init__",
+            "verify: ssl.SSLContext | bool = None",
+            "with verify=None httpcore builds ssl.create_default_context(), which also verifies certificates and "
+            "honours SSL_CERT_FILE (tests/test_mutation_kills_fetcher.py); only the CA store differs (the "
+            "system's instead of certifi's), which no test against 127.0.0.1 can see",
+        ),
+    ],
     "model_memory_plan": [
         *(
             ("available_memory", piece, _CUDA_MEMORY)
