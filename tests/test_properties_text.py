@@ -88,7 +88,7 @@ _PII_PIECES = [
     "010-2847-3961", "02)123-4567", "851130-2746510", "4111 1111 1111 1111", "110-123-456789", "계좌",
     "kim@example.com", "kim(at)naver[dot]com", " 골뱅이 ", "https://blog.naver.com/kim/1", "www.a.kr",
     "naver.com/x", "@handle", "카톡 아이디 ", "ID ", "서울특별시 ", "종로구 ", "세종대로 175", "101동 202호",
-    "192.168.0.1", "M12345678", "11-23-456789-01", "김철수 선생님", "이영희씨", "<EMAIL>", "<PHONE>", "<URL>",
+    "192.168.0.1", "fe80::1", "dead:beef::cafe", "M12345678", "11-23-456789-01", "김철수 선생님", "이영희씨", "<EMAIL>", "<PHONE>", "<URL>",
     ".", "-", " ", "/", ":", "@", "(", ")", "1", "23", "456", "7890", "a", "kr", "com", "가", "로", "이고",
 ]
 pii_text = st.lists(st.sampled_from(_PII_PIECES), max_size=10).map("".join)
@@ -98,6 +98,7 @@ kinds = st.sampled_from([ORDER, ORDER[:7], OPTIONAL_KINDS, ("email",), ("phone",
 @FAST
 @given(pii_text, kinds)
 @example("김철수 선생님김철수 선생님김철수 선생님", ORDER)  # each name hidden by the one before it
+@example("주소는 dead:beef::cafe 이다", ORDER)  # an IPv6 address without a digit
 def test_scrubbing_leaves_no_match_and_touches_nothing_without_one(text, wanted):
     scrubber = PiiScrubber(wanted)
     out, found = scrubber.scrub(text)

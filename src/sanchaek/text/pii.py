@@ -196,6 +196,8 @@ class PiiScrubber:
         gate = r"[0-9０-９@＠]|\.[A-Za-z]|\.한국|[\[(](?:\.|dot|at|점|골뱅이)[\])]|\s(?:dot|점|골뱅이)\s|아이디|ID"
         if "person" in wanted:
             gate += "|" + _HONORIFIC
+        if "ip" in wanted:  # an IPv6 address may hold no digit at all (dead:beef::cafe)
+            gate += "|:"
         self._gate = re.compile(gate, re.I)
 
     def scrub(self, text: str) -> tuple[str, Counter]:
