@@ -153,7 +153,8 @@ TARGETS: tuple[Target, ...] = (
     Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py", _PII_TESTS),
     Target("text_dedup", "src/sanchaek/text/dedup.py",
            ("tests/test_text.py::test_exact_dedup_ignores_spacing_and_punctuation",
-            "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text")),
+            "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text",
+            "tests/test_mutation_kills_dedup.py")),
     Target("model_sampling", "src/sanchaek/model/sampling.py",
            tuple(f"tests/test_generate.py::{t}" for t in (
                "test_logit_processing_matches_hugging_face",

@@ -70,6 +70,15 @@ _ONE_MARKER = "the list holds each section marker once: split or rsplit, with an
 _NEVER_BARE = "an address is never bare (bare=False), so _tld_ok answers before it reads has_path"
 _GATE_CASE = "the gate is compiled with re.I: the case of its letters does not matter"
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "text_dedup": [
+        ("exact_key", '"UTF-8"', _CODEC_CASE),
+        ("NearDeduper.sketch", '"UTF-8"', _CODEC_CASE),
+        (
+            "shingles",
+            "if len(compact) < k",
+            "a text of exactly k characters has one window, the whole text: the same single shingle",
+        ),
+    ],
     "text_pii": [
         ("_find_emails", "골뱅이|AT[\\])]", "the search ignores case: AT] and at] are one pattern"),
         ("_find_emails", "bare=None, has_path=False", "None is as false as False"),
