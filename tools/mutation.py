@@ -156,11 +156,14 @@ TARGETS: tuple[Target, ...] = (
             "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text",
             "tests/test_mutation_kills_dedup.py")),
     Target("model_sampling", "src/sanchaek/model/sampling.py",
-           tuple(f"tests/test_generate.py::{t}" for t in (
+           (*(f"tests/test_generate.py::{t}" for t in (
                "test_logit_processing_matches_hugging_face",
                "test_fixed_shape_processing_equals_processing_the_written_prefix",
                "test_padding_is_not_text_for_the_penalties",
-               "test_top_candidates_give_the_distribution_of_the_vocabulary_filters"))),
+               "test_top_candidates_give_the_distribution_of_the_vocabulary_filters")),
+            "tests/test_mutation_kills_sampling.py"),
+           note="the engine tests of test_generate.py (a model decoding per mutant) left out: "
+                "tests/test_mutation_kills_sampling.py calls the step as the engine does"),
     Target("search_fusion", "src/sanchaek/search/fusion.py", ("tests/test_mutation_kills_search.py",),
            note="test_search_themes.py's fusion test left out: it builds a Lucene index and embeds with the "
                 "real model per mutant"),

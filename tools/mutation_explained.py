@@ -69,7 +69,40 @@ _ORDINAL_DOMAIN = (
 _ONE_MARKER = "the list holds each section marker once: split or rsplit, with any maxsplit, cut at the same place"
 _NEVER_BARE = "an address is never bare (bare=False), so _tld_ok answers before it reads has_path"
 _GATE_CASE = "the gate is compiled with re.I: the case of its letters does not matter"
+_TWO_D = "logits and masks here are 2-D (rows x vocabulary or candidates): dimension +1 is dimension -1"
+_INF_TEXT_CASE = "float() reads '-INF' as -inf"
+_P_ONE = "with p = 1 only tokens whose float32 probability is 0 could go, and those are never drawn"
+_NO_NGRAM_YET = "before cur = n no n-gram is completely written, so there is nothing to ban either way"
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "model_sampling": [
+        ("adjust_logits", "all(+1, keepdim=True)", _TWO_D),
+        ("apply_repetition_penalty", "logits <= 0", "a logit of exactly 0 stays 0 multiplied or divided"),
+        ("ban_repeated_ngrams", "if seq.shape[1] <= n", _NO_NGRAM_YET),
+        ("ban_repeated_ngrams", "clamp(min=1)", "the index is 0 only at cur = n - 1: " + _NO_NGRAM_YET),
+        ("ban_repeated_ngrams", "all(+1, keepdim=True)", _TWO_D),
+        ("ban_repeated_ngrams", "(cur > n - 1)", _NO_NGRAM_YET),
+        ("ban_repeated_ngrams", "(cur >= n - 2)", _NO_NGRAM_YET),
+        (
+            "ban_repeated_ngrams",
+            "| (cur >= n - 1)",
+            "buffers are left-padded, so a prefix that holds padding has no fully written window before it: "
+            "window_valid already bans nothing there",
+        ),
+        ("ban_repeated_ngrams", '"-INF"', _INF_TEXT_CASE),
+        ("process_logits", "s.top_p <= 1.0", _P_ONE),
+        ("process_logits", "s.top_p < 2.0", _P_ONE),
+        ("top_candidates", "if p <= 1.0", _P_ONE),
+        ("top_candidates", "if p < 2.0", _P_ONE),
+        ("top_candidates", "softmax(+1)", _TWO_D),
+        ("top_candidates", "cumsum(+1)", _TWO_D),
+        ("top_candidates", '"-INF"', _INF_TEXT_CASE),
+        ("top_k_filter", "shape[+1]", _TWO_D),
+        ("top_k_filter", '"-INF"', _INF_TEXT_CASE),
+        ("top_p_filter", "logits.sort(descending=False)", "dim=-1 is sort's default"),
+        ("top_p_filter", "logits.sort(dim=-1, )", "descending=False is sort's default"),
+        ("top_p_filter", "dim=+1", _TWO_D),
+        ("top_p_filter", '"-INF"', _INF_TEXT_CASE),
+    ],
     "text_dedup": [
         ("exact_key", '"UTF-8"', _CODEC_CASE),
         ("NearDeduper.sketch", '"UTF-8"', _CODEC_CASE),
@@ -473,6 +506,10 @@ _CUDA_MEMORY = (
     "torch.cuda is not available, so `sanchaek train --plan` and train's check on the GPU runs are its tests"
 )
 UNREACHED_HERE: dict[str, list[tuple[str, str, str]]] = {
+    "model_sampling": [
+        ("ban_repeated_ngrams", "torch.arange(n - 1, device=None)", _GPU_DEVICE),
+        ("ban_repeated_ngrams", "torch.arange(n - 1, )", _GPU_DEVICE),
+    ],
     "crawl_fetcher_send": [
         (
             "Fetcher.__post_init__",
