@@ -116,3 +116,21 @@ def test_top_k_of_one_and_top_p_at_its_exact_boundary():
     assert top_p_filter(logits, 0.5).tolist() == reference.tolist() == [[-math.inf, -math.inf, ln2]]
     values, indices = top_candidates(logits, 3, 0.5)
     assert indices.tolist() == [[2, 0, 1]] and values.tolist() == [[ln2, -math.inf, -math.inf]]
+
+
+def test_the_race_normalises_each_row_on_its_own():
+    # row-wise softmax: row 0 is [0.73, 0.27] -> / [1, 0.5] -> token 0; normalising over the rows
+    # instead would give row 0 [0.12, 0.12] -> token 1
+    logits = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    assert choose_tokens(logits, torch.tensor([[1.0, 0.5], [1.0, 1.0]])).tolist() == [0, 0]
+
+
+def test_the_step_applies_the_penalties_to_the_written_text():
+    seq = torch.tensor([[1, 0, 0], [0, 0, 0]])
+    valid = torch.tensor([[True, False, False], [True, False, False]])
+    cur = torch.tensor(1)
+    # token 1 (row 0's best) and token 0 (row 1's best) are written: n = 1 bans them
+    greedy = make_next_token(plain(do_sample=False, no_repeat_ngram_size=1))
+    assert greedy(LOGITS, seq, valid, cur, None).tolist() == [3, 4]
+    among = make_next_token(plain(top_k=2, top_p=1.0, temperature=1.0, no_repeat_ngram_size=1))
+    assert among(LOGITS, seq, valid, cur, torch.ones((2, 2))).tolist() == [3, 4]

@@ -102,6 +102,12 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("top_p_filter", "logits.sort(dim=-1, )", "descending=False is sort's default"),
         ("top_p_filter", "dim=+1", _TWO_D),
         ("top_p_filter", '"-INF"', _INF_TEXT_CASE),
+        ("choose_tokens", "argmax(+1)", _TWO_D),
+        ("choose_tokens", "softmax(+1)", _TWO_D),
+        ("sample_candidates", "noise.shape[+1]", _TWO_D),
+        ("sample_candidates", "noise.shape[-2]", "noise has one row per sequence and k columns"),
+        ("sample_candidates", "indices.gather(+1,", _TWO_D),
+        ("sample_candidates", "squeeze(+1)", "the gathered (rows x 1) ids: dimension +1 is dimension -1"),
     ],
     "text_dedup": [
         ("exact_key", '"UTF-8"', _CODEC_CASE),
