@@ -134,3 +134,10 @@ def test_the_step_applies_the_penalties_to_the_written_text():
     assert greedy(LOGITS, seq, valid, cur, None).tolist() == [3, 4]
     among = make_next_token(plain(top_k=2, top_p=1.0, temperature=1.0, no_repeat_ngram_size=1))
     assert among(LOGITS, seq, valid, cur, torch.ones((2, 2))).tolist() == [3, 4]
+
+
+def test_the_noise_width_is_the_number_of_candidates():
+    # two rows, three candidates: the third-ranked one wins row 0's race
+    s = plain(top_k=3, top_p=1.0, temperature=1.0)
+    noise = torch.tensor([[1.0, 1.0, 0.001], [1.0, 1.0, 1.0]])
+    assert sample_candidates(LOGITS, s, noise).tolist() == [2, 0]

@@ -105,7 +105,6 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
         ("choose_tokens", "argmax(+1)", _TWO_D),
         ("choose_tokens", "softmax(+1)", _TWO_D),
         ("sample_candidates", "noise.shape[+1]", _TWO_D),
-        ("sample_candidates", "noise.shape[-2]", "noise has one row per sequence and k columns"),
         ("sample_candidates", "indices.gather(+1,", _TWO_D),
         ("sample_candidates", "squeeze(+1)", "the gathered (rows x 1) ids: dimension +1 is dimension -1"),
     ],
