@@ -10,8 +10,6 @@ import pytest
 
 from sanchaek.text.pii import ORDER, PiiScrubber, _icann_tlds
 
-ALL = PiiScrubber(ORDER)
-
 
 @pytest.mark.parametrize(
     ("text", "scrubbed"),
@@ -33,7 +31,7 @@ ALL = PiiScrubber(ORDER)
     ],
 )
 def test_spellings_and_ends(text, scrubbed):
-    assert ALL.scrub(text)[0] == scrubbed
+    assert PiiScrubber(ORDER).scrub(text)[0] == scrubbed
 
 
 NUMBERS = "851130-2746510 4111 1111 1111 1111 010-2847-3961 신한은행 110-123-456789"
@@ -57,12 +55,12 @@ def test_a_match_of_a_kind_not_asked_for_does_not_stop_the_rest():
     ["kim@naver.com김철수 선생님", "김철수 선생님(02)123-4567", "김철수 선생님https://blog.naver.com/kim"],
 )
 def test_matches_that_touch_are_both_kept(text):
-    spans = ALL.spans(text)
+    spans = PiiScrubber(ORDER).spans(text)
     assert len(spans) == 2 and spans[0][1] == spans[1][0]
 
 
 def test_find_counts_and_unknown_kinds_are_named():
-    assert ALL.find("010-2847-3961, kim@naver.com") == Counter({"phone": 1, "email": 1})
+    assert PiiScrubber(ORDER).find("010-2847-3961, kim@naver.com") == Counter({"phone": 1, "email": 1})
     with pytest.raises(ValueError) as err:
         PiiScrubber(["email", "bogus", "face"])
     assert str(err.value) == "unknown PII kinds: ['bogus', 'face']"
@@ -78,5 +76,5 @@ def test_the_tld_list_is_the_icann_section_one_label_each():
     finally:
         locale.setlocale(locale.LC_CTYPE, previous)
     assert {"com", "kr", "io", "museum", "한국"} <= tlds and len(tlds) > 1000
-    assert all(t and "." not in t and not t.startswith("//") and t == t.strip() for t in tlds)
+    assert all(t and "." not in t and not t.startswith("//") and len(t.split()) == 1 for t in tlds)
     assert "blogspot" not in tlds  # the private section's names are no TLDs

@@ -137,6 +137,21 @@ EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
             )
         ),
         ("_icann_tlds", '"UTF-8"', _CODEC_CASE),
+        (
+            "_icann_tlds",
+            'split("XX===END ICANN DOMAINS===XX", 1)',
+            "every name of the private section after the marker holds a dot, so reading past it adds none",
+        ),
+        (
+            "_icann_tlds",
+            'split("===end icann domains===", 1)',
+            "every name of the private section after the marker holds a dot, so reading past it adds none",
+        ),
+        (
+            "PiiScrubber.__init__",
+            'gate = "|:"',
+            "an empty alternative lets every text through the gate, which only skips work: the finders decide",
+        ),
         ("PiiScrubber.__init__", "\\.[a-za-z]", _GATE_CASE),
         ("PiiScrubber.__init__", "\\.[A-ZA-Z]", _GATE_CASE),
         (
