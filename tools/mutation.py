@@ -150,7 +150,8 @@ TARGETS: tuple[Target, ...] = (
            note="the cache, cosine search, the stage's files and rank fusion; the embedders (a model each) and "
                 "embed_texts (being given a process pool) left out"),
     Target("text_pii", "src/sanchaek/text/pii.py", _PII_TESTS),
-    Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py", _PII_TESTS),
+    Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py",
+           (*_PII_TESTS, "tests/test_mutation_kills_pii_numbers.py")),
     Target("text_dedup", "src/sanchaek/text/dedup.py",
            ("tests/test_text.py::test_exact_dedup_ignores_spacing_and_punctuation",
             "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text",
