@@ -151,7 +151,12 @@ TARGETS: tuple[Target, ...] = (
                 "embed_texts (being given a process pool) left out"),
     Target("text_pii", "src/sanchaek/text/pii.py", _PII_TESTS),
     Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py",
-           (*_PII_TESTS, "tests/test_mutation_kills_pii_numbers.py")),
+           (*_PII_TESTS, "tests/test_mutation_kills_pii_numbers.py"),
+           ("luhn_ok", "rrn_check_ok", "rrn_date_ok", "ean13_ok", "card_network_ok", "_year_range",
+            "classify_number", "_phone_national", "_service_number", "_account_shape", "_date_like", "_timestamp"),
+           note="the validators and the classifier; the run splitter (number_spans, _classify_groups, "
+                "_longest_pii) left out: its loop mutants each run until mutmut's timeout, past this row's "
+                "time bound (the PII sets of test_text.py exercise it)"),
     Target("text_dedup", "src/sanchaek/text/dedup.py",
            ("tests/test_text.py::test_exact_dedup_ignores_spacing_and_punctuation",
             "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text",
