@@ -166,3 +166,43 @@ def test_classification_of_runs():
     assert classify_number(run(["110", "123", "456789"])) == "account"
     assert classify_number(run(["110", "123", "456789"], seps=[".", "."])) is None
     assert classify_number(run(["1592", "1598"])) is None
+
+
+def test_every_month_length_and_leap_year_against_the_calendar():
+    import calendar
+
+    centuries = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000,
+                 "9": 1800, "0": 1800}  # fmt: skip
+    for digit, century in centuries.items():
+        for yy in (0, 1, 4, 96, 97):
+            year = century + yy
+            for month in range(1, 13):
+                last = calendar.monthrange(year, month)[1]
+                base = f"{yy:02d}{month:02d}"
+                assert rrn_date_ok(f"{base}{last:02d}{digit}000000"), (year, month)
+                assert not rrn_date_ok(f"{base}{last + 1:02d}{digit}000000"), (year, month)
+
+
+def test_check_digits_of_zero_and_short_year_groups():
+    assert ean13_ok("0000000000000") and ean13_ok("9791234567896")
+    assert not _year_range(["1000", "01100"])  # a second group of five digits is no year
+    assert _date_like(["1999", "01"])
+
+
+def test_classification_edges():
+    assert classify_number(run(["12", "3456", "7890"], intl=True)) is None  # +82 and no Korean phone shape
+    for isbn in ("9780306406157", "9791234567896"):  # would be an account after 입금 if not an ISBN
+        assert classify_number(run([isbn], before="입금 ")) is None
+    assert classify_number(run(["4222222222222"])) == "card"  # 13 digits: the shortest Visa
+    assert classify_number(run(["4111111111111111110"])) == "card"  # 19 digits: the longest
+    assert classify_number(run(["4111", "1111", "1111", "1111", "110"])) == "card"  # five groups
+    assert classify_number(run(["351", "111", "111", "111", "111", "116"])) is None  # six groups: no card
+    assert classify_number(run(["123", "12", "12345"])) == "account"  # 10 digits in a bank's shape
+    assert classify_number(run(["123456789012345"], before="계좌 ")) is None  # 15 digits: too long
+    assert classify_number(run(["12345678901234"], before="계좌 ")) == "account"  # 14: the longest
+
+
+def test_account_context_reach_and_group_counts():
+    assert not _account_shape(["123", "4567", "8901"], "송금" + " " * 29)  # 31 characters back: out of reach
+    assert _account_shape(["12", "3456", "7890", "12"], "계좌 ")  # four groups of no bank's shape
+    assert not _account_shape(["12", "3456", "7890", "12", "3"], "계좌 ")

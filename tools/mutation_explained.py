@@ -73,7 +73,28 @@ _TWO_D = "logits and masks here are 2-D (rows x vocabulary or candidates): dimen
 _INF_TEXT_CASE = "float() reads '-INF' as -inf"
 _P_ONE = "with p = 1 only tokens whose float32 probability is 0 could go, and those are never drawn"
 _NO_NGRAM_YET = "before cur = n no n-gram is completely written, so there is nothing to ban either way"
+_TWELVE = "the caller hands thirteen digits: digits[:12] and the twelve weights always have one length"
 EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
+    "text_pii_numbers": [
+        ("luhn_ok", "total -= n", "-t % 10 == 0 exactly when t % 10 == 0: the sign does not change the check"),
+        ("rrn_check_ok", "weights, strict=None)", _TWELVE),
+        ("rrn_check_ok", "weights, ))", _TWELVE),
+        ("rrn_check_ok", "weights, strict=False)", _TWELVE),
+        (
+            "rrn_date_ok",
+            "century - int(digits[:2])",
+            "only leap years are read off the year, and c - y and c + y are both leap or both not for "
+            "c = 1800, 1900, 2000 and 0 <= y < 100",
+        ),
+        (
+            "_phone_national",
+            "lengths[2] in (3, 4) and lengths[2] == 4",
+            "with the area code first and four digits last, the middle group holds the rest of the pattern: "
+            "3 or 4 digits either way",
+        ),
+        ("classify_number", "intl=None", "None is as false as False"),
+        ("classify_number", "len(digits) <= 20", "no card network issues 20 digits (card_network_ok)"),
+    ],
     "model_sampling": [
         ("adjust_logits", "all(+1, keepdim=True)", _TWO_D),
         ("apply_repetition_penalty", "logits <= 0", "a logit of exactly 0 stays 0 multiplied or divided"),
