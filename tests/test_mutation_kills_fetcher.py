@@ -4,6 +4,7 @@ Retry-After parsing, robots answers. Servers only on 127.0.0.1."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from crawl_support import FakeClock, SiteServer, fetch_params
 
@@ -289,3 +290,232 @@ def test_get_names_each_refusal(site):
         assert (err.value.kind, err.value.status, err.value.reason) == (kind, status, reason)
         assert err.value.url == site.base + path
     fetcher.close()
+
+
+def test_a_plain_refusal_and_a_page_carry_what_was_asked(site):
+    site.add("/robots.txt", status=404)
+    site.add("/closed", "no", status=403)
+    site.add("/latin", b"caf\xe9 au lait", headers={"Content-Type": "text/plain; charset=iso-8859-1"})
+    fetcher = Fetcher(fetch_params(), clock=FakeClock())
+    fetcher.add_secret("closed")
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/closed")
+    assert (err.value.url, err.value.reason, err.value.kind, err.value.status) == (
+        site.base + "/***",
+        "HTTP 403",
+        "http",
+        403,
+    )
+    page = fetcher.get(site.base + "/latin")
+    assert (page.url, page.final_url, page.status) == (site.base + "/latin", site.base + "/latin", 200)
+    # the header's charset decides: without it detection reads these bytes otherwise
+    assert (page.text, page.encoding) == ("café au lait", "iso8859-1")
+    from sanchaek.crawl.charset import decode_body
+
+    assert decode_body(page.content, "") != (page.text, page.encoding)
+    fetcher.close()
+
+
+def test_too_many_redirects_names_the_asked_url_with_secrets_hidden(site):
+    site.add("/robots.txt", status=404)
+    site.add("/k3y/a", status=302, headers={"Location": "/k3y/b"})
+    site.add("/k3y/b", status=302, headers={"Location": "/k3y/c"})
+    fetcher = Fetcher(fetch_params(max_redirects=1), clock=FakeClock())
+    fetcher.add_secret("k3y")
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/k3y/a")
+    assert (err.value.url, err.value.kind, err.value.status) == (site.base + "/***/a", "redirect", None)
+    assert err.value.reason == "more than 1 redirects (crawl.fetch.max_redirects)"
+    fetcher.close()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_refused_connection_is_retried_with_backoff_then_named(caplog):
+    url = f"http://127.0.0.1:{_closed_port()}/page"
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(max_retries=1, backoff_base_s=0.5), clock=clock)
+    with pytest.raises(FetchError) as err:
+        fetcher.get(url, check_robots=False)
+    assert (err.value.kind, err.value.status, err.value.url) == ("retries", None, url)
+    assert err.value.reason.startswith("gave up after 2 tries: ConnectError: ")
+    assert [(u, s, r.split(":")[0]) for u, s, r in fetcher.waits] == [(url, 0.5, "ConnectError")]
+    assert clock.sleeps == [0.5] and fetcher.requests == 2
+    fetcher.close()
+
+
+def test_a_silent_server_times_out_and_the_reason_says_so():
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts connections (the kernel's backlog) and never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/page"
+        fetcher = Fetcher(fetch_params(max_retries=0, read_timeout_s=0.05), clock=FakeClock())
+        with pytest.raises(FetchError) as err:
+            fetcher.get(url, check_robots=False)
+        assert (err.value.kind, err.value.status) == ("retries", None)
+        assert err.value.reason == "gave up after 1 tries: timeout (ReadTimeout: timed out)"
+        fetcher.close()
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (httpx.ConnectTimeout(""), "timeout (ConnectTimeout)"),  # no message: no dangling ': '
+        (httpx.PoolTimeout("pool full"), "timeout (PoolTimeout: pool full)"),
+    ],
+)
+def test_a_timeout_reason_names_its_kind_with_or_without_a_message(exc, reason):
+    # an empty-message timeout cannot be provoked from a real socket reliably: httpx's own mock
+    # transport raises it as httpx's transports do
+    def refuse(request):
+        raise exc
+
+    fetcher = Fetcher(fetch_params(max_retries=0), clock=FakeClock(), transport=httpx.MockTransport(refuse))
+    with pytest.raises(FetchError) as err:
+        fetcher.get("http://127.0.0.1:9/page", check_robots=False)
+    assert err.value.reason == f"gave up after 1 tries: {reason}"
+    fetcher.close()
+
+
+def test_an_http_date_retry_after_is_measured_from_the_wall_clock(site):
+    import email.utils
+
+    clock = FakeClock()
+    when = email.utils.formatdate(clock.now() + 30, usegmt=True)
+    site.add("/robots.txt", status=404)
+    site.handle("/busy", _flaky([503, 200], retry_after=when))
+    fetcher = Fetcher(fetch_params(max_retries=1, backoff_base_s=0.5), clock=clock)
+    assert fetcher.get(site.base + "/busy").status == 200
+    assert clock.sleeps == [30.0]
+    fetcher.close()
+
+
+def test_a_retry_after_of_exactly_the_maximum_is_waited(site):
+    site.add("/robots.txt", status=404)
+    site.handle("/later", _flaky([503, 200], retry_after="600"))
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(max_retries=1, max_retry_after_s=600.0), clock=clock)
+    assert fetcher.get(site.base + "/later").status == 200 and clock.sleeps == [600.0]
+    fetcher.close()
+
+
+def test_the_pause_is_per_host_name_and_a_short_one_is_kept(site):
+    site.add("/robots.txt", status=404)
+    other_name = site.base.replace("127.0.0.1", "localhost")  # the same server under another host name
+    clock = FakeClock()
+    fetcher = Fetcher(fetch_params(min_delay_s=2.0), clock=clock)
+    fetcher.get(site.base + "/page")  # robots.txt, then the page after 2 s
+    fetcher.get(other_name + "/page")  # another host: its robots.txt at once, its page after 2 s
+    assert clock.sleeps == [2.0, 2.0]
+    fetcher.close()
+    brief = FakeClock()
+    fetcher = Fetcher(fetch_params(min_delay_s=0.5), clock=brief)
+    fetcher.get(site.base + "/page")
+    assert brief.sleeps == [0.5]  # a pause under a second is still taken
+    fetcher.close()
+
+
+# --- _send: the size cap, the whole-response deadline, the client it sends through -------------------
+
+
+def _paced(chunks: list[bytes]):
+    """Chunks sent 50 ms apart, so the client reads them one at a time."""
+    import time
+
+    for chunk in chunks:
+        yield chunk
+        time.sleep(0.05)
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_body(site):
+    site.add("/robots.txt", status=404)
+    site.add("/big", b"x" * 2049)  # Content-Length: 2049
+    site.add("/edge", b"y" * 2048)
+    site.handle("/stream", lambda n: (200, {}, [b"z" * 1024, b"z" * 1024, b"z"]))  # no length: counted
+    site.handle("/stream-edge", lambda n: (200, {}, _paced([b"w" * 1000, b"v" * 1000, b"u" * 48])))
+    fetcher = Fetcher(fetch_params(max_bytes=2048), clock=FakeClock())
+    fetcher.add_secret("big")
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/big")
+    assert (err.value.url, err.value.kind, err.value.status) == (site.base + "/***", "too-large", None)
+    assert err.value.reason == "response of 2049 bytes over max_bytes 2048"
+    assert fetcher.get(site.base + "/edge").content == b"y" * 2048  # exactly the cap is fine
+    with pytest.raises(FetchError) as err:
+        fetcher.get(site.base + "/stream")
+    assert (err.value.kind, err.value.reason) == ("too-large", "response over max_bytes 2048")
+    assert err.value.url == site.base + "/stream"
+    page = fetcher.get(site.base + "/stream-edge")
+    assert page.content == b"w" * 1000 + b"v" * 1000 + b"u" * 48  # every chunk, in order
+    assert fetcher.requests == 5  # robots.txt and four pages: one request each
+    fetcher.close()
+
+
+def test_a_body_ended_by_closing_the_connection_is_counted_as_it_comes():
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"a" * 3000)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/page"
+        fetcher = Fetcher(fetch_params(max_bytes=2048, max_retries=0), clock=FakeClock())
+        with pytest.raises(FetchError) as err:  # HTTP/1.0, no length, no chunks
+            fetcher.get(url, check_robots=False)
+        assert (err.value.kind, err.value.reason) == ("too-large", "response over max_bytes 2048")
+        fetcher.close()
+    finally:
+        listener.close()
+
+
+def test_the_client_sends_our_agent_and_language_and_keeps_redirects_for_us(site):
+    site.add("/robots.txt", status=404)
+    site.add("/page", "<p>x</p>")
+    fetcher = Fetcher(
+        fetch_params(user_agent="sanchaek-test/1.0 (+https://example.invalid)", read_timeout_s=3.0, connect_timeout_s=1.5),
+        clock=FakeClock(),
+    )
+    fetcher.get(site.base + "/page")
+    assert site.log[-1] == ("/page", "sanchaek-test/1.0 (+https://example.invalid)")
+    assert fetcher.client.headers["accept-language"] == "ko,en;q=0.5"
+    assert fetcher.client.follow_redirects is False and fetcher.client.timeout.read == 3.0
+    assert fetcher.client.timeout.connect == 1.5
+    fetcher.close()
+    assert fetcher.client.is_closed
+
+
+def test_ssl_cert_file_is_trusted_without_a_ca_bundle(tmp_path, monkeypatch):
+    from crawl_support import self_signed_tls
+
+    tls, ca = self_signed_tls(tmp_path)
+    secure = SiteServer(tls)
+    try:
+        secure.add("/robots.txt", status=404)
+        secure.add("/page", "<p>보안</p>")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the environment's CA, as httpx reads it
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        fetcher = Fetcher(fetch_params(), clock=FakeClock())
+        assert fetcher.get(f"https://localhost:{secure.port}/page").text == "<p>보안</p>"
+        fetcher.close()
+    finally:
+        secure.close()

@@ -5,12 +5,14 @@ slow or mostly glue) the functions to mutate. Each row runs alone in its own scr
 project (``.mutation/<name>/``), with one worker process and a wall-clock limit, and the results go to
 ``reports/quality/mutation.json``: per module the mutants, killed, survived, timeout, and every
 survivor with its file, line and the mutation. Survivors that are equivalent mutants (no test can
-tell them from the code) are explained in ``EQUIVALENT`` and counted apart.
+tell them from the code) are explained in ``EQUIVALENT`` and counted apart; real bugs on a path no test
+here reaches (the GPU's) are explained in ``UNREACHED_HERE`` and stay counted as survivors, with the
+explanation beside them (both in tools/mutation_explained.py).
 
     python tools/mutation.py                 # every module
     python tools/mutation.py proxies query   # just these rows (the others keep their last result)
     python tools/mutation.py --survivors proxies  # only last run's survivors again, after adding tests
-    python tools/mutation.py --explain       # re-apply EQUIVALENT (below) to the last results
+    python tools/mutation.py --explain       # re-apply EQUIVALENT and UNREACHED_HERE to the last results
 
 Why mutmut (3.8.1) rather than cosmic-ray (8.7.0): mutmut forks each mutant from one warm pytest
 process and runs only the tests that reached the mutated function, where cosmic-ray starts a fresh
@@ -32,6 +34,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mutation_explained import EQUIVALENT, UNREACHED_HERE  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "quality" / "mutation.json"
@@ -59,6 +63,17 @@ _FETCH_TESTS = (
     "test_sources_are_validated_before_any_crawling",
 )
 
+# the PII tests of test_text.py (the hand-written sets, the 100k-character tokens) and the properties
+_PII_TESTS = (
+    *(f"tests/test_text.py::{t}" for t in (
+        "test_pii_positive", "test_pii_negative", "test_pii_only_enabled_kinds_and_luhn",
+        "test_pii_recall_per_kind_and_clean_strings_kept", "test_optional_kinds_are_off_by_default",
+        "test_pii_scrubbing_is_linear_on_100k_character_tokens",
+        "test_scrubbing_leaves_no_match_and_changes_nothing_without_one")),
+    "tests/test_properties_text.py::test_scrubbing_leaves_no_match_and_touches_nothing_without_one",
+    "tests/test_mutation_kills_pii.py",
+)  # fmt: skip
+
 # One row per core module: add a module here and `make mutation` covers it.
 # fmt: off
 TARGETS: tuple[Target, ...] = (
@@ -69,14 +84,17 @@ TARGETS: tuple[Target, ...] = (
            ("Fetcher.get", "Fetcher._check_redirect", "Fetcher._request_with_retries", "Fetcher._wait_turn",
             "Fetcher._check_robots", "Fetcher._load_robots", "Fetcher.robots_for", "Fetcher.allowed",
             "Fetcher.redact", "Fetcher.add_secret", "_origin", "parse_retry_after"),
-           note="Fetcher._send and __post_init__ (streaming, timeouts, TLS) and the two real-timeout tests left "
-                "out, and tests/test_crawl.py (whole crawls through the fetcher): with them a run takes over "
-                "half an hour on 2 shared cores"),
+           note="Fetcher._send and __post_init__ (streaming, timeouts, TLS) are crawl_fetcher_send's row; the "
+                "two real-timeout tests are run there, and tests/test_crawl.py (whole crawls through the "
+                "fetcher) is left out: with them a run takes over half an hour on 2 shared cores"),
     Target("proxies", "src/sanchaek/proxies.py",
            ("tests/test_proxies.py", "tests/test_mutation_kills_proxies.py")),
     Target("ratings_stats", "src/sanchaek/ratings.py",
            ("tests/test_ratings.py", "tests/test_properties_ratings.py", "tests/test_mutation_kills_ratings.py"),
            ("wilson_interval", "bradley_terry")),
+    Target("votes_agreement", "src/sanchaek/votes/agreement.py",
+           ("tests/test_ratings.py::test_krippendorff_alpha_against_hand_values",
+            "tests/test_mutation_kills_votes.py")),
     Target("query_split", "src/sanchaek/query.py",
            ("tests/test_query.py::test_split_documents_fraction_and_seed", "tests/test_properties_query.py",
             "tests/test_mutation_kills_query.py"),
@@ -99,254 +117,89 @@ TARGETS: tuple[Target, ...] = (
            ("klue_re_micro_f1", "klue_re_auprc"),
            note="the metric tests only: the fine-tuning tests of klue/ reach the metrics too, "
                 "but train a model per mutant"),
+    Target("crawl_fetcher_send", "src/sanchaek/crawl/fetcher.py",
+           ("tests/test_crawl_fetch.py", "tests/test_mutation_kills_fetcher.py"),
+           ("Fetcher._send", "Fetcher.__post_init__"), timeout_s=1500,
+           note="the fetcher's socket half (streaming, size cap, response deadline, TLS, proxies) apart from "
+                "crawl_fetcher's row, so each runs in a bounded time; every test of test_crawl_fetch.py, the "
+                "two real-timeout ones included. tests/test_crawl.py (whole crawls) left out"),
+    Target("model_adapters", "src/sanchaek/model/adapters.py",
+           ("tests/test_lora.py::test_default_targets_are_every_block_linear_layer_per_architecture",
+            "tests/test_mutation_kills_adapters.py"),
+           ("block_linear_names", "resolve_target_modules", "grown_vocabulary_modules", "_leaf_name", "add_lora",
+            "require_qlora_support", "is_adapter_dir", "adapter_base", "base_for_adapter_config", "save_adapter",
+            "AdapterRun.*"),
+           note="nf4_config (bitsandbytes' CUDA kernels) and merged_model / write_merged_model (load, merge and "
+                "save a trained adapter) left out, with test_lora.py's training runs: a LoRA run per mutant"),
+    Target("model_dpo", "src/sanchaek/model/dpo.py",
+           ("tests/test_align_loss.py::test_dpo_and_ipo_losses_match_hand_computed_values",
+            "tests/test_align_loss.py::test_sequence_logps_sum_the_completion_tokens_only",
+            "tests/test_align_loss.py::test_pairs_are_skipped_and_counted_for_each_bad_input",
+            "tests/test_mutation_kills_dpo.py"),
+           note="test_align_loss.py's comparisons with TRL's DPOTrainer left out (a trainer per mutant)"),
+    Target("model_memory_plan", "src/sanchaek/model/memory_plan.py",
+           ("tests/test_lora.py::test_memory_plan_counts_lora_parameters_exactly_and_shrinks_with_each_knob",
+            "tests/test_mutation_kills_memory_plan.py"),
+           note="test_lora.py's checks against autograd's saved tensors and train() left out (models built per "
+                "mutant); on this CPU-only machine available_memory's CUDA branch is not reached"),
+    Target("search_embedding", "src/sanchaek/search/embedding.py",
+           ("tests/test_search_themes.py::test_reciprocal_rank_fusion_orders_by_summed_reciprocal_ranks",
+            "tests/test_mutation_kills_search.py"),
+           ("normalise", "text_key", "model_cache_dir", "read_cache", "write_part", "next_part_index",
+            "write_embeddings", "DenseIndex.*", "load_dense_index", "reciprocal_rank_fusion"),
+           note="the cache, cosine search, the stage's files and rank fusion; the embedders (a model each) and "
+                "embed_texts (being given a process pool) left out"),
+    Target("text_pii", "src/sanchaek/text/pii.py", _PII_TESTS),
+    Target("text_pii_numbers", "src/sanchaek/text/pii_numbers.py",
+           (*_PII_TESTS, "tests/test_mutation_kills_pii_numbers.py"),
+           ("luhn_ok", "rrn_check_ok", "rrn_date_ok", "ean13_ok", "card_network_ok", "_year_range",
+            "classify_number", "_phone_national", "_service_number", "_account_shape", "_date_like", "_timestamp"),
+           note="the validators and the classifier; the run splitter (number_spans, _classify_groups, "
+                "_longest_pii) left out: its loop mutants each run until mutmut's timeout, past this row's "
+                "time bound (the PII sets of test_text.py exercise it)"),
+    Target("text_dedup", "src/sanchaek/text/dedup.py",
+           ("tests/test_text.py::test_exact_dedup_ignores_spacing_and_punctuation",
+            "tests/test_text.py::test_near_dedup_finds_edited_copy_and_keeps_different_text",
+            "tests/test_mutation_kills_dedup.py")),
+    Target("model_sampling", "src/sanchaek/model/sampling.py",
+           (*(f"tests/test_generate.py::{t}" for t in (
+               "test_logit_processing_matches_hugging_face",
+               "test_fixed_shape_processing_equals_processing_the_written_prefix",
+               "test_padding_is_not_text_for_the_penalties",
+               "test_top_candidates_give_the_distribution_of_the_vocabulary_filters")),
+            "tests/test_mutation_kills_sampling.py"),
+           note="the engine tests of test_generate.py (a model decoding per mutant) left out: "
+                "tests/test_mutation_kills_sampling.py calls the step as the engine does"),
+    Target("search_fusion", "src/sanchaek/search/fusion.py", ("tests/test_mutation_kills_search.py",),
+           note="test_search_themes.py's fusion test left out: it builds a Lucene index and embeds with the "
+                "real model per mutant"),
 )
 # fmt: on
 
-# Survivors no test can kill: (function, a piece of the mutated line, why it behaves like the code on
-# every input the code accepts). A survivor matches when its function is the same and its mutated line
-# holds the piece.
-_SPLIT_FIRST = "only element 0 is used: split at the first '#' and split at every '#' give the same one"
-_PRUNE = "a search-pruning bound: the mutant prunes less, so it does more work for the same result"
-_CACHE = "the size of a cache of permutations that are recomputed identically when evicted"
-_INT64 = "Generator.permutation gives int64 already, so numpy infers the same dtype"
-_CPU_CAPTURABLE = (
-    "on this CPU-only machine masters and saved step counts share one device; capturable only moves step "
-    "counts onto a GPU master's device when a checkpoint is loaded (checked on the GPU runs, not here)"
-)
-_CPU_DEVICE = "no device means the CPU, where these tests' masters live (a GPU run would tell them apart)"
-_FLOAT32 = "torch's default dtype is float32 (the project never changes it)"
-_ONE_MASTER_EACH = "MasterWeights builds exactly one master per parameter: the lists have equal lengths"
-_COMPILE = "torch.compile settings change speed, not the arithmetic of the update"
-_PROBS = (
-    "widening to float64 is exact and keeps every order and tie, and sklearn computes the curve in float64 "
-    "either way"
-)
-_WARN_CASE = "a warnings filter's message is matched case-insensitively"
-_HEADER_CASE = "httpx's headers are looked up case-insensitively"
-_INF_TEXT = "f'{inf:g}' is 'inf': the general message reads the same as the one written out for infinity"
-_MM_SCALE = (
-    "the MM update is scale-invariant (p -> c p gives new -> c new, then normalised), so any uniform "
-    "start gives the same iterates"
-)
-_MM_POSITIVE = (
-    "every item met someone with n > 0 games, and one side of each such pair won, so p_i + p_j > 0 and "
-    "denom > 0 always: the guard never fires"
-)
-EQUIVALENT: dict[str, list[tuple[str, str, str]]] = {
-    "proxies": [
-        ("_kgram_hashes", '"UTF-32-LE"', "Python's codec names are case-insensitive"),
-        (
-            "_kgram_hashes",
-            "if n < 0:",
-            "n == 0 takes the general path, which returns the same two empty arrays",
-        ),
-        (
-            "_runs",
-            ".astype(None)",
-            "the float difference of 0/1 has the same non-zero positions as the int8 one",
-        ),
-        (
-            "_runs",
-            "strict=None",
-            "edges come in (start, end) pairs, so the two slices always have equal length",
-        ),
-        (
-            "_runs",
-            "edges[1::2], )",
-            "edges come in (start, end) pairs, so the two slices always have equal length",
-        ),
-        (
-            "_runs",
-            "strict=False",
-            "edges come in (start, end) pairs, so the two slices always have equal length",
-        ),
-        (
-            "OverlapIndex._longest_from",
-            ".rfind(",
-            "find and rfind are both >= 0 exactly when the text occurs",
-        ),
-        (
-            "OverlapIndex._longest_from",
-            "(lo + hi + 2) // 2",
-            "another pivot of the same binary search: lo < mid <= hi still holds, so it ends on the same length",
-        ),
-        (
-            "OverlapIndex._present",
-            "np.zeros(len(hashes), dtype=None)",
-            "its callers take the mean (0.0) or the runs (none) of an all-false mask; float zeros give the same",
-        ),
-        (
-            "OverlapIndex._present",
-            "np.zeros(len(hashes), )",
-            "its callers take the mean (0.0) or the runs (none) of an all-false mask; float zeros give the same",
-        ),
-        ("OverlapIndex.longest_overlap", "span_end + run_start <= best.chars", _PRUNE),
-        ("OverlapIndex.longest_overlap", "span_end - run_start < best.chars", _PRUNE),
-        ("OverlapIndex.longest_overlap", "span_end + p <= best.chars", _PRUNE),
-        ("OverlapIndex.longest_overlap", "span_end - p < best.chars", _PRUNE),
-        (
-            "OverlapIndex.longest_overlap",
-            "range(run_end + 1)",
-            "start positions before the run hold no indexed window, so _longest_from gives them 0",
-        ),
-        (
-            "OverlapIndex.longest_overlap",
-            "range(run_start, run_end + 2)",
-            "the extra start position is cut by the pruning test (span_end - p = k - 1 < best) before it is tried",
-        ),
-    ],
-    "ratings_stats": [
-        (
-            "wilson_interval",
-            "min(2.0, centre + half)",
-            "below all successes the Wilson upper end is under 1 (its clamp only catches float residue)",
-        ),
-        ("bradley_terry", "1.0 * len(items)", _MM_SCALE),
-        ("bradley_terry", "2.0 / len(items)", _MM_SCALE),
-        ("bradley_terry", "p[i] + p[j] >= 0", _MM_POSITIVE),
-        ("bradley_terry", "(denom > 0) or True", _MM_POSITIVE),
-        ("bradley_terry", "denom >= 0", _MM_POSITIVE),
-        ("bradley_terry", "denom > 0 else 1.0", _MM_POSITIVE),
-        (
-            "bradley_terry",
-            "sum(new.values()) or 2.0",
-            "some item won (every met pair has a winner or prior ties), so the sum is never 0",
-        ),
-        ("bradley_terry", "delta <= tol", "differs only when the change equals the float tolerance exactly"),
-    ],
-    "model_data": [
-        ("GlobalBatches._perm", "len(self._perms) >= 4", _CACHE),
-        ("GlobalBatches._perm", "len(self._perms) > 5", _CACHE),
-        ("GlobalBatches.indices", "strict=True)], )", _INT64),
-        ("GlobalBatches.indices", "dtype=None", _INT64),
-        ("GlobalBatches.indices", "strict=None", "epochs and offsets come from one divmod: equal lengths"),
-        ("GlobalBatches.indices", "offsets, )", "epochs and offsets come from one divmod: equal lengths"),
-        ("GlobalBatches.indices", "strict=False", "epochs and offsets come from one divmod: equal lengths"),
-    ],
-    "model_optim": [
-        (
-            "cosine_with_warmup",
-            "warmup_steps >= 0 and",
-            "with no warmup, step < 0 never holds: steps count from 0",
-        ),
-        ("MasterAdamW.__init__", "XXcapturableXX", _CPU_CAPTURABLE),
-        ("MasterAdamW.__init__", "CAPTURABLE", _CPU_CAPTURABLE),
-        ("MasterAdamW.__init__", '"capturable": False', _CPU_CAPTURABLE),
-        ("MasterAdamW.__init__", "strict=None", _ONE_MASTER_EACH),
-        ("MasterAdamW.__init__", "master.params, )", _ONE_MASTER_EACH),
-        ("MasterAdamW.__init__", "strict=False", _ONE_MASTER_EACH),
-        ("MasterAdamW.__init__", "device = None", _CPU_DEVICE),
-        ("MasterAdamW.__init__", "device=None)", _CPU_DEVICE),
-        ("MasterAdamW.__init__", "dtype=torch.float32, )", _CPU_DEVICE),
-        ("MasterAdamW.__init__", "dtype=None", _FLOAT32),
-        ("MasterAdamW.__init__", "zeros((), device=device)", _FLOAT32),
-        ("MasterAdamW.__init__", "ones((), device=device)", _FLOAT32),
-        ("MasterAdamW.__init__", "if (compiled) and False", _COMPILE),
-        ("MasterAdamW.__init__", "if (compiled) or True", _COMPILE),
-        ("MasterAdamW.__init__", "dynamic=None", _COMPILE),
-        ("MasterAdamW.__init__", "dynamic=True", _COMPILE),
-        ("MasterAdamW.__init__", "compile(adamw_master_update, )", _COMPILE),
-        (
-            "MasterAdamW._clip_scale",
-            "_foreach_norm(grads, dtype=torch.float32)",
-            "ord 2 is _foreach_norm's default",
-        ),
-        ("MasterAdamW._state_for", "dtype=None", _FLOAT32),
-        ("MasterAdamW._state_for", "zeros((), device=master.device)", _FLOAT32),
-        ("MasterAdamW._state_for", "device=None)", _CPU_DEVICE),
-        ("MasterAdamW._state_for", "dtype=torch.float32, )", _CPU_DEVICE),
-        ("MasterAdamW._state_for", "memory_format=None", "zeros_like preserves the memory format by default"),
-        (
-            "MasterAdamW._state_for",
-            "zeros_like(master, )",
-            "zeros_like preserves the memory format by default",
-        ),
-    ],
-    "klue_metrics": [
-        ("klue_re_auprc", "np.asarray(probs, dtype=None)", _PROBS),
-        ("klue_re_auprc", "np.asarray(probs, )", _PROBS),
-        ("klue_re_auprc", 'message="no positive class', _WARN_CASE),
-        ("klue_re_auprc", 'message="NO POSITIVE CLASS', _WARN_CASE),
-        (
-            "klue_re_auprc",
-            'filterwarnings("ignore", )',
-            "precision_recall_curve warns about nothing else on valid probabilities, so ignoring every warning "
-            "of that one call is the same",
-        ),
-    ],
-    "crawl_fetcher": [
-        ("Fetcher._load_robots", "check_robots=None", "None is as false as False"),
-        ("Fetcher._load_robots", '"CONTENT-TYPE"', _HEADER_CASE),
-        ("Fetcher._load_robots", 'get("content-type", "XXXX")', "'html' is no more in 'XXXX' than in ''"),
-        ("Fetcher.get", '"LOCATION"', _HEADER_CASE),
-        ("Fetcher._check_robots", "if (delay < 1e300) or True", _INF_TEXT),
-        ("Fetcher._check_robots", "if delay <= 1e300", _INF_TEXT),
-        ("Fetcher._check_robots", "if delay < 1e+300", "1e+300 is the same number as 1e300"),
-        (
-            "Fetcher._check_redirect",
-            'there.hostname or "XXXX"',
-            "an http(s) redirect target without a host differs from the page's host either way and is refused",
-        ),
-        ("Fetcher._check_redirect", 'here.hostname or "XXXX"', "a page that was fetched always has a host"),
-    ],
-    "crawl_robots": [
-        ("_prepare", 'line.split("#", )[0]', _SPLIT_FIRST),
-        ("_prepare", 'line.split("#", 2)[0]', _SPLIT_FIRST),
-        (
-            "_prepare",
-            "value = None",
-            "value is only compared with math.inf, which neither 0.0 nor None equals",
-        ),
-        ("_prepare", "value = 1.0", "value is only compared with math.inf, which neither 0.0 nor 1.0 equals"),
-        ("_unknown_record", 'line.split("#", )[0]', _SPLIT_FIRST),
-        ("_unknown_record", 'line.split("#", 2)[0]', _SPLIT_FIRST),
-        (
-            "_unknown_record",
-            'line.rsplit("#", 1)[0]',
-            "it differs only on lines whose first '#' comes before their first ':'; protego reads those as a "
-            "comment or a colon-less line, which never ends a group, so keeping or dropping them is the same",
-        ),
-        (
-            "_unknown_record",
-            'line.split("XX#XX", 1)[0]',
-            "it differs only on lines whose first '#' comes before their first ':'; protego reads those as a "
-            "comment or a colon-less line, which never ends a group, so keeping or dropping them is the same",
-        ),
-        ("request_target", 'url.split("#", )[0]', _SPLIT_FIRST),
-        ("request_target", 'url.split("#", 2)[0]', _SPLIT_FIRST),
-        (
-            "request_target",
-            'url.find("?", None)',
-            "the skipped prefix is '//' or a scheme and '://', and a scheme holds no '?'",
-        ),
-        (
-            "request_target",
-            'url.find("?", )',
-            "the skipped prefix is '//' or a scheme and '://', and a scheme holds no '?'",
-        ),
-        ("request_target", "query <= slash", "'?' and '/' never sit at the same index"),
-        ("robots_text", 'content.decode(errors="replace")', "bytes.decode defaults to UTF-8"),
-        ("robots_text", '"UTF-8"', "Python's codec names are case-insensitive"),
-        (
-            "Robots.can_fetch",
-            "XXhttp://robots.invalidXX",
-            "protego reads only the path of the URL; 'xxhttp' is as good a scheme and the host is not used",
-        ),
-        (
-            "Robots.can_fetch",
-            "HTTP://ROBOTS.INVALID",
-            "scheme and host are case-insensitive and protego reads only the path",
-        ),
-    ],
-}
+def _lookup(
+    table: dict[str, list[tuple[str, str, str]]], target: str, function: str, mutation: str
+) -> str | None:
+    mutated = mutation.split("  ->  ", 1)[-1]
+    for func, piece, reason in table.get(target, []):
+        # "^old  ->  new": the whole mutation exactly (a deleted line's mutated side is empty)
+        found = mutation == piece[1:] if piece.startswith("^") else piece in mutated
+        if func == function and found:
+            return reason
+    return None
 
 
 def equivalence(target: str, function: str, mutation: str) -> str | None:
-    mutated = mutation.split("  ->  ", 1)[-1]
-    for func, piece, reason in EQUIVALENT.get(target, []):
-        if func == function and piece in mutated:
-            return reason
-    return None
+    return _lookup(EQUIVALENT, target, function, mutation)
+
+
+def unreached_here(target: str, function: str, mutation: str) -> str | None:
+    return _lookup(UNREACHED_HERE, target, function, mutation)
+
+
+def with_explanation(target: str, entry: dict) -> dict:
+    """A survivor, with why no test here kills it where UNREACHED_HERE says."""
+    why = unreached_here(target, entry["function"], entry["mutation"])
+    return {**entry, "explanation": why} if why else entry
 
 
 STATUS = {
@@ -518,7 +371,7 @@ def run_target(target: Target, only: list[str] | None = None) -> dict:
         if reason:
             equivalent.append({**entry, "equivalent_because": reason})
         else:
-            survivors.append(entry)
+            survivors.append(with_explanation(target.name, entry))
     total = sum(counts.values())
     judged = total - len(equivalent)
     return {
@@ -607,7 +460,10 @@ def explain(name: str, row: dict) -> dict:
     still, moved = [], []
     for entry in row["survivors"]:
         reason = equivalence(name, entry["function"], entry["mutation"])
-        (moved.append({**entry, "equivalent_because": reason}) if reason else still.append(entry))
+        if reason:
+            moved.append({**entry, "equivalent_because": reason})
+        else:
+            still.append(with_explanation(name, entry))
     row = {**row, "survivors": still, "equivalent_mutants": row["equivalent_mutants"] + moved}
     row["equivalent"] = len(row["equivalent_mutants"])
     judged = row["mutants"] - row["equivalent"]
@@ -624,7 +480,9 @@ def main() -> None:
         help="test only the last run's survivors again (the module unchanged, tests added since)",
     )
     parser.add_argument(
-        "--explain", action="store_true", help="only re-apply EQUIVALENT to the last results (no mutmut run)"
+        "--explain",
+        action="store_true",
+        help="only re-apply EQUIVALENT and UNREACHED_HERE to the last results (no mutmut run)",
     )
     args = parser.parse_args()
     unknown = set(args.names) - {t.name for t in TARGETS}
@@ -644,6 +502,8 @@ def main() -> None:
             print(f"mutating {target.module} ({target.name}) ...", flush=True)
             modules[target.name] = rerun_survivors(target, previous) if args.survivors else run_target(target)
         row = modules[target.name]
+        if row.get("status") == "run":  # survivors that UNREACHED_HERE explains
+            row["explained"] = sum(1 for entry in row["survivors"] if "explanation" in entry)
         print(
             f"  {row.get('killed', '-')}/{row.get('mutants', '-')} killed, {row.get('survived', '-')} survived"
             f" ({row.get('status')}{': ' + row['reason'] if 'reason' in row else ''})",

@@ -42,6 +42,9 @@ _CORNER_QUOTES = str.maketrans({"『": '"', "』": '"', "「": "'", "」": "'"})
 _FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _BROKEN = re.compile(r"[\ufffd\ue000-\uf8ff]")  # replacement char; private-use old-hangul glyphs
 _HANJA_RUN = re.compile(r"\S?[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# every markup pass shortens the text, so this bound is only met by text escaped more times than any
+# page is (each pass unescapes twice)
+_MAX_MARKUP_PASSES = 8
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,22 @@ class Normalizer:
 
     def document(self, text: str) -> tuple[str, int]:
         text = normalize_chars(text, corner_quotes=self.options.corner_quotes)
+        for _ in range(_MAX_MARKUP_PASSES):
+            # an entity or a removed tag can uncover another tag, entity, marker or "..": clean again
+            # until nothing changes, so a second run over the output changes nothing either
+            cleaned = self._markup(text)
+            if cleaned == text:
+                break
+            text = normalize_chars(cleaned, corner_quotes=self.options.corner_quotes)
+        lines, removed = drop_boilerplate(normalize_lines(text), self._boilerplate)
+        return join_lines(lines), removed
+
+    def _markup(self, text: str) -> str:
         if self.options.html:
             text = strip_html(text)
         if self.options.page_markers:
             text = _PAGE_MARKER.sub(" ", text)
-        lines, removed = drop_boilerplate(normalize_lines(text), self._boilerplate)
-        return join_lines(lines), removed
+        return text
 
 
 def normalize_chars(text: str, *, corner_quotes: bool = True) -> str:

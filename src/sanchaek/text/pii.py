@@ -55,6 +55,7 @@ TAGS = {
 DEFAULT_KINDS = ("email", "url", "phone", "rrn", "card", "account", "handle")
 OPTIONAL_KINDS = ("address", "ip", "passport", "licence", "person")
 ORDER = DEFAULT_KINDS + OPTIONAL_KINDS
+_MAX_SCRUB_PASSES = 32  # each pass replaces at least one match by a tag, which no pattern matches
 
 # Same-length view of the text for matching: every dash is "-", full-width digits/@ are ASCII.
 _VIEW = str.maketrans(
@@ -195,9 +196,22 @@ class PiiScrubber:
         gate = r"[0-9０-９@＠]|\.[A-Za-z]|\.한국|[\[(](?:\.|dot|at|점|골뱅이)[\])]|\s(?:dot|점|골뱅이)\s|아이디|ID"
         if "person" in wanted:
             gate += "|" + _HONORIFIC
+        if "ip" in wanted:  # an IPv6 address may hold no digit at all (dead:beef::cafe)
+            gate += "|:"
         self._gate = re.compile(gate, re.I)
 
     def scrub(self, text: str) -> tuple[str, Counter]:
+        found: Counter = Counter()
+        for _ in range(_MAX_SCRUB_PASSES):
+            # a tag can free a match its neighbour hid (김철수 선생님김철수 선생님: the second name is
+            # glued to hangul until the first becomes <PERSON>): scrub again until nothing is left
+            text, more = self._scrub_once(text)
+            if not more:
+                break
+            found += more
+        return text, found
+
+    def _scrub_once(self, text: str) -> tuple[str, Counter]:
         found: Counter = Counter()
         if not self._gate.search(text):
             return text, found
