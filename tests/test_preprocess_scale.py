@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 from collections import Counter
@@ -13,6 +14,7 @@ from test_preprocess import fixture_records, record, write_raw
 
 from sanchaek.config import PreprocessParams, params_from_dict
 from sanchaek.errors import SanchaekError
+from sanchaek.executors import ExecutionPlan, ordered_map
 from sanchaek.preprocess import _hist_mean, _hist_median, run_stage
 from sanchaek.text.clean import GroupStats
 
@@ -117,3 +119,56 @@ def test_unknown_executor_and_bad_workers_fail_with_the_dotted_key():
         params_from_dict({"preprocess": {"executor": "spark"}})
     with pytest.raises(SanchaekError, match="preprocess.workers"):
         params_from_dict({"preprocess": {"workers": -1}})
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocess.executor: dask
+
+
+def test_dask_cluster_on_localhost_writes_the_single_process_bytes(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    records = fixture_records() + [
+        record(f"more-{i}", text, genre="essay")
+        for i, text in enumerate(r["text"] + " 그리고 다시 길을 나섰다." for r in fixture_records()[:3])
+    ]
+    single = run_outputs(stage_root(tmp_path, "one", records), params(workers=1, batch_chars=10**9))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        p = params(executor="dask", dask_scheduler=cluster.scheduler_address, batch_chars=1_000)
+        on_dask = run_outputs(stage_root(tmp_path, "dask", records), p)
+        with distributed.Client(cluster) as client:
+            # both workers took batches: the run was spread, not served by one process
+            ran = client.run(lambda dask_worker: len(dask_worker.data) + dask_worker.state.executed_count)
+    assert len(ran) == 2 and all(n > 0 for n in ran.values()), ran
+    assert_dedup_acted_small(single)
+    assert on_dask == single
+
+
+def test_unreachable_dask_scheduler_is_one_clear_line(tmp_path):
+    pytest.importorskip("distributed")
+    root = stage_root(tmp_path, "dead", fixture_records())
+    p = params(executor="dask", dask_scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(SanchaekError, match=r"preprocess.dask_scheduler: cannot reach tcp://127.0.0.1:9"):
+        run_stage(root, p)
+    assert not (root / "data" / "interim" / "passages.jsonl").exists()
+
+
+def assert_dedup_acted_small(outputs: dict[str, bytes]) -> None:
+    report = json.loads(outputs["reports/preprocess.json"])
+    assert report["documents"]["dropped"]["exact_duplicate"] >= 1
+    assert report["documents"]["dropped"]["near_duplicate"] >= 1
+
+
+def test_a_worker_process_that_dies_is_one_clear_line():
+    plan = ExecutionPlan("local", 2, what="preprocess")
+    with pytest.raises(SanchaekError, match="preprocess worker process died .* lower preprocess.batch_chars"):
+        list(ordered_map(os._exit, [3, 3, 3], plan))  # the worker exits mid-task, as an OOM kill does
+
+
+def test_dask_without_a_scheduler_starts_and_closes_its_own_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    records = fixture_records()
+    single = run_outputs(stage_root(tmp_path, "one", records), params(workers=1, batch_chars=10**9))
+    p = params(executor="dask", workers=2, batch_chars=1_000)
+    assert run_outputs(stage_root(tmp_path, "dask", records), p) == single

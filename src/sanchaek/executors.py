@@ -20,6 +20,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
@@ -70,6 +71,11 @@ def _local(fn, batches, plan: ExecutionPlan) -> Iterator[Any]:
     pool = ProcessPoolExecutor(max_workers=plan.processes, mp_context=get_context("spawn"))
     try:
         yield from _windowed(lambda b: pool.submit(fn, b), lambda f: f.result(), batches, plan.window)
+    except BrokenProcessPool:
+        raise SanchaekError(
+            f"a {plan.what} worker process died (killed for memory?): lower {plan.what}.batch_chars "
+            f"or {plan.what}.workers and rerun (earlier output is intact)"
+        ) from None
     finally:
         # on an error (or a consumer that stops early) the queued batches are dropped, not run
         pool.shutdown(wait=True, cancel_futures=True)
@@ -103,7 +109,10 @@ def _dask(fn, batches, plan: ExecutionPlan) -> Iterator[Any]:
                 )
             )
             client = stack.enter_context(Client(cluster))
+        # a running cluster keeps all its workers busy: two batches in flight per worker it has
+        workers = len(client.scheduler_info().get("workers", {})) or plan.processes
+        window = plan.in_flight or 2 * workers
         # pure=False: two equal batches are still two tasks (no result sharing by key hashing)
         yield from _windowed(
-            lambda b: client.submit(fn, b, pure=False), lambda f: f.result(), batches, plan.window
+            lambda b: client.submit(fn, b, pure=False), lambda f: f.result(), batches, window
         )
