@@ -4,8 +4,10 @@ Order (each step counted in reports/preprocess.json):
   read raw (bad lines: error or counted skip) -> normalize (NFC, HTML, boilerplate, punctuation)
   -> style measures (hanja ratio, period spellings; before conversion) -> hanja -> hangul
   -> document filters (length, repeated lines, non-prose, toxicity density, modernity)
-  -> document exact + near dedup -> sentence split (one batched Kiwi call)
-  -> per sentence: PII, toxicity, quality -> passages -> passage exact + near dedup.
+  -> sentence split (one batched Kiwi call per worker batch) -> per sentence: PII, toxicity,
+  quality -> passages -> document exact + near dedup, then passage exact + near dedup (global, in
+  document order; a duplicate document was split in its worker, but none of its counts after
+  the document filters are kept, as if it had been dropped before the split).
 
 The per-document steps (normalize ... passages, and each text's dedup keys) run in batches on
 ``preprocess.workers`` processes (``text/clean.py``; ``preprocess.executor: dask`` runs them on a
