@@ -346,6 +346,8 @@ def main() -> None:
             r = r or run_stage(ROOT, corpus, work, {"workers": n_top}, {"workers": n_top})
             memory[f"{size:g}MB"] = {
                 "passages_indexed": r["passages"] + sum(r["passages_dropped"].values()),
+                "documents_dropped": r["documents_dropped"],
+                "passages_dropped": r["passages_dropped"],
                 "maxrss_parent_mb": round(r["maxrss_parent_mb"], 1),
                 "maxrss_children_mb": round(r["maxrss_children_mb"], 1),
                 "loadavg_after": r["loadavg_after"],

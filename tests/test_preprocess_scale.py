@@ -16,7 +16,7 @@ from sanchaek.config import PreprocessParams, params_from_dict
 from sanchaek.errors import SanchaekError
 from sanchaek.executors import ExecutionPlan, ordered_map
 from sanchaek.preprocess import _hist_mean, _hist_median, run_stage
-from sanchaek.text.clean import GroupStats
+from sanchaek.text.ledger import GroupStats
 
 OUTPUTS = (
     "data/interim/documents.jsonl",

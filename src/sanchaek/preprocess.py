@@ -45,8 +45,6 @@ from .text.clean import (
     SENTENCE_PER_LINE,
     Clock,
     DocOut,
-    GroupStats,
-    Ledger,
     PassageOut,
     build_context,
     clean_batch,
@@ -54,6 +52,7 @@ from .text.clean import (
     kiwi_threads_per_process,
 )
 from .text.dedup import ExactDeduper, NearDeduper
+from .text.ledger import GroupStats, Ledger
 
 log = logging.getLogger(__name__)
 
