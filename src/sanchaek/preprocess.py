@@ -246,9 +246,6 @@ class _Dedup:
             return "near_duplicate"
         return None
 
-    def __len__(self) -> int:
-        return max(len(self.exact or ()), len(self.near or ()))
-
 
 def _merge_document(doc: DocOut, ledger: Ledger, docs: _Dedup, passages: _Dedup) -> list[PassageOut]:
     """Count one cleaned document; returns its passages that are not duplicates of earlier ones."""

@@ -49,9 +49,6 @@ class ExactDeduper:
             self._seen[h] = key
         return first
 
-    def __len__(self) -> int:
-        return len(self._seen)
-
 
 class NearDeduper:
     """MinHash-LSH index; ``check`` returns the id of an earlier near-duplicate or None."""
@@ -90,9 +87,6 @@ class NearDeduper:
         return self._check(
             key, LeanMinHash(seed=self.seed, hashvalues=hashvalues, scheme=self._template.scheme)
         )
-
-    def __len__(self) -> int:
-        return len(self._order)
 
     def _check(self, key: str, m: MinHash | None) -> str | None:
         if m is None:
