@@ -70,7 +70,7 @@ def fixture_records() -> list[dict]:
 
 
 def params(**overrides) -> PreprocessParams:
-    return params_from_dict({"preprocess": {"split": {"workers": 1}, **overrides}}).preprocess
+    return params_from_dict({"preprocess": {"workers": 1, "split": {"workers": 1}, **overrides}}).preprocess
 
 
 @pytest.fixture

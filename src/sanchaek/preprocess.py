@@ -4,46 +4,57 @@ Order (each step counted in reports/preprocess.json):
   read raw (bad lines: error or counted skip) -> normalize (NFC, HTML, boilerplate, punctuation)
   -> style measures (hanja ratio, period spellings; before conversion) -> hanja -> hangul
   -> document filters (length, repeated lines, non-prose, toxicity density, modernity)
-  -> document exact + near dedup -> sentence split (one batched Kiwi call)
-  -> per sentence: PII, toxicity, quality -> passages -> passage exact + near dedup.
+  -> sentence split (one batched Kiwi call per worker batch) -> per sentence: PII, toxicity,
+  quality -> passages -> document exact + near dedup, then passage exact + near dedup (global, in
+  document order; a duplicate document was split in its worker, but none of its counts after
+  the document filters are kept, as if it had been dropped before the split).
 
-``preprocess(raw_files, params)`` is the pure core (files in, plain data out); ``command`` writes
-its result atomically. Output is deterministic: same input and params, same bytes.
+The per-document steps (normalize ... passages, and each text's dedup keys) run in batches on
+``preprocess.workers`` processes (``text/clean.py``; ``preprocess.executor: dask`` runs them on a
+Dask cluster). Exact and near-duplicate removal stays global: the workers send back MinHash
+signatures and this process checks them against one index in document order, so the output is the
+same bytes whatever the number of workers or the batch size.
+
+``preprocess_into(raw_files, params, sink)`` is the streaming core (files in, lines to a sink, in
+document order); ``preprocess`` collects it in memory; ``command`` streams it into temp files that
+replace the outputs only when the run succeeds. Same input and params, same bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TextIO
 
 import click
 
 from .cli import params_option
 from .config import PreprocessParams, load_params
 from .errors import SanchaekError
-from .io import write_json, write_jsonl
+from .executors import ExecutionPlan, ordered_map
+from .io import atomic_open, write_json
 from .paths import Layout
 from .report import write_stage_report, write_timings
-from .text import style
+from .text.clean import (
+    SENTENCE_PER_LINE,
+    Clock,
+    DocOut,
+    PassageOut,
+    build_context,
+    clean_batch,
+    clean_documents,
+    kiwi_threads_per_process,
+)
 from .text.dedup import ExactDeduper, NearDeduper
-from .text.filters import QualityRules, SentenceFilter, list_line_share, repeated_line_share
-from .text.normalize import NormalizeOptions, Normalizer, hanja_to_hangul
-from .text.passages import Sentence, build_passages, passage_id
-from .text.pii import PiiScrubber
-from .text.sentences import SentenceSplitter
-from .text.toxicity import DISGUISED, load_lexicon
+from .text.ledger import GroupStats, Ledger
 
 log = logging.getLogger(__name__)
-
-SENTENCE_PER_LINE = "sentence_per_line"
-MSTTR_WINDOW = 100  # words per window of the mean segmental type-token ratio (lexical diversity)
-MODERNITY_LADDER = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,81 +129,7 @@ def _record_problem(record: dict, seen: set[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# counting
-
-
-class Tally:
-    """in / out / dropped-by-reason, overall and per source; ``in == out + sum(dropped)`` holds."""
-
-    def __init__(self) -> None:
-        self.n_in: Counter = Counter()
-        self.n_out: Counter = Counter()
-        self.dropped: dict[str, Counter] = defaultdict(Counter)
-
-    def take(self, source: str, n: int = 1) -> None:
-        self.n_in[source] += n
-
-    def keep(self, source: str, n: int = 1) -> None:
-        self.n_out[source] += n
-
-    def drop(self, source: str, reason: str, n: int = 1) -> None:
-        self.dropped[source][reason] += n
-
-    def report(self) -> dict:
-        total: Counter = Counter()
-        for counts in self.dropped.values():
-            total.update(counts)
-        return {
-            "in": sum(self.n_in.values()),
-            "out": sum(self.n_out.values()),
-            "dropped": dict(sorted(total.items())),
-            "per_source": {
-                s: {
-                    "in": self.n_in[s],
-                    "out": self.n_out[s],
-                    "dropped": dict(sorted(self.dropped[s].items())),
-                }
-                for s in sorted(self.n_in)
-            },
-        }
-
-
-@dataclass
-class GroupStats:
-    """Accumulators for reports/sources.json (one per source, genre, layout and origin)."""
-
-    docs_in: int = 0
-    docs_out: int = 0
-    chars_in: int = 0
-    chars_out: int = 0
-    sentences_in: int = 0
-    sentences_out: int = 0
-    dialogue: int = 0
-    hanja: int = 0
-    hangul: int = 0
-    period_words: int = 0
-    words: int = 0
-    modern_docs: int = 0
-    measured_docs: int = 0
-    ttr_sum: float = 0.0
-    ttr_windows: int = 0
-    sentence_lengths: list[int] = field(default_factory=list)
-
-
-# ------------------------------------------------------------------------------------------------
-# the core
-
-
-@dataclass
-class Doc:
-    source: str
-    record: dict
-    text: str
-    modern: bool
-    period: float
-    groups: list[tuple[str, str]]
-    units: list[str] = field(default_factory=list)
-    sentences: list[Sentence] = field(default_factory=list)
+# the core: batches out to workers, results merged and deduplicated here in document order
 
 
 @dataclass
@@ -203,231 +140,90 @@ class PreprocessResult:
     sources: dict
 
 
+class Sink(Protocol):
+    def document(self, line: str) -> None: ...
+    def passage(self, line: str) -> None: ...
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.documents: list[dict] = []
+        self.passages: list[dict] = []
+
+    def document(self, line: str) -> None:
+        self.documents.append(json.loads(line))
+
+    def passage(self, line: str) -> None:
+        self.passages.append(json.loads(line))
+
+
+class _FileSink:
+    def __init__(self, documents: TextIO, passages: TextIO) -> None:
+        self.document = documents.write  # type: ignore[method-assign]
+        self.passage = passages.write  # type: ignore[method-assign]
+
+
 def preprocess(
     files: list[Path], p: PreprocessParams, *, timings: dict[str, float] | None = None
 ) -> PreprocessResult:
-    """Run the whole stage on raw JSONL files; ``timings`` (if given) receives seconds per step."""
+    """Run the whole stage on raw JSONL files, in memory (small inputs and tests)."""
+    sink = _ListSink()
+    report, sources = preprocess_into(files, p, sink, timings=timings)
+    return PreprocessResult(sink.documents, sink.passages, report, sources)
+
+
+def preprocess_into(
+    files: list[Path], p: PreprocessParams, sink: Sink, *, timings: dict[str, float] | None = None
+) -> tuple[dict, dict]:
+    """Stream the stage: raw files in, JSONL lines to ``sink`` in document order; returns the
+    report and the per-source report. ``timings`` (if given) receives seconds per step, summed
+    over worker processes. Memory: the batches in flight plus the dedup indexes."""
     timings = timings if timings is not None else {}
-    clock = _Clock(timings)
+    clock = Clock(timings)
     bad = BadLines(p.on_bad_line)
-    docs_t, sents_t, pass_t = Tally(), Tally(), Tally()
-    stats: dict[tuple[str, str], GroupStats] = defaultdict(GroupStats)
-    counts: dict[str, Counter] = defaultdict(Counter)
-
-    normalizer = Normalizer(
-        NormalizeOptions(
-            html=p.normalize.html,
-            page_markers=p.normalize.page_markers,
-            corner_quotes=p.normalize.corner_quotes == "ascii",
-            boilerplate=tuple(p.normalize.boilerplate),
-        )
-    )
-    lexicon = load_lexicon(p.toxicity.lexicon)
-    exact_docs, near_docs = ExactDeduper(), _near(p)
-
-    # 1. read + normalize + document filters + document dedup
-    kept: list[Doc] = []
-    for source, record in iter_raw(files, bad):
-        with clock("normalize+style+hanja"):
-            doc = _prepare(source, record, normalizer, p, docs_t, stats, counts)
-        if doc is None:
-            continue
-        with clock("filters"):
-            reason = _document_reason(doc, p, lexicon, counts)
-        if reason is None:
-            with clock("dedup"):
-                reason = _dedup_reason(doc.record["id"], doc.text, p, exact_docs, near_docs)
-        if reason:
-            docs_t.drop(source, reason)
-            continue
-        kept.append(doc)
-
-    # 2. sentences: one batched splitter call over every unit of every kept paragraph document
-    with clock("split"):
-        _split(kept, p)
-    for doc in kept:
-        for g in doc.groups:
-            stats[g].sentences_in += len(doc.sentences)
-
-    # 3. per sentence: PII, toxicity, quality
-    with clock("pii"):
-        scrubber = PiiScrubber(p.pii.kinds)
-        for doc in kept:
-            doc.sentences = _scrub(doc, scrubber, p, sents_t, counts)
-    with clock("filters"):
-        sentence_filter = SentenceFilter(_rules(p))
-        for doc in kept:
-            doc.sentences = _filter_sentences(doc, sentence_filter, lexicon, p, sents_t, counts)
-
-    # 4. documents out, passages, passage dedup
-    documents, passages = [], []
-    exact_pass, near_pass = ExactDeduper(), _near(p)
-    for doc in kept:
-        if not doc.sentences:
-            docs_t.drop(doc.source, "no_sentences_left")
-            continue
-        docs_t.keep(doc.source)
-        documents.append(_document_record(doc))
-        _account_kept(doc, stats)
-        with clock("passages"):
-            built = build_passages(doc.sentences, p.passage_chars)
-        for passage in built:
-            pass_t.take(doc.source)
-            pid = passage_id(doc.record["id"], passage.ordinal)
-            if len(passage.text) < p.passage_min_chars:
-                pass_t.drop(doc.source, "too_short")
+    ledger = Ledger()
+    docs_dedup, passages_dedup = _Dedup(p), _Dedup(p)
+    characters_out = 0
+    batches = _raw_batches(iter_raw(files, bad), p.batch_chars)
+    for out in ordered_map(_cleaner(p), batches, _plan(p)):
+        for step, seconds in out.timings.items():
+            timings[step] = timings.get(step, 0.0) + seconds
+        with clock("dedup"):
+            kept = [(d, _merge_document(d, ledger, docs_dedup, passages_dedup)) for d in out.docs]
+        for doc, passages in kept:
+            if doc.line is None:
                 continue
-            with clock("dedup"):
-                reason = _dedup_reason(pid, passage.text, p, exact_pass, near_pass)
-            if reason:
-                pass_t.drop(doc.source, reason)
-                continue
-            pass_t.keep(doc.source)
-            passages.append(_passage_record(pid, doc, passage))
-
-    report = _report(p, files, bad, docs_t, sents_t, pass_t, counts, passages)
-    sources = _sources_report(stats, p)
-    return PreprocessResult(documents, passages, report, sources)
+            sink.document(doc.line)
+            for passage in passages:
+                sink.passage(passage.line)
+                characters_out += passage.n_chars
+    report = _report(p, files, bad, ledger, characters_out)
+    return report, _sources_report(ledger.stats, p)
 
 
-class _Clock:
-    def __init__(self, timings: dict[str, float]):
-        self.timings = timings
-        self._step = ""
-        self._t0 = 0.0
-
-    def __call__(self, step: str) -> _Clock:
-        self._step = step
-        return self
-
-    def __enter__(self) -> None:
-        self._t0 = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timings[self._step] = self.timings.get(self._step, 0.0) + time.perf_counter() - self._t0
+def _plan(p: PreprocessParams) -> ExecutionPlan:
+    return ExecutionPlan(p.executor, p.workers, scheduler=p.dask_scheduler, what="preprocess")
 
 
-def _near(p: PreprocessParams) -> NearDeduper | None:
-    d = p.dedup
-    return NearDeduper(d.near_threshold, d.num_perm, d.shingle_chars, d.seed) if d.near else None
-
-
-def _prepare(source, record, normalizer, p, docs_t, stats, counts) -> Doc | None:
-    docs_t.take(source)
-    raw_text = record["text"]
-    groups = _groups(source, record)
-    for g in groups:
-        stats[g].docs_in += 1
-        stats[g].chars_in += len(raw_text)
-    text, boilerplate = normalizer.document(raw_text)
-    counts["normalize"]["boilerplate_lines_removed"] += boilerplate
-    if not text:
-        docs_t.drop(source, "empty_after_cleaning")
-        return None
-    return _measure_style(source, record, text, groups, p, stats, counts)
-
-
-def _measure_style(source, record, text, groups, p, stats, counts) -> Doc:
-    # style is measured on the normalized text, before hanja are read as hangul
-    hanja = style.hanja_count(text)
-    hangul = style.hangul_count(text)
-    period_hits, words = style.period_spelling_counts(text)
-    period = period_hits / words if words else 0.0
-    modern = period <= p.style.modernity_threshold
-    counts["period_spellings"].update(style.period_spelling_breakdown(text))
-    for rung in MODERNITY_LADDER:
-        counts["not_modern_at"][str(rung)] += period > rung
-    for g in groups:
-        s = stats[g]
-        s.hanja += hanja
-        s.hangul += hangul
-        s.period_words += period_hits
-        s.words += words
-        s.measured_docs += 1
-        s.modern_docs += modern
-    if hanja:
-        counts["hanja"]["documents_with_hanja"] += 1
-        counts["hanja"]["hanja_chars"] += hanja
-        if p.style.hanja == "hangul":
-            text, converted = hanja_to_hangul(text)
-            left = style.hanja_count(text)
-            counts["hanja"]["converted"] += converted - left
-            counts["hanja"]["left_unread"] += left
-    return Doc(source, record, text, modern, period, groups)
-
-
-def _groups(source: str, record: dict) -> list[tuple[str, str]]:
-    groups = [
-        ("source", source),
-        ("genre", str(record.get("genre") or "unknown")),
-        ("layout", str(record.get("layout") or "paragraphs")),
-    ]
-    origin = record.get("origin")
-    if isinstance(origin, str) and origin:
-        # corpus records carry "<owner>/<repo>:<path>@<commit>": the repo is the real sub-source
-        groups.append(("origin", origin.split(":", 1)[0]))
-    return groups
-
-
-def _document_reason(doc: Doc, p: PreprocessParams, lexicon, counts) -> str | None:
-    q = p.quality
-    text = doc.text
-    if len(text) < q.min_doc_chars:
-        return "too_short"
-    lines = text.split("\n")
-    if repeated_line_share(lines) > q.max_dup_line_share:
-        return "repeated_lines"
-    if list_line_share(lines) > q.max_list_line_share:
-        return "non_prose"
-    found = lexicon.hits(text, see_through=False)  # density of plain hits; sentences see through disguises
-    hits = sum(n for category, n in found.items() if category != DISGUISED)
-    if hits >= p.toxicity.doc_min_hits and hits * 1000 / len(text) > p.toxicity.doc_max_per_1k_chars:
-        return "toxic"
-    if not doc.modern:
-        counts["modernity"]["not_modern"] += 1
-        if p.style.modernity_action == "drop":
-            return "not_modern"
-    return None
-
-
-def _dedup_reason(key: str, text: str, p: PreprocessParams, exact: ExactDeduper, near: NearDeduper | None):
-    if p.dedup.exact and exact.check(key, text) is not None:
-        return "exact_duplicate"
-    if near is not None and near.check(key, text) is not None:
-        return "near_duplicate"
-    return None
-
-
-def _split(docs: list[Doc], p: PreprocessParams) -> None:
-    """Fill ``doc.sentences`` (text + separator); paragraph documents go through the splitter."""
-    to_split: list[tuple[Doc, int, str]] = []  # (doc, line index, line)
-    for doc in docs:
-        lines = [ln for ln in doc.text.split("\n") if ln.strip()]
-        if doc.record.get("layout") == SENTENCE_PER_LINE:
-            doc.sentences = [Sentence(ln, " ") for ln in lines]
-        else:
-            to_split.extend((doc, i, ln) for i, ln in enumerate(lines))
-    if not to_split:
-        return
-    splitter = SentenceSplitter(
-        p.split.splitter,
-        quote_aware=p.split.quote_aware,
-        workers=p.split.workers,
-        max_quote_chars=p.split.max_quote_chars,
-        kiwi_min_chars=p.split.kiwi_min_chars,
+def _cleaner(p: PreprocessParams):
+    """The batch function: in this process with one context, or by params in worker processes."""
+    plan = _plan(p)
+    if plan.executor == "local" and plan.processes == 1:
+        return functools.partial(clean_documents, build_context(p, p.split.workers))
+    # a Dask worker is one process of one thread: its Kiwi gets split.workers threads, or one
+    threads = (
+        kiwi_threads_per_process(p.split.workers, plan.processes)
+        if plan.executor == "local"
+        else (p.split.workers or 1)
     )
-    for batch in _batches(to_split, p.split.batch_chars):
-        units = [line for _, _, line in batch]
-        for (doc, _, line), spans in zip(batch, splitter.split_spans(units), strict=True):
-            for k, (s, e) in enumerate(spans):
-                doc.sentences.append(Sentence(line[s:e], "\n" if k == 0 else " "))
+    return functools.partial(clean_batch, p.model_dump_json(), threads)
 
 
-def _batches(items: list[tuple[Doc, int, str]], batch_chars: int) -> Iterator[list[tuple[Doc, int, str]]]:
+def _raw_batches(records: Iterator[tuple[str, dict]], batch_chars: int) -> Iterator[list[tuple[str, dict]]]:
     batch, size = [], 0
-    for item in items:
-        batch.append(item)
-        size += len(item[2])
+    for source, record in records:
+        batch.append((source, record))
+        size += len(record["text"])
         if size >= batch_chars:
             yield batch
             batch, size = [], 0
@@ -435,135 +231,53 @@ def _batches(items: list[tuple[Doc, int, str]], batch_chars: int) -> Iterator[li
         yield batch
 
 
-def _scrub(doc: Doc, scrubber: PiiScrubber, p: PreprocessParams, sents_t: Tally, counts) -> list[Sentence]:
-    out = []
-    for sentence in doc.sentences:
-        sents_t.take(doc.source)
-        if len(sentence.text) > p.quality.max_sentence_chars:
-            out.append(sentence)  # dropped as too_long by the quality filter: not worth scrubbing
-            continue
-        text, found = scrubber.scrub(sentence.text)
-        if found:
-            counts["pii"].update(found)
-            if p.pii.action == "drop":
-                sents_t.drop(doc.source, "pii")
-                continue
-        out.append(Sentence(text, sentence.sep) if found else sentence)
-    return out
+class _Dedup:
+    """Exact and near-duplicate indexes over everything seen so far (global across batches)."""
+
+    def __init__(self, p: PreprocessParams) -> None:
+        d = p.dedup
+        self.exact = ExactDeduper() if d.exact else None
+        self.near = NearDeduper(d.near_threshold, d.num_perm, d.shingle_chars, d.seed) if d.near else None
+
+    def reason(self, key: str, item: DocOut | PassageOut) -> str | None:
+        if self.exact is not None and self.exact.check_key(key, item.exact_key) is not None:
+            return "exact_duplicate"
+        if self.near is not None and self.near.check_signature(key, item.signature) is not None:
+            return "near_duplicate"
+        return None
 
 
-def _rules(p: PreprocessParams) -> QualityRules:
-    q = p.quality
-    return QualityRules(
-        min_sentence_chars=q.min_sentence_chars,
-        max_sentence_chars=q.max_sentence_chars,
-        min_hangul_ratio=q.min_hangul_ratio,
-        max_char_repeat=q.max_char_repeat,
-        max_digit_ratio=q.max_digit_ratio,
-        max_symbol_ratio=q.max_symbol_ratio,
-        count_hanja_as_korean=p.style.hanja == "keep",
-        drop_broken_chars=p.normalize.broken_chars == "drop_sentence",
-    )
-
-
-def _filter_sentences(doc, sentence_filter, lexicon, p, sents_t, counts) -> list[Sentence]:
-    t = p.toxicity
-    limits = {
-        "hate": t.hate_max_per_sentence,
-        "profanity": t.profanity_max_per_sentence,
-        "sexual": t.sexual_max_per_sentence,
-        DISGUISED: t.disguised_max_per_sentence,
-    }
-    out = []
-    for sentence in doc.sentences:
-        hits = lexicon.hits(sentence.text)
-        if hits:
-            counts["toxicity_hits"].update(hits)
-            if any(n > limits[c] for c, n in hits.items()):
-                sents_t.drop(doc.source, "toxic")
-                continue
-        reason = sentence_filter.reason(sentence.text)
+def _merge_document(doc: DocOut, ledger: Ledger, docs: _Dedup, passages: _Dedup) -> list[PassageOut]:
+    """Count one cleaned document; returns its passages that are not duplicates of earlier ones."""
+    ledger.merge(doc.before)
+    reason = doc.reason or docs.reason(doc.doc_id, doc)
+    if reason:
+        ledger.docs.drop(doc.source, reason)
+        doc.line = None
+        return []
+    ledger.merge(doc.after)
+    kept = []
+    for passage in doc.passages:
+        reason = passages.reason(passage.passage_id, passage)
         if reason:
-            sents_t.drop(doc.source, reason)
+            ledger.passages.drop(doc.source, reason)
             continue
-        sents_t.keep(doc.source)
-        out.append(sentence)
-    return out
-
-
-def _document_record(doc: Doc) -> dict:
-    r = doc.record
-    if r.get("layout") == SENTENCE_PER_LINE:
-        text = "\n".join(s.text for s in doc.sentences)
-    else:
-        text = "".join(s.text if i == 0 else s.sep + s.text for i, s in enumerate(doc.sentences))
-    return {
-        "id": r["id"],
-        "source": doc.source,
-        "url": r.get("url"),
-        "title": r.get("title") or "",
-        "author": r.get("author") or "",
-        "genre": r.get("genre") or "",
-        "published": r.get("published"),
-        "layout": r.get("layout") or "paragraphs",
-        "license": r.get("license"),
-        "modern": doc.modern,
-        "period_share": round(doc.period, 4),
-        "n_sentences": len(doc.sentences),
-        "n_chars": len(text),
-        "text": text,
-    }
-
-
-def _passage_record(pid: str, doc: Doc, passage) -> dict:
-    r = doc.record
-    return {
-        "passage_id": pid,
-        "doc_id": r["id"],
-        "source": doc.source,
-        "genre": r.get("genre") or "",
-        "title": r.get("title") or "",
-        "author": r.get("author") or "",
-        "modern": doc.modern,
-        "text": passage.text,
-        "n_sentences": passage.n_sentences,
-    }
-
-
-def _account_kept(doc: Doc, stats: dict[tuple[str, str], GroupStats]) -> None:
-    lengths = [len(s.text) for s in doc.sentences]
-    dialogue = sum(1 for s in doc.sentences if style.is_dialogue(s.text))
-    ttr_sum, windows = _msttr([w for s in doc.sentences for w in _words(s.text)])
-    for g in doc.groups:
-        s = stats[g]
-        s.docs_out += 1
-        s.sentences_out += len(lengths)
-        s.chars_out += sum(lengths)
-        s.dialogue += dialogue
-        s.ttr_sum += ttr_sum
-        s.ttr_windows += windows
-        s.sentence_lengths.extend(lengths)
-
-
-def _words(sentence: str) -> list[str]:
-    return [w.strip(".,!?…'\"()[]<>—·:;~") for w in sentence.split() if w.strip(".,!?…'\"()[]<>—·:;~")]
-
-
-def _msttr(words: list[str]) -> tuple[float, int]:
-    """Sum of type-token ratios over full windows of MSTTR_WINDOW words, and the window count."""
-    total, n = 0.0, 0
-    for i in range(0, len(words) - MSTTR_WINDOW + 1, MSTTR_WINDOW):
-        total += len(set(words[i : i + MSTTR_WINDOW])) / MSTTR_WINDOW
-        n += 1
-    return total, n
+        ledger.passages.keep(doc.source)
+        kept.append(passage)
+    return kept
 
 
 # ------------------------------------------------------------------------------------------------
 # reports
 
 
-def _report(p, files, bad, docs_t, sents_t, pass_t, counts, passages) -> dict:
-    documents, sentences, passage_counts = docs_t.report(), sents_t.report(), pass_t.report()
+def _report(p, files, bad, ledger: Ledger, characters_out: int) -> dict:
+    documents, sentences, passage_counts = (
+        ledger.docs.report(),
+        ledger.sentences.report(),
+        ledger.passages.report(),
+    )
+    counts = ledger.counts
     # PII is replaced, not dropped (unless pii.action: drop): counted per kind next to the drop reasons
     sentences["pii_by_kind"] = {kind: counts["pii"][kind] for kind in sorted(p.pii.kinds)}
     # sentences of dropped-before-split documents are never counted: the split happens after them
@@ -582,7 +296,7 @@ def _report(p, files, bad, docs_t, sents_t, pass_t, counts, passages) -> dict:
         "documents": documents,
         "sentences": sentences,
         "passages": passage_counts,
-        "characters_out": sum(len(x["text"]) for x in passages),
+        "characters_out": characters_out,
         "splitter": {"kind": p.split.splitter, "quote_aware": p.split.quote_aware},
         "normalize": dict(counts["normalize"]),
         "pii": {
@@ -633,16 +347,16 @@ def _modern_reference(stats: dict[tuple[str, str], GroupStats]) -> dict:
         }
     return {
         "definition": "kept sentences of sentence_per_line documents (KoCoNovel, modern spelling)",
-        "mean_sentence_chars": round(statistics.fmean(s.sentence_lengths), 2),
+        "mean_sentence_chars": round(_hist_mean(s.sentence_lengths), 2),
     }
 
 
 def _criteria(s: GroupStats, reference: float | None) -> dict:
-    mean_len = statistics.fmean(s.sentence_lengths) if s.sentence_lengths else 0.0
+    mean_len = _hist_mean(s.sentence_lengths) if s.sentence_lengths else 0.0
     return {
         "quality": {
             "mean_sentence_chars": round(mean_len, 2),
-            "median_sentence_chars": statistics.median(s.sentence_lengths) if s.sentence_lengths else 0,
+            "median_sentence_chars": _hist_median(s.sentence_lengths) if s.sentence_lengths else 0,
             "lexical_diversity_msttr": round(s.ttr_sum / s.ttr_windows, 4) if s.ttr_windows else None,
             "share_sentences_dropped": _share(s.sentences_in - s.sentences_out, s.sentences_in)
             if s.sentences_in
@@ -666,6 +380,23 @@ def _criteria(s: GroupStats, reference: float | None) -> dict:
     }
 
 
+def _hist_mean(hist: Counter) -> float:
+    # statistics.fmean of the values: their exact sum as a float, over the count
+    return float(sum(value * n for value, n in hist.items())) / sum(hist.values())
+
+
+def _hist_median(hist: Counter) -> float:
+    """statistics.median of the values a histogram counts (the middle one, or the mean of two)."""
+    n = sum(hist.values())
+    middle = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+    found, seen = [], 0
+    for value in sorted(hist):
+        seen += hist[value]
+        while len(found) < len(middle) and middle[len(found)] < seen:
+            found.append(value)
+    return found[0] if n % 2 else (found[0] + found[1]) / 2
+
+
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
@@ -682,11 +413,12 @@ def run_stage(root: Path, p: PreprocessParams) -> dict:
     layout = Layout(root)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    result = preprocess(raw_files(layout.raw_dir), p, timings=timings)
-    write_jsonl(layout.documents, result.documents)
-    write_jsonl(layout.passages, result.passages)
-    write_stage_report(layout, "preprocess", result.report, headline=PREPROCESS_HEADLINE)
-    write_json(layout.report("sources.json"), result.sources)
+    files = raw_files(layout.raw_dir)
+    # both files are written as they stream and replace the old ones only if the whole run succeeds
+    with atomic_open(layout.documents) as documents, atomic_open(layout.passages) as passages:
+        report, sources = preprocess_into(files, p, _FileSink(documents, passages), timings=timings)
+    write_stage_report(layout, "preprocess", report, headline=PREPROCESS_HEADLINE)
+    write_json(layout.report("sources.json"), sources)
     log.info("preprocess steps (s): %s", {k: round(v, 2) for k, v in timings.items()})
     seconds = time.perf_counter() - started
     write_timings(
@@ -694,7 +426,7 @@ def run_stage(root: Path, p: PreprocessParams) -> dict:
         "preprocess",
         {"seconds": round(seconds, 3), "steps": {k: round(v, 3) for k, v in timings.items()}},
     )
-    return {"seconds": seconds, **result.report}
+    return {"seconds": seconds, **report}
 
 
 @click.command(help="KLUE-style cleaning, PII removal, filters, dedup, passages.")

@@ -159,6 +159,9 @@ class MirrorParams(SiteSourceParams):
 
 class CrawlParams(Section):
     sources: list[SourceName] = Field(default_factory=lambda: ["corpus"], min_length=1)
+    # site sources on different hosts crawl at once (politeness stays per host); sources that share
+    # a host crawl one after another. 1 = every source one after another.
+    parallel_hosts: int = Field(4, ge=1, le=64)
     fetch: FetchParams = FetchParams()
     rights: RightsParams = RightsParams()
     corpus: CorpusSourceParams = CorpusSourceParams()

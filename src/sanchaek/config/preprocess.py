@@ -120,6 +120,12 @@ class DedupParams(Section):
 
 class PreprocessParams(Section):
     on_bad_line: Literal["raise", "skip"] = "raise"  # broken JSON, invalid UTF-8, empty text, dup id
+    # where the per-document steps run: local = worker processes here; dask = a Dask cluster
+    # (the `scale` extra). Dedup stays global in the calling process: same output either way.
+    executor: Literal["local", "dask"] = "local"
+    workers: int = Field(0, ge=0, le=1024)  # processes (local, or a local Dask cluster); 0 = all cores
+    batch_chars: int = Field(500_000, ge=1_000)  # raw characters per batch handed to a worker
+    dask_scheduler: str | None = None  # dask: address of a running scheduler; null = a local cluster
     passage_chars: int = Field(600, ge=50, le=20000)  # passages: whole sentences up to this length
     passage_min_chars: int = Field(10, ge=0)  # shorter passages are dropped (counted)
     normalize: NormalizeParams = NormalizeParams()

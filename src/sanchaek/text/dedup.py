@@ -11,7 +11,8 @@ import hashlib
 import re
 import zlib
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -39,7 +40,10 @@ class ExactDeduper:
 
     def check(self, key: str, text: str) -> str | None:
         """Id of the earlier item with the same normalized text, else None (and remember this one)."""
-        h = exact_key(text)
+        return self.check_key(key, exact_key(text))
+
+    def check_key(self, key: str, h: str) -> str | None:
+        """``check`` for a text whose ``exact_key`` was computed elsewhere (a worker process)."""
         first = self._seen.get(h)
         if first is None:
             self._seen[h] = key
@@ -68,8 +72,23 @@ class NearDeduper:
         m.update_batch([g.encode("utf-8") for g in sorted(grams)])
         return m
 
-    def check(self, key: str, text: str) -> str | None:
+    def signature(self, text: str) -> np.ndarray | None:
+        """The sketch's hash values: what a worker process sends back for ``check_signature``."""
         m = self.sketch(text)
+        return None if m is None else m.hashvalues
+
+    def check(self, key: str, text: str) -> str | None:
+        return self._check(key, self.sketch(text))
+
+    def check_signature(self, key: str, hashvalues: np.ndarray | None) -> str | None:
+        """``check`` for a text sketched elsewhere; the index keeps a LeanMinHash (no permutations)."""
+        if hashvalues is None:
+            return None
+        return self._check(
+            key, LeanMinHash(seed=self.seed, hashvalues=hashvalues, scheme=self._template.scheme)
+        )
+
+    def _check(self, key: str, m: MinHash | None) -> str | None:
         if m is None:
             return None
         candidates = [c for c in self._lsh.query(m) if self._sketches[c].jaccard(m) >= self.threshold]
