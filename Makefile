@@ -38,7 +38,7 @@ deb:
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,bench,scale]'
 	touch $(STAMP)
 
 # The DVC imports of ../shared data (data/external/*.dvc): from the DVC cache where it has them, else
