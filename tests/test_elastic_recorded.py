@@ -484,3 +484,56 @@ def test_search_errors_carry_the_reason(cluster, tmp_path):
                                   {"type": "illegal_argument_exception", "reason": reason})))  # fmt: skip
     msg = one_line_error(b, lambda b: b.search("글", 1))
     assert "all shards failed; illegal_argument_exception: " + reason in msg
+
+
+# -- parallel bulk ----------------------------------------------------------------------------------
+
+
+def test_parallel_bulk_keeps_workers_busy_and_reads_no_further_than_the_window(cluster, tmp_path):
+    import threading
+    import time
+
+    workers, bulk, total = 3, 2, 23
+    read, acknowledged, active, peak = [0], [0], [0], [0]
+    lock = threading.Lock()
+    real_bulk = cluster.bulk
+
+    def slow_bulk(lines):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            # never more passages read than the chunks in flight and queued (2 per worker) plus the one
+            # being assembled can hold
+            assert read[0] - acknowledged[0] <= (2 * workers + 1) * bulk
+        time.sleep(0.03)
+        answer = real_bulk(lines)
+        with lock:
+            active[0] -= 1
+            acknowledged[0] += len(lines) // 2
+        return answer
+
+    cluster.bulk = slow_bulk
+
+    def stream():
+        for p in passages(total):
+            read[0] += 1
+            yield p
+
+    b = backend(cluster, tmp_path, bulk=bulk, elasticsearch_bulk_workers=workers)
+    assert b.index(stream()) == total and b.count() == total and b.rejected == []
+    assert peak[0] == workers  # the workers were all busy at once, and never more
+    sent = sorted(a["index"]["_id"] for r in cluster.of("PUT", "/_bulk") for a in r.body[::2])
+    assert sent == [p["passage_id"] for p in passages(total)]  # each passage sent once
+
+
+def test_parallel_bulk_failing_for_good_is_one_line_with_nothing_swapped(cluster, tmp_path):
+    b = backend(cluster, tmp_path)
+    b.index(passages(1))
+    live = cluster.alias_targets(ALIAS)
+    for _ in range(3):  # the chunk holding p03 loses its connection on the first try and both retries
+        cluster.fail(lambda r: r.path == "/_bulk" and r.body[0]["index"]["_id"] == "p03",
+                     TransportConnectionError("Connection aborted"))  # fmt: skip
+    parallel = backend(cluster, tmp_path, bulk=1, elasticsearch_bulk_workers=4, elasticsearch_max_retries=2)
+    msg = one_line_error(parallel, call=lambda b: b.index(passages(8)))
+    assert "2 retries; the live alias sanchaek-passages is unchanged" in msg and "Connection aborted" in msg
+    assert cluster.alias_targets(ALIAS) == live and sorted(cluster.indices) == live

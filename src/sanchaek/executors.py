@@ -19,7 +19,7 @@ import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -65,6 +65,20 @@ def _windowed(
             yield result(pending.popleft())
     while pending:
         yield result(pending.popleft())
+
+
+def ordered_thread_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: int) -> Iterator[Any]:
+    """``fn`` over ``items`` on ``threads`` threads (for work that waits on a network), results in
+    input order, at most ``2 * threads`` items taken from ``items`` and not yet consumed. The first
+    error is raised in order; the items queued behind it are dropped, the running ones finish."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        yield from _windowed(lambda item: pool.submit(fn, item), lambda f: f.result(), items, 2 * threads)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _local(fn, batches, plan: ExecutionPlan) -> Iterator[Any]:

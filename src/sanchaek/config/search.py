@@ -79,6 +79,8 @@ class IndexParams(Section):
     elasticsearch_shards: int = Field(1, ge=1)  # 1 shard: BM25 statistics identical to embedded
     elasticsearch_replicas: int = Field(0, ge=0)
     elasticsearch_bulk_docs: int = Field(500, ge=1)
+    # bulk requests in flight at once (threads); passages are read at most 2 chunks per worker ahead
+    elasticsearch_bulk_workers: int = Field(1, ge=1, le=64)
     elasticsearch_max_retries: int = Field(3, ge=0)
     # retries wait base * 2^attempt seconds (capped), with jitter; only idempotent requests retry
     elasticsearch_backoff_s: float = Field(0.5, ge=0)

@@ -1,8 +1,9 @@
 """Bulk loading into a new Elasticsearch index: chunks of ``index`` actions with fixed ids.
 
-Resending a chunk is harmless (the same id overwrites the same document), so a dropped connection or
-a 429 (whole request or single items) is answered by resending what was not written, after an
-exponential backoff with full jitter. A 429 is the cluster's load, never a rejected passage; a
+Chunks go out on ``index.elasticsearch_bulk_workers`` threads (the client is thread-safe), and the
+reading of passages is held back by what is still unacknowledged. Resending a chunk is harmless (the
+same id overwrites the same document), so a dropped connection or a 429 (whole request or single
+items) is answered by resending what was not written, after an exponential backoff with full jitter. A 429 is the cluster's load, never a rejected passage; a
 passage the server refuses for itself (a mapping error) is reported with its reason.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..config.search import IndexParams
 from ..errors import SanchaekError
+from ..executors import ordered_thread_map
 from .base import stored_source
 from .es_transport import RETRY_STATUSES, backoff_s, translated_errors
 
@@ -71,10 +73,18 @@ def load_bulk(
     sleep: Callable[[float], None],
     rng: random.Random,
 ) -> tuple[int, list[dict]]:
-    """(documents written, rejected passages) after sending every passage into ``index``."""
+    """(documents written, rejected passages) after sending every passage into ``index``.
+
+    ``index.elasticsearch_bulk_workers`` chunks are in flight at once; the passages are read at most
+    two chunks per worker ahead of what the cluster has acknowledged, so a slow cluster slows the
+    reading instead of filling memory, and its 429s are resent per chunk with backoff as ever."""
+
+    def send(chunk: list[dict]) -> tuple[int, list[dict]]:
+        return send_chunk(client, index, chunk, params, where=where, sleep=sleep, rng=rng)
+
     n, rejected = 0, []
-    for chunk in chunks(passages, params.elasticsearch_bulk_docs):
-        ok, bad = send_chunk(client, index, chunk, params, where=where, sleep=sleep, rng=rng)
+    batches = chunks(passages, params.elasticsearch_bulk_docs)
+    for ok, bad in ordered_thread_map(send, batches, params.elasticsearch_bulk_workers):
         n += ok
         rejected += bad
     return n, rejected
