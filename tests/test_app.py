@@ -291,6 +291,25 @@ def test_flagged_sample_leaves_the_queue_and_the_ranking(project):
     assert f"{with_it} votes with a flagged sample left out" in shown and with_it >= 1
 
 
+def test_ranking_with_every_vote_flagged_says_so_instead_of_failing(project):
+    """One vote, then one of its samples flagged: no vote is left to rank (an empty table once raised
+    KeyError on the rank column)."""
+    from sanchaek.config import load_params
+    from sanchaek.votes.samples import Sample
+    from sanchaek.votes.store import RatingsStore
+
+    at = open_page("rate")
+    at = _vote_once(at, "a")
+    voted = _db_votes(project)[0]
+    store = RatingsStore.from_params(project, load_params(str(project / "params.yaml")).ratings)
+    store.flag("민지", Sample(voted["sample_a"], "", "", "", "깨진 글"), "글자가 깨짐")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at)
+    assert "no vote is left to rank once flagged samples are left out" in shown
+    assert "1 votes with a flagged sample left out" in shown
+
+
 def test_rate_page_undo_touches_only_my_votes(project):
     at = _vote_once(open_page("rate"), "a", rater="다른 사람")
     other = AppTest.from_file(APP, default_timeout=TIMEOUT)
