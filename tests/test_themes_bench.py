@@ -171,3 +171,24 @@ def test_weighted_sum_fusion_scales_each_list_and_weights_it(corpus):
     assert semantic and semantic[0]["similarity"] == pytest.approx(
         dict(dense.ranking(["죽음"], 8))["p1"], abs=1e-4
     )
+
+
+def test_dense_queries_are_the_theme_alone_or_with_its_synonyms(corpus):
+    _, backend, passages = corpus
+    from sanchaek.search.embedding import DenseIndex
+    from sanchaek.search.fusion import DenseThemeSearch, dense_queries
+
+    embedder = CharEmbedder()
+    ids = sorted(passages)
+    dense = DenseThemeSearch(
+        DenseIndex(ids, embedder.passages([TEXTS[i] for i in ids]), {}), embedder, passages
+    )
+    theme = ThemeParams(text="죽음", synonyms=["사망", "숨을 거두다"], semantic=True)
+    for queries, texts in (("theme", ["죽음"]), ("theme_and_synonyms", ["죽음", "사망", "숨을 거두다"])):
+        params = params_from_dict({"query": {"top_k": 8, "semantic": {"top_k": 3, "queries": queries}}}).query
+        assert dense_queries(theme, params.semantic) == texts
+        result = search_theme(backend, theme, params, dense)
+        top3 = [pid for pid, _ in dense.ranking(texts, 3)]
+        semantic = {pid for pid, rs in result.reasons.items() for r in rs if r["reason"] == "semantic"}
+        assert semantic == set(top3)  # the dense candidates are those of these query texts
+    assert dense.ranking(["죽음"], 3) != dense.ranking(["죽음", "사망", "숨을 거두다"], 3)

@@ -41,6 +41,11 @@ class DenseThemeSearch:
         return passage_hit(self.passages[passage_id], passage_id, score, self.highlight_chars)
 
 
+def dense_queries(theme: ThemeParams, params: SemanticParams) -> list[str]:
+    """The texts embedded as the theme's queries (``query.semantic.queries``)."""
+    return [theme.text] if params.queries == "theme" else [theme.text, *theme.synonyms]
+
+
 def fuse_rankings(
     bm25: Sequence[tuple[str, float]], dense: Sequence[tuple[str, float]], params: SemanticParams, k: int
 ) -> list[tuple[str, float]]:
@@ -58,7 +63,7 @@ def fuse_theme(
 ) -> tuple[list[Hit], dict[str, dict]]:
     """The theme's top ``k`` after fusing its BM25 ``hits`` with the dense ranking, and each dense
     candidate's reason (``semantic`` with its similarity and dense rank)."""
-    ranking = dense.ranking([theme.text, *theme.synonyms], params.top_k, params.min_similarity)
+    ranking = dense.ranking(dense_queries(theme, params), params.top_k, params.min_similarity)
     fused = fuse_rankings([(h.passage_id, h.score) for h in hits], ranking, params, k)
     by_id = {h.passage_id: h for h in hits}
     similarity = dict(ranking)
