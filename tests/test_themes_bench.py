@@ -138,6 +138,15 @@ def test_dense_and_fusion_rows_from_the_embed_stage_output(corpus):
     for name in ("dense", "fusion", "fusion_dev_best"):
         assert set(systems[name]) >= {"precision@100", "precision@300", "paraphrase_recall", "dev", "heldout"}
     assert len(systems["fusion_grid_dev"]) == len(bench.FUSION_GRID)
+    entries = {"죽음": {"systems": systems}}
+    picked = bench.pick_fusion_default(entries)
+    assert picked["settings"] in bench.FUSION_GRID and "_grid_rows" not in systems
+    assert systems["fusion_default"]["settings"] == picked["settings"]
+    assert picked["mean_dev_objective"] == systems["fusion_dev_best"]["dev_objective"]  # one theme: the same
+    bench.add_prior_recall(systems, paraphrases)
+    met = bench.targets_met(bench.TARGETS["죽음"], systems)["by_system"]
+    assert set(met) >= {"bm25_fixed", "dense", "fusion", "fusion_default"}
+    assert met["bm25_fixed"]["all"]["paraphrase_recall"] == 0.0 and met["bm25_fixed"]["all"]["met"] is False
     assert systems["fusion_dev_best"]["dev_objective"] == max(
         g["dev_objective"] for g in systems["fusion_grid_dev"]
     )
