@@ -24,10 +24,10 @@ from .errors import SanchaekError
 from .io import read_jsonl, write_jsonl
 from .paths import Layout
 from .report import write_stage_report
-from .search import Hit, SearchBackend, ThemeQuery, open_backend, search_theme_text
+from .search import Hit, SearchBackend, ThemeQuery, open_backend
 from .search.fusion import DenseThemeSearch, fuse_theme
-from .search.inflect import added_forms, planned_query, theme_expansions
-from .search.plan import matched_reasons
+from .search.inflect import added_forms, planned_query, theme_expansions, weigh_synonyms
+from .search.nearmiss import judge_hits
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class ThemeResult:
     reasons: dict[str, list[dict]] = field(default_factory=dict)  # passage_id -> why it matched
     clauses: list[str] = field(default_factory=list)  # the planned clauses, described
     semantic: bool = False
+    near_misses: dict[str, int] = field(default_factory=dict)  # exclude phrase -> hits it dropped
 
 
 def to_query(theme: ThemeParams, params: QueryParams) -> ThemeQuery:
@@ -73,18 +74,32 @@ def theme_hits(
     """The top ``k`` hits of a theme searched as this stage searches it, and the inflected forms added.
 
     Generate, compose and the app call it with a theme's text: a theme listed in ``query.themes``
-    brings its synonyms and settings along, so it finds the same passages in every stage."""
+    brings its synonyms, weights, near-miss phrases and settings along, so it finds the same
+    passages in every stage."""
     if isinstance(theme, str):
         theme = configured_theme(theme, params)
-    return search_theme_text(backend, to_query(theme, params), k, expand=expands(theme, params))
+    planned, hits, _, _ = lexical_search(backend, theme, params, k, with_reasons=False)
+    return hits, added_forms(theme_expansions(planned))
 
 
-def hit_reasons(backend: SearchBackend, planned: ThemeQuery, hits: list[Hit]) -> dict[str, list[dict]]:
-    """passage_id -> the clauses (term, synonym, inflected form, stem form) its text satisfies."""
-    clause_tokens = {c: backend.analyze(c.text) for c in planned.clauses}
-    return {
-        h.passage_id: matched_reasons(h.text, planned.clauses, backend.analyze, clause_tokens) for h in hits
-    }
+def lexical_search(
+    backend: SearchBackend, theme: ThemeParams, params: QueryParams, k: int, *, with_reasons: bool = True
+) -> tuple[ThemeQuery, list[Hit], dict[str, list[dict]], dict[str, int]]:
+    """The theme's planned query, its top ``k`` BM25 hits at or above its min_score without near
+    misses, each hit's reasons (``with_reasons``) and how many hits each exclude phrase dropped."""
+    min_score = theme.min_score if theme.min_score is not None else params.min_score
+    planned = planned_query(backend, to_query(theme, params), expand=expands(theme, params))
+    planned = weigh_synonyms(planned, synonym_weight(theme, params))
+    fetch = k + (round(k * params.near_miss_headroom) if theme.exclude else 0)
+    found = [h for h in backend.search(planned, fetch) if h.score >= min_score]
+    if not with_reasons and not theme.exclude:
+        return planned, found[:k], {}, {}
+    hits, reasons, dropped = judge_hits(backend, planned, found, theme.exclude)
+    return planned, hits[:k], reasons, dropped
+
+
+def synonym_weight(theme: ThemeParams, params: QueryParams) -> float:
+    return theme.synonym_weight if theme.synonym_weight is not None else params.synonym_weight
 
 
 def search_theme(
@@ -94,15 +109,12 @@ def search_theme(
     dense: DenseThemeSearch | None = None,
 ) -> ThemeResult:
     top_k = theme.top_k if theme.top_k is not None else params.top_k
-    min_score = theme.min_score if theme.min_score is not None else params.min_score
-    planned = planned_query(backend, to_query(theme, params), expand=expands(theme, params))
-    found = backend.search(planned, top_k)
-    expanded = added_forms(theme_expansions(planned))
-    hits = [h for h in found if h.score >= min_score]
+    planned, hits, reasons, dropped = lexical_search(backend, theme, params, top_k)
     analysed = [t.term for alt in (theme.text, *theme.synonyms) for t in backend.analyze(alt)]
     result = ThemeResult(
-        theme=theme, analysed=analysed, hits=hits, expanded=expanded,
-        reasons=hit_reasons(backend, planned, hits), clauses=[c.describe() for c in planned.clauses],
+        theme=theme, analysed=analysed, hits=hits, expanded=added_forms(theme_expansions(planned)),
+        reasons={h.passage_id: reasons.get(h.passage_id, []) for h in hits},
+        clauses=[c.describe() for c in planned.clauses], near_misses=dropped,
     )  # fmt: skip
     if uses_semantic(theme, params):
         if dense is None:
@@ -225,6 +237,8 @@ def build_report(
             "weight": r.theme.weight,
             "synonyms": list(r.theme.synonyms),
             "expanded": r.expanded,
+            "exclude": list(r.theme.exclude),
+            "near_misses_dropped": r.near_misses,
             "hits": len(r.hits),
             "selected": min(len(r.hits), params.max_per_theme),
             "documents": len({h.doc_id for h in r.hits}),

@@ -99,13 +99,31 @@ class ThemeParams(Section):
     match: Literal["unit", "any", "all", "phrase"] | None = None  # None: query.match
     expand_predicates: bool | None = None  # None: query.expand_predicates
     semantic: bool | None = None  # None: query.semantic.enabled
+    synonym_weight: float | None = Field(None, gt=0)  # None: query.synonym_weight
+    # near misses: phrases of the passage text where the theme's words mean something else
+    # (죽겠, 죽을 맛, 숨을 죽이); a hit whose every match lies inside one of them is dropped
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("exclude")
+    @classmethod
+    def _phrases_are_words(cls, phrases: list[str]) -> list[str]:
+        for phrase in phrases:
+            if not phrase.strip():
+                raise ValueError("an exclude phrase is empty")
+        return phrases
 
 
 class SemanticParams(Section):
     """``query.semantic``: theme hits = reciprocal-rank fusion of the BM25 and the dense (cosine) ranking."""
 
     enabled: bool = False  # per theme: themes[].semantic; needs the embed stage's vectors (embed.enabled)
+    # rrf: weight / (rrf_k + rank) summed over the two rankings; weighted_sum: each ranking's scores
+    # min-max scaled to [0, 1] over its own candidates (0 where absent), times its weight, summed
+    fusion: Literal["rrf", "weighted_sum"] = "rrf"
     top_k: int = Field(500, ge=1)  # dense candidates per theme before fusion
+    # what is embedded as the query: the theme alone, or the theme and each synonym (a passage's
+    # dense score is then its best cosine to any of them)
+    queries: Literal["theme", "theme_and_synonyms"] = "theme_and_synonyms"
     rrf_k: float = Field(60.0, gt=0)  # RRF's rank constant (Cormack et al.: 60)
     bm25_weight: float = Field(1.0, ge=0)  # each ranking's share of the fused score
     dense_weight: float = Field(1.0, ge=0)
@@ -124,6 +142,12 @@ class QueryParams(Section):
     # phrase (each alternative in order, adjacent): the old modes.
     match: Literal["unit", "any", "all", "phrase"] = "unit"
     phrase_slop: int = Field(2, ge=0, le=20)  # unit: positions a multi-word alternative may stray
+    # a synonym's (and its inflections') share of the score beside the theme's own words: below 1,
+    # a passage that names the theme ranks above one that only a synonym found
+    synonym_weight: float = Field(1.0, gt=0)
+    # with exclude phrases, top_k * (1 + this) hits are fetched so that dropping near misses still
+    # leaves top_k
+    near_miss_headroom: float = Field(1.0, ge=0, le=10)
     # A theme (or synonym) in dictionary form (듣다, 쓰다) also searches the inflected forms Nori reads
     # as other stem terms than the dictionary form itself (들었다 -> 듣, while 듣다 -> 들).
     expand_predicates: bool = True

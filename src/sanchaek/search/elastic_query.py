@@ -19,8 +19,13 @@ def clause_query(clause: Clause) -> dict:
     """One clause as ES would analyse and match it (same analyzer on the ``text`` field)."""
     # Options whose Elasticsearch defaults differ from Lucene's QueryBuilder are spelled out, as in
     # elastic.theme_query, so both backends build the same query.
+    boost = {} if clause.boost == 1.0 else {"boost": float(clause.boost)}  # a synonym's weight
     if clause.kind == "phrase":
-        return {"match_phrase": {"text": {"query": clause.text, "slop": clause.slop, "zero_terms_query": "none"}}}
+        return {
+            "match_phrase": {
+                "text": {"query": clause.text, "slop": clause.slop, "zero_terms_query": "none", **boost}
+            }
+        }
     operator = "and" if clause.kind == "all" else "or"
     return {
         "match": {
@@ -30,6 +35,7 @@ def clause_query(clause: Clause) -> dict:
                 "auto_generate_synonyms_phrase_query": False,
                 "zero_terms_query": "none",
                 "lenient": False,
+                **boost,
             }
         }
     }

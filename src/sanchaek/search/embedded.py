@@ -535,7 +535,7 @@ class EmbeddedBackend:
                 occur = j.Occur.MUST if clause.kind == "all" else j.Occur.SHOULD
                 q = builder.createBooleanQuery("text", clause.text, occur)
             if q is not None:
-                bq.add(q, j.Occur.SHOULD)
+                bq.add(q if clause.boost == 1.0 else j.BoostQuery(q, float(clause.boost)), j.Occur.SHOULD)
                 n += 1
         if n == 0:
             return None

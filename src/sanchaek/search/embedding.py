@@ -297,3 +297,21 @@ def reciprocal_rank_fusion(
         for rank, pid in enumerate(ids, start=1):
             scores[pid] = scores.get(pid, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def weighted_score_fusion(
+    scored: Iterable[tuple[Sequence[tuple[str, float]], float]],
+) -> list[tuple[str, float]]:
+    """A weighted sum of scores, each list's min-max scaled to [0, 1] over its own candidates (a
+    passage a list lacks gets 0 from it); best first, ties by id. ``scored``: ((id, score) pairs, weight)."""
+    scores: dict[str, float] = {}
+    for pairs, weight in scored:
+        if not pairs:
+            continue
+        values = [s for _, s in pairs]
+        low, high = min(values), max(values)
+        span = high - low
+        for pid, s in pairs:
+            scaled = (s - low) / span if span > 0 else 1.0
+            scores[pid] = scores.get(pid, 0.0) + weight * scaled
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))

@@ -2,7 +2,8 @@
 
 The theme and each of its synonyms are embedded as queries; a passage's dense score is its best
 cosine to any of them. The BM25 ranking and the dense ranking are fused by reciprocal rank
-(``embedding.reciprocal_rank_fusion``); a passage found only by the embeddings becomes a hit whose
+(``embedding.reciprocal_rank_fusion``) or by a weighted sum of their scaled scores
+(``query.semantic.fusion: weighted_sum``); a passage found only by the embeddings becomes a hit whose
 reason is ``semantic`` with its similarity.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..config.search import SemanticParams, ThemeParams
 from .base import Hit, passage_hit
-from .embedding import DenseIndex, Embedder, reciprocal_rank_fusion
+from .embedding import DenseIndex, Embedder, reciprocal_rank_fusion, weighted_score_fusion
 
 SEMANTIC = "semantic"
 
@@ -40,10 +41,20 @@ class DenseThemeSearch:
         return passage_hit(self.passages[passage_id], passage_id, score, self.highlight_chars)
 
 
+def dense_queries(theme: ThemeParams, params: SemanticParams) -> list[str]:
+    """The texts embedded as the theme's queries (``query.semantic.queries``)."""
+    return [theme.text] if params.queries == "theme" else [theme.text, *theme.synonyms]
+
+
 def fuse_rankings(
-    bm25: Sequence[str], dense: Sequence[str], params: SemanticParams, k: int
+    bm25: Sequence[tuple[str, float]], dense: Sequence[tuple[str, float]], params: SemanticParams, k: int
 ) -> list[tuple[str, float]]:
-    fused = reciprocal_rank_fusion([(bm25, params.bm25_weight), (dense, params.dense_weight)], k=params.rrf_k)
+    """The top ``k`` of the BM25 and dense (id, score) lists, best first, fused as ``params.fusion`` says."""
+    if params.fusion == "weighted_sum":
+        fused = weighted_score_fusion([(bm25, params.bm25_weight), (dense, params.dense_weight)])
+    else:
+        ids = ([pid for pid, _ in bm25], params.bm25_weight), ([pid for pid, _ in dense], params.dense_weight)
+        fused = reciprocal_rank_fusion(ids, k=params.rrf_k)
     return fused[:k]
 
 
@@ -52,8 +63,8 @@ def fuse_theme(
 ) -> tuple[list[Hit], dict[str, dict]]:
     """The theme's top ``k`` after fusing its BM25 ``hits`` with the dense ranking, and each dense
     candidate's reason (``semantic`` with its similarity and dense rank)."""
-    ranking = dense.ranking([theme.text, *theme.synonyms], params.top_k, params.min_similarity)
-    fused = fuse_rankings([h.passage_id for h in hits], [pid for pid, _ in ranking], params, k)
+    ranking = dense.ranking(dense_queries(theme, params), params.top_k, params.min_similarity)
+    fused = fuse_rankings([(h.passage_id, h.score) for h in hits], ranking, params, k)
     by_id = {h.passage_id: h for h in hits}
     similarity = dict(ranking)
     dense_rank = {pid: r for r, (pid, _) in enumerate(ranking, start=1)}

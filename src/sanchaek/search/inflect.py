@@ -305,3 +305,17 @@ def planned_query(backend: SearchBackend, query: str | ThemeQuery, *, expand: bo
     clauses = plan_clauses(alternatives, theme.match, backend.analyze, theme.slop)
     clauses = [replace(c, terms=tuple(added[c.source])) if c.source in added else c for c in clauses]
     return replace(theme, clauses=tuple(clauses))
+
+
+def weigh_synonyms(planned: ThemeQuery, weight: float) -> ThemeQuery:
+    """``planned`` with its synonym clauses (and the inflected forms of synonyms) boosted by ``weight``."""
+    if weight == 1.0:
+        return planned
+    of_synonym = {form for e in theme_expansions(planned) if e.text != planned.text for form in e.forms}
+    clauses = tuple(
+        replace(c, boost=weight)
+        if c.reason == SYNONYM or (c.reason == INFLECTED and c.source in of_synonym)
+        else c
+        for c in planned.clauses
+    )
+    return replace(planned, clauses=clauses)

@@ -41,6 +41,7 @@ class Clause:
     source: str  # the alternative (theme, synonym or inflected form) it comes from
     slop: int = 0
     terms: tuple[str, ...] = ()  # for an inflected form: the stem terms Nori reads it as
+    boost: float = 1.0  # multiplies the clause's score (``query.synonym_weight`` for synonyms)
 
     def describe(self) -> str:
         return self.text if self.text == self.source else f"{self.text} ({self.source})"
@@ -116,12 +117,16 @@ def positioned(tokens: Sequence[Token]) -> list[tuple[int, str]]:
     return [(t.position if t.position >= 0 else i, t.term) for i, t in enumerate(tokens)]
 
 
-def phrase_found(doc: dict[str, list[int]], pattern: list[tuple[int, str]], slop: int) -> bool:
-    """Whether the terms of ``pattern`` (relative positions) occur in ``doc`` (term -> positions) in
-    order, the total displacement at most ``slop`` (Lucene's sloppy phrase, in-order case)."""
+def phrase_matches(
+    doc: dict[str, list[int]], pattern: list[tuple[int, str]], slop: int
+) -> list[tuple[int, int]]:
+    """(first, last) positions where the terms of ``pattern`` (relative positions) occur in ``doc``
+    (term -> positions) in order, the total displacement at most ``slop`` (Lucene's sloppy phrase,
+    in-order case); one match per start position of the first term."""
     if not pattern:
-        return False
+        return []
     base, first = pattern[0]
+    found = []
     for start in doc.get(first, []):
         used, ok, last = 0, True, start
         for rel, term in pattern[1:]:
@@ -137,8 +142,12 @@ def phrase_found(doc: dict[str, list[int]], pattern: list[tuple[int, str]], slop
                 ok = False
                 break
         if ok:
-            return True
-    return False
+            found.append((start, last))
+    return found
+
+
+def phrase_found(doc: dict[str, list[int]], pattern: list[tuple[int, str]], slop: int) -> bool:
+    return bool(phrase_matches(doc, pattern, slop))
 
 
 def clause_matches(clause_tokens: Sequence[Token], clause: Clause, doc: dict[str, list[int]]) -> bool:
@@ -173,3 +182,25 @@ def matched_reasons(
         if clause_matches(tokens, clause, doc):
             found.append({"reason": clause.reason, "clause": clause.text, "source": clause.source})
     return found
+
+
+def clause_spans(
+    doc_tokens: Sequence[Token], clause_tokens: Sequence[Token], clause: Clause
+) -> list[tuple[int, int]]:
+    """Character spans of the text (``doc_tokens``: its analysis) where ``clause`` matched: each
+    matching term's token, or a phrase from its first word to its last. Empty when it did not match."""
+    terms = {t.term for t in clause_tokens}
+    if not terms:
+        return []
+    if clause.kind in ("match", "all"):
+        spans = [(t.start, t.end) for t in doc_tokens if t.term in terms]
+        if clause.kind == "all" and not terms <= {t.term for t in doc_tokens}:
+            return []
+        return spans
+    by_position: dict[int, Token] = {}
+    for position, token in zip((p for p, _ in positioned(doc_tokens)), doc_tokens, strict=True):
+        by_position.setdefault(position, token)
+    return [
+        (by_position[first].start, by_position[last].end)
+        for first, last in phrase_matches(term_positions(doc_tokens), positioned(clause_tokens), clause.slop)
+    ]
