@@ -176,10 +176,11 @@ def test_dense_ranking_takes_the_best_cosine_of_any_text_then_cuts_and_filters()
 
 def test_fuse_rankings_weighs_each_ranking_and_cuts_at_k():
     params = SemanticParams(rrf_k=1.0, bm25_weight=3.0, dense_weight=1.0)
-    fused = fuse_rankings(["a", "b"], ["b", "c"], params, k=3)
+    bm25, dense = [("a", 9.0), ("b", 4.0)], [("b", 0.9), ("c", 0.8)]  # (id, score); RRF reads only the order
+    fused = fuse_rankings(bm25, dense, params, k=3)
     assert fused == [("a", 1.5), ("b", 1.5), ("c", 1 / 3)]  # b: 3/3 + 1/2
-    assert fuse_rankings(["a", "b"], ["b", "c"], params, k=1) == [("a", 1.5)]
-    swapped = fuse_rankings(["a", "b"], ["b", "c"], SemanticParams(rrf_k=1.0, bm25_weight=1.0, dense_weight=3.0), k=3)
+    assert fuse_rankings(bm25, dense, params, k=1) == [("a", 1.5)]
+    swapped = fuse_rankings(bm25, dense, SemanticParams(rrf_k=1.0, bm25_weight=1.0, dense_weight=3.0), k=3)
     assert swapped == [("b", 1 / 3 + 1.5), ("c", 1.0), ("a", 0.5)]
 
 
