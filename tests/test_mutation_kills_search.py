@@ -29,7 +29,7 @@ from sanchaek.search.embedding import (
     write_embeddings,
     write_part,
 )
-from sanchaek.search.fusion import SEMANTIC, DenseThemeSearch, fuse_rankings, fuse_theme
+from sanchaek.search.fusion import SEMANTIC, DenseThemeSearch, dense_queries, fuse_rankings, fuse_theme
 
 
 def test_normalise_gives_unit_rows_in_float32_and_keeps_a_zero_row_zero():
@@ -182,6 +182,20 @@ def test_fuse_rankings_weighs_each_ranking_and_cuts_at_k():
     assert fuse_rankings(bm25, dense, params, k=1) == [("a", 1.5)]
     swapped = fuse_rankings(bm25, dense, SemanticParams(rrf_k=1.0, bm25_weight=1.0, dense_weight=3.0), k=3)
     assert swapped == [("b", 1 / 3 + 1.5), ("c", 1.0), ("a", 0.5)]
+
+
+def test_fuse_rankings_weighted_sum_scales_each_list_and_weighs_it():
+    params = SemanticParams(fusion="weighted_sum", bm25_weight=2.0, dense_weight=1.0)
+    bm25, dense = [("a", 9.0), ("b", 5.0), ("x", 1.0)], [("b", 0.9), ("c", 0.7)]
+    # bm25 scaled over its own scores: a 1, b 0.5, x 0; dense: b 1, c 0
+    assert fuse_rankings(bm25, dense, params, k=4) == [("a", 2.0), ("b", 2.0), ("c", 0.0), ("x", 0.0)]
+    assert fuse_rankings(bm25, dense, params, k=1) == [("a", 2.0)]
+
+
+def test_dense_queries_follow_query_semantic_queries():
+    theme = ThemeParams(text="죽음", synonyms=["사망", "별세"])
+    assert dense_queries(theme, SemanticParams(queries="theme")) == ["죽음"]
+    assert dense_queries(theme, SemanticParams(queries="theme_and_synonyms")) == ["죽음", "사망", "별세"]
 
 
 def test_fuse_theme_keeps_bm25_hits_adds_dense_ones_and_says_why():
