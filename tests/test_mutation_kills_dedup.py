@@ -60,3 +60,20 @@ def test_a_sketch_similarity_of_exactly_the_threshold_is_a_duplicate():
     assert near.sketch(first).jaccard(near.sketch(second)) == 0.5  # 32 of 64 hash values equal
     assert near.check("a", first) is None
     assert near.check("b", second) == "a"
+
+
+def test_signatures_from_workers_dedup_like_texts_checked_here():
+    """The parallel preprocess sends hash values back from worker processes: ``check_signature`` on
+    them must keep and drop exactly what ``check`` on the texts would, naming the same earlier key."""
+    base = "강둑을 따라 천천히 걸으며 지나간 여름의 일들을 하나씩 떠올렸다. 바람이 불었다."
+    texts = {"a": base, "b": base.replace("천천히", "느리게"), "c": "전혀 다른 글이 여기에 있다, 골목과 시장.", "d": "!?"}
+    here, remote = NearDeduper(0.5, 64, 5, seed=3), NearDeduper(0.5, 64, 5, seed=3)
+    sender = NearDeduper(0.5, 64, 5, seed=3)  # a worker: sketches only
+    signatures = {key: sender.signature(text) for key, text in texts.items()}
+    assert signatures["d"] is None  # no shingle: nothing to send
+    assert list(signatures["a"]) == list(here.sketch(texts["a"]).hashvalues)
+    expected = [here.check(key, text) for key, text in texts.items()]
+    assert expected == [None, "a", None, None]
+    assert [remote.check_signature(key, signatures[key]) for key in texts] == expected
+    # what the index kept from a signature is compared like a sketch: the next near copy finds it
+    assert remote.check_signature("e", sender.signature(base + " 끝.")) == "a"
