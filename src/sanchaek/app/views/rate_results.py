@@ -43,7 +43,9 @@ def _ranking(result: dict, params) -> None:
         table["순위 rank"] = [common.fmt(r, "d") for r in table["순위 rank"]]
         st.dataframe(table, hide_index=True, width="stretch", key="rate_ranking")
     else:  # every vote held a flagged sample: nothing is left to rank (an empty frame has no columns)
-        st.info("깨진 샘플을 빼면 남는 투표가 없습니다 · no vote is left to rank once flagged samples are left out")
+        st.info(
+            "깨진 샘플을 빼면 남는 투표가 없습니다 · no vote is left to rank once flagged samples are left out"
+        )
     flagged = result.get("n_votes_flagged", 0)
     st.caption(
         f"투표 {result['n_votes']} · 평가자 {result['n_raters']} · 프롬프트 {result['n_prompts']}"
