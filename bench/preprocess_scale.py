@@ -37,6 +37,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from preprocess import checkout  # noqa: E402  (bench/preprocess.py: a revision's src and params.yaml)
+
 WORKS = ROOT.parent / "shared" / "data" / "corpus" / "works.jsonl"
 OUT = ROOT / "reports" / "bench" / "preprocess_scale.json"
 MB = 1_000_000
@@ -143,15 +147,6 @@ def write_corpus(path: Path, pools: dict[str, list[list[str]]], target_bytes: in
 
 # ------------------------------------------------------------------------------------------------
 # runs
-
-
-def checkout(rev: str, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "src", "params.yaml"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
 
 
 def run_stage(tree: Path, corpus: Path, work: Path, overrides: dict, split: dict) -> dict:
