@@ -185,7 +185,8 @@ def embed_texts(
     todo = list(dict.fromkeys(k for k in keys if k not in cached))
     text_of = dict(zip(keys, texts, strict=True))
     if progress is not None:
-        progress(len(keys) - sum(1 for k in keys if k in set(todo)))
+        pending = set(todo)
+        progress(len(keys) - sum(1 for k in keys if k in pending))
     part = next_part_index(cache_folder)
     batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     encode = encode_batches or (lambda text_batches: map(embedder.passages, text_batches))
@@ -196,7 +197,8 @@ def embed_texts(
         part += 1
         cached.update(zip(batch, vectors, strict=True))
         if progress is not None:
-            progress(sum(1 for k in keys if k in set(batch)))
+            done = set(batch)
+            progress(sum(1 for k in keys if k in done))
     matrix = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
     return matrix.astype(np.float32), len(todo)
 
