@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -254,7 +255,8 @@ def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, *
                 "method": method, "lora": LORA, "seq_len": seq, "micro_batch_size": batch, "max_steps": steps,
                 "lr": 2e-4, "warmup_steps": 2, "compile": torch.cuda.is_available(), "eval_every": 0,
                 "eval_max_blocks": 1, "checkpoint_every": 0, "log_every": steps, "resume": "never",
-                "mixed_precision": "auto", **train,
+                "mixed_precision": "auto", "compile_scope": os.environ.get("LORA_BENCH_COMPILE_SCOPE", "model"),
+                **train,
             },
         },
         "bench",
@@ -292,6 +294,17 @@ def run_one(args: argparse.Namespace) -> dict:
     workdir, model_dir = Path(args.workdir), Path(args.workdir) / f"model-{args.shape}"
     random_weights_loader(torch.bfloat16 if args.method != "full" else torch.float32)
     timer = StepTimer(args.warmup, args.steps)
+    started = time.perf_counter()
+    first_step: list[float] = []
+    at_step = timer.at_step
+
+    def on_step(done: int) -> None:  # the cold start: loading, compiling and the first step
+        if done == 1:
+            first_step.append(time.perf_counter() - started)
+            print(f"first step done at +{first_step[0]:.0f} s", file=sys.stderr, flush=True)
+        at_step(done)
+
+    timer.at_step = on_step
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     extra: dict = {}
@@ -305,6 +318,7 @@ def run_one(args: argparse.Namespace) -> dict:
     result = {
         "contender": args.run,
         "seconds": timer.seconds,
+        "first_step_s": first_step[0] if first_step else None,
         "tokens_per_s": args.steps * args.batch * args.seq / timer.seconds,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
@@ -424,6 +438,16 @@ def run_generation(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
+def _echo_lines(stream, name: str, started: float, keep: list) -> None:
+    """A child's stderr, line by line as it comes, with the seconds since it started (where the
+    minutes of a cold start go: loading, compiling, the first step); the last lines are kept."""
+    for line in stream:
+        line = line.rstrip()
+        keep.append(line)
+        del keep[:-20]
+        print(f"  [{name} +{time.perf_counter() - started:5.0f}s] {line[:300]}", file=sys.stderr, flush=True)
+
+
 def child(
     args: argparse.Namespace, run: str, shape: str, method: str, seq: int, batch: int, steps: int
 ) -> dict:
@@ -431,10 +455,17 @@ def child(
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
            "--steps", str(steps), "--new-tokens", str(args.new_tokens)]  # fmt: skip
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    env = {**os.environ, "LORA_BENCH_COMPILE_SCOPE": args.compile_scope}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    tail: list[str] = []
+    stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, f"{shape}:{method}:{run}", started, tail))
+    stderr.start()
+    stdout = proc.stdout.read()
+    proc.wait()
+    stderr.join()
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
+        tail = [ln for ln in tail if ln.strip()][-3:]
         print(f"{shape} {method} {run}: FAILED {' | '.join(tail)}", flush=True)
         return {"error": " | ".join(tail)[-600:], "wall_s": time.perf_counter() - started}
     result = json.loads(lines[-1][len("RESULT ") :])
@@ -457,6 +488,8 @@ def main() -> None:
     )
     parser.add_argument("--generate", default=None, help="SHAPE: time generation on that shape")
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model",
+                        help="our runs' train.compile_scope (blocks: one compiled block for every layer)")
     parser.add_argument("--out", default="reports/bench/lora_gpu.json")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--run", help=argparse.SUPPRESS)
@@ -504,7 +537,8 @@ def main() -> None:
         fpt = flops_per_token(method, counts, args.seq)
         row = {"shape": shape, "method": method, "batch": int(batch), "seq_len": args.seq, **counts,
                "flops_per_token": fpt}  # fmt: skip
-        rows[f"{shape}:{method}"] = row
+        row["ours_compile_scope"] = args.compile_scope
+        rows[f"{shape}:{method}" + (":blocks" if args.compile_scope == "blocks" else "")] = row
         for run in CONTENDERS[method]:
             res = child(args, run, shape, method, args.seq, int(batch), args.steps)
             if run == "ours" and "error" in res and method == "qlora":  # compile may not take bitsandbytes

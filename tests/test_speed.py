@@ -183,3 +183,46 @@ def test_train_attention_flash_attn_4_switches_the_packed_attention_and_undoes_i
     assert model.config._attn_implementation == "sdpa"
     fast_training(model, 16)()  # the default puts SDPA back under the same name
     assert AttentionInterface()[PACKED_CAUSAL] is sdpa_attention_forward
+
+
+def _tiny_llama(layers: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)  # fmt: skip
+    return LlamaForCausalLM(config)
+
+
+def _graphs_of_block_scope(layers: int) -> int:
+    """Compile a tiny Llama of ``layers`` blocks with compile_scope blocks; check it against eager
+    (loss and gradients), its module (same object, same state-dict keys); return Dynamo's graphs."""
+    from torch._dynamo.utils import counters
+
+    from sanchaek.model.speed import compile_for_training
+
+    torch._dynamo.reset()
+    counters.clear()
+    eager = NextTokenLoss(_tiny_llama(layers))
+    compiled = NextTokenLoss(_tiny_llama(layers))
+    keys = list(compiled.state_dict())
+    assert compile_for_training(compiled, "blocks", "default") is compiled
+    assert list(compiled.state_dict()) == keys  # saved as it is: no `_orig_mod.` prefix
+    assert all(layer._compiled_call_impl is not None for layer in compiled.lm.model.layers)
+    blocks = random_blocks(compiled.lm)
+    want, got = eager(blocks), compiled(blocks)
+    want.backward()
+    got.backward()
+    assert torch.allclose(got, want, atol=1e-5)
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+    graphs = counters["stats"]["unique_graphs"]
+    torch._dynamo.reset()
+    return graphs
+
+
+def test_block_scope_compiles_one_block_for_every_layer_and_keeps_the_module():
+    """The number of graphs Dynamo makes does not grow with depth: the warm-up of an 80-layer model
+    is that of one block (plus the embedding, norm and head)."""
+    two, four = _graphs_of_block_scope(2), _graphs_of_block_scope(4)
+    assert 0 < two == four <= 6

@@ -141,3 +141,25 @@ def test_atomic_output_gets_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_replaced_folder_gets_normal_permissions_and_a_failed_fill_keeps_the_old_one(tmp_path):
+    import os
+    import stat
+
+    from sanchaek.io import replace_dir
+
+    target = tmp_path / "models" / "lm"
+    replace_dir(target, lambda d: (d / "config.json").write_text("{}"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's 0700
+
+    def broken(d):
+        (d / "config.json").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        replace_dir(target, broken)
+    assert (target / "config.json").read_text() == "{}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["lm"]  # no temp folder left behind

@@ -331,8 +331,10 @@ def test_on_step_sees_every_finished_step_and_training_runs_without_dvclive(proj
     assert not (project.report("train") / "metrics.json").exists()
 
 
-def test_a_compiled_run_saves_weights_that_load_back(project, monkeypatch):
-    """torch.compile's wrapper renames every weight (_orig_mod.*); the saved model must not."""
+@pytest.mark.parametrize("scope", ["model", "blocks"])
+def test_a_compiled_run_saves_weights_that_load_back(project, monkeypatch, scope):
+    """torch.compile's wrapper renames every weight (_orig_mod.*); the saved model must not. The
+    block scope compiles in place, evaluation included."""
     import functools
 
     import torch
@@ -345,7 +347,9 @@ def test_a_compiled_run_saves_weights_that_load_back(project, monkeypatch):
     # Dynamo's eager backend: the same OptimizedModule wrapper, without code generation (fast on CPU).
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
     result = train(
-        tiny_params(compile=True, max_steps=6, eval_every=0, eval_max_blocks=None), project, checkpoints=False
+        tiny_params(compile=True, compile_scope=scope, max_steps=6, eval_every=0, eval_max_blocks=None),
+        project,
+        checkpoints=False,
     )
     model, tokenizer = load_causal_lm(str(project.model_dir))
     blocks = load_blocks(project.val_split, tokenizer, 32, project.cache_dir)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
-from .io import swap_into_place
+from .io import replace_dir
 from .paths import Layout
 from .report import write_stage_report
 
@@ -62,20 +60,6 @@ def prepare_pairs(params: Params, layout: Layout, tokenizer: Any) -> PreparedPai
     counts = {"records": len(records), "bad_lines": bad_lines, "skipped": dict(skipped), "usable": len(pairs),
               "train": len(train), "heldout": len(heldout)}  # fmt: skip
     return PreparedPairs(train, heldout, counts)
-
-
-def replace_dir(out_dir: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a temp folder beside ``out_dir``, then swap it in: a kill leaves the old output or the new."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the output gets a plain folder's permissions
-        fill(tmp)
-        swap_into_place(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def pass_through(layout: Layout, report: dict[str, Any]) -> dict[str, Any]:

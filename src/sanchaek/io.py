@@ -184,3 +184,19 @@ def swap_into_place(building: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(building, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a temp folder beside ``target``, then swap it in: a reader or a kill sees the old folder or
+    the new one. The folder gets a plain folder's permissions (mkdtemp's are 0700, which would hide a
+    trained model from the other users of a shared machine)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+        fill(tmp)
+        swap_into_place(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import click
 from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
-from .io import swap_into_place, write_json
+from .io import replace_dir, write_json
 from .paths import Layout
 from .report import headline_of, write_headline, write_timings
 
@@ -249,12 +248,11 @@ def save_model(
     its base), and with ``train.merge_adapter`` the merged model in ``merged/``."""
     state_dict = accelerator.get_state_dict(model)  # gathers FSDP shards; every process must call it
     if accelerator.is_main_process:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-        try:
-            unwrapped = accelerator.unwrap_model(model).lm
-            state_dict = {k.removeprefix("lm."): v for k, v in state_dict.items()}
-            unwrapped.config.use_cache = True  # for generation downstream
+        unwrapped = accelerator.unwrap_model(model).lm
+        state_dict = {k.removeprefix("lm."): v for k, v in state_dict.items()}
+        unwrapped.config.use_cache = True  # for generation downstream
+
+        def fill(tmp: Path) -> None:
             if adapter is None:
                 unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
             else:
@@ -265,9 +263,8 @@ def save_model(
                 from .model.adapters import write_merged_model
 
                 write_merged_model(tmp)
-            swap_into_place(tmp, out_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        replace_dir(out_dir, fill)
     accelerator.wait_for_everyone()
 
 
@@ -347,7 +344,7 @@ def train(
     from .model.data import GlobalBatches, MicroBatchDataset, file_sha256, load_blocks
     from .model.lm_eval import NextTokenLoss, evaluate_lm
     from .model.optim import MasterAdamW, MasterWeights, build_optimizer, build_scheduler
-    from .model.speed import PACKED_CAUSAL, compile_mode_uses_cudagraphs, fast_training
+    from .model.speed import PACKED_CAUSAL, compile_for_training, compile_mode_uses_cudagraphs, fast_training
 
     t = params.train
     started = time.monotonic()
@@ -450,13 +447,13 @@ def train(
         accelerator.register_for_checkpointing(objective)
     if master is not None:
         accelerator.register_for_checkpointing(master)
-    # The compiled wrapper prefixes every state-dict key with `_orig_mod.`; saving through it gives a
-    # folder from_pretrained silently re-initialises. Save (and checkpoint) the module it wraps, and
-    # evaluate with it too: eval's shapes and no_grad would each cost a recompile of the training graph.
-    # dynamic=False: a second shape gets its own graph instead of turning the training graph dynamic.
+    # compile_scope model: the compiled wrapper prefixes every state-dict key with `_orig_mod.`; saving
+    # through it gives a folder from_pretrained silently re-initialises. Save (and checkpoint) the
+    # module it wraps, and evaluate with it too: eval's shapes and no_grad would each cost a recompile
+    # of the training graph. compile_scope blocks compiles in place: the two are the same module.
     uncompiled_model = model
     if t.compile:
-        model = torch.compile(model, dynamic=False, mode=t.compile_mode)
+        model = compile_for_training(model, t.compile_scope, t.compile_mode)
     # CUDA graphs replay into the same output buffers: each micro-step starts a new generation of them.
     graphs = t.compile and compile_mode_uses_cudagraphs(t.compile_mode) and device.type == "cuda"
 

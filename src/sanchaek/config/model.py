@@ -94,6 +94,10 @@ class TrainParams(Section):
     compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"] = (
         "default"
     )
+    # What compile covers: model (the whole model and loss as one graph; measured fastest at 125M-1B)
+    # or blocks (each transformer block on its own, compiled once and reused by every layer, plus the
+    # embedding, norm, head and loss; a warm-up that does not grow with depth: for 8B+ models).
+    compile_scope: Literal["model", "blocks"] = "model"
     # On a CUDA GPU with Triton, for Llama, Mistral and Qwen2/3 models: the head's cross-entropy and
     # its gradient in one Triton kernel (the same loss; the logits are read twice, not four times).
     # Elsewhere, or false: the logits and F.cross_entropy (compiled with train.compile).

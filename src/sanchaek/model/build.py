@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..config import ModelParams
 from ..config.model import TrainParams
 from ..errors import SanchaekError
+from ..io import replace_dir
 from .adapters import add_lora, nf4_config, require_qlora_support
 from .data import file_sha256, read_texts
 from .loading import load_causal_lm
@@ -58,13 +56,7 @@ def scratch_tokenizer(
                 texts, read_texts(extra, what="extra tokenizer text", fix="fix model.tokenizer_extra_text")
             )
         tokenizer = train_bpe_tokenizer(texts, model_params.vocab_size)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=out.parent))
-        try:
-            tokenizer.save_pretrained(tmp)
-            os.replace(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        replace_dir(out, tokenizer.save_pretrained)
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast.from_pretrained(str(out))

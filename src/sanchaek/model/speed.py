@@ -28,6 +28,22 @@ def compile_mode_uses_cudagraphs(mode: str) -> bool:
     return bool(list_mode_options(mode).get("triton.cudagraphs", False))
 
 
+def compile_for_training(model: Any, scope: str, mode: str) -> Any:
+    """``torch.compile`` for the training loop. ``model``: one graph of the whole module (a wrapper;
+    the caller keeps the module it wraps for saving). ``blocks``: Accelerate's regional compilation,
+    in place: every repeated transformer block is compiled with the same code (one compilation
+    serves all layers, so the warm-up stays that of one block at any depth) and every other leaf
+    on its own; the module keeps its class and state-dict keys. dynamic=False: a second shape gets
+    its own graph instead of turning the training graph dynamic."""
+    if scope == "model":
+        return torch.compile(model, dynamic=False, mode=mode)
+    # In-place `module.compile()` per region: named for FSDP2, whose hooks it keeps, and right for any
+    # wrapper (DDP too), since no module is replaced.
+    from accelerate.utils.other import compile_regions_fsdp2
+
+    return compile_regions_fsdp2(model, dynamic=False, mode=mode)
+
+
 def _packed_causal_mask(*, attention_mask: Any = None, **kwargs: Any) -> Any:
     """No mask at all for unpadded input: SDPA's ``is_causal`` flag is the whole mask then."""
     from transformers.masking_utils import sdpa_mask
