@@ -208,11 +208,20 @@ def main() -> None:
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="dpo-bench-"))
     shapes = [(s, "full") for s in args.full_sizes.split(",") if s] + [(s, "lora") for s in args.lora_sizes.split(",") if s]
-    rows = []
+    rows: list[dict] = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write() -> None:  # after every variant: a run cut at its time limit keeps what it measured
+        report = {"card": card, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+                  "torch": torch.__version__, "rows": rows}  # fmt: skip
+        out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
     for size, method in shapes:
         root = prepare(workdir, Path(args.corpus), size, args.vocab_size, args)
         settings = {**align_settings(args, method), "max_seq_len": args.max_seq_len}
         row = {"size": f"scratch:{size}", "method": method, "settings": settings, "variants": {}}
+        rows.append(row)
         for variant in args.variants.split(","):
             cmd = [sys.executable, __file__, "--child", variant, "--child-root", str(root),
                    "--child-settings", json.dumps(settings), "--warmup", str(args.warmup), "--steps", str(args.steps)]  # fmt: skip
@@ -220,13 +229,8 @@ def main() -> None:
             result = next((json.loads(x[7:]) for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
             row["variants"][variant] = result or {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
             print(size, method, variant, row["variants"][variant], flush=True)
-        add_speedups(row)
-        rows.append(row)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"card": card, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "torch": torch.__version__, "rows": rows}  # fmt: skip
-    out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
+            add_speedups(row)
+            write()
     print(f"-> {out}")
 
 

@@ -154,6 +154,17 @@ def ensure_tokenizer(folder: Path, corpus: Path, vocab_size: int = TOKENIZER_VOC
     train_bpe_tokenizer(texts, vocab_size).save_pretrained(folder)
 
 
+def pretokenize(workdir: Path, model_dir: Path, seq: int) -> None:
+    """Tokenize the corpus into the shared block cache before any contender starts: no contender's
+    cold start (``first_step_s``) pays for it, whichever runs first."""
+    from sanchaek.model.data import load_blocks
+    from sanchaek.model.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(str(model_dir))
+    for split in ("train", "val"):
+        load_blocks(workdir / f"data/processed/{split}.jsonl", tokenizer, seq, workdir / "data/cache")
+
+
 def save_random_checkpoint(model_dir: Path) -> None:
     """The QLoRA row's base: one random bf16 checkpoint both contenders quantize while loading."""
     import torch
@@ -460,10 +471,14 @@ def child(
     tail: list[str] = []
     stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, f"{shape}:{method}:{run}", started, tail))
     stderr.start()
-    stdout = proc.stdout.read()
+    lines = []
+    for line in proc.stdout:  # the RESULT line, and the loop's own progress lines echoed as they come
+        if line.startswith("RESULT "):
+            lines.append(line)
+        else:
+            print(f"  [{shape}:{method}:{run} +{time.perf_counter() - started:5.0f}s] {line.rstrip()[:300]}", flush=True)
     proc.wait()
     stderr.join()
-    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = [ln for ln in tail if ln.strip()][-3:]
         print(f"{shape} {method} {run}: FAILED {' | '.join(tail)}", flush=True)
@@ -533,6 +548,7 @@ def main() -> None:
                             f"import lora_gpu; lora_gpu.save_random_checkpoint(__import__('pathlib').Path({str(model_dir)!r}))"],
                            check=True)  # fmt: skip
             print(f"saved the random {shape} checkpoint in {time.perf_counter() - started:.0f} s", flush=True)
+        pretokenize(args.workdir, model_dir, args.seq)
         counts = matmul_shape(model_dir, LORA["rank"])
         fpt = flops_per_token(method, counts, args.seq)
         row = {"shape": shape, "method": method, "batch": int(batch), "seq_len": args.seq, **counts,

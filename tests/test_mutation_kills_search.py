@@ -175,12 +175,12 @@ def test_dense_ranking_takes_the_best_cosine_of_any_text_then_cuts_and_filters()
 
 
 def test_fuse_rankings_weighs_each_ranking_and_cuts_at_k():
-    params = SemanticParams(rrf_k=1.0, bm25_weight=3.0, dense_weight=1.0)
+    params = SemanticParams(fusion="rrf", rrf_k=1.0, bm25_weight=3.0, dense_weight=1.0)
     bm25, dense = [("a", 9.0), ("b", 4.0)], [("b", 0.9), ("c", 0.8)]  # (id, score); RRF reads only the order
     fused = fuse_rankings(bm25, dense, params, k=3)
     assert fused == [("a", 1.5), ("b", 1.5), ("c", 1 / 3)]  # b: 3/3 + 1/2
     assert fuse_rankings(bm25, dense, params, k=1) == [("a", 1.5)]
-    swapped = fuse_rankings(bm25, dense, SemanticParams(rrf_k=1.0, bm25_weight=1.0, dense_weight=3.0), k=3)
+    swapped = fuse_rankings(bm25, dense, SemanticParams(fusion="rrf", rrf_k=1.0, bm25_weight=1.0, dense_weight=3.0), k=3)
     assert swapped == [("b", 1 / 3 + 1.5), ("c", 1.0), ("a", 0.5)]
 
 
@@ -202,7 +202,7 @@ def test_fuse_theme_keeps_bm25_hits_adds_dense_ones_and_says_why():
     dense = _dense(highlight_chars=2)
     bm25 = [Hit("d5", "doc-d5", 9.0, "x", "<em>x</em>"), Hit("zz", "doc-z", 4.0, "y", "y")]
     theme = ThemeParams(text="산책", synonyms=["걷기"])
-    params = SemanticParams(top_k=3, rrf_k=1.0, min_similarity=0.5)
+    params = SemanticParams(fusion="rrf", queries="theme_and_synonyms", top_k=3, rrf_k=1.0, dense_weight=1.0, min_similarity=0.5)
     hits, reasons = fuse_theme(bm25, dense, theme, params, k=4)
     # dense: d1 (1.0), d3 (1.0), d2 (0.8); bm25: d5, zz. RRF with k = 1: d5 1/2, zz 1/3, d1 1/2, d3 1/3, d2 1/4
     assert [(h.passage_id, h.score) for h in hits] == [("d1", 0.5), ("d5", 0.5), ("d3", 1 / 3), ("zz", 1 / 3)]
@@ -216,14 +216,14 @@ def test_fuse_theme_keeps_bm25_hits_adds_dense_ones_and_says_why():
     assert hits[-1].passage_id == "d2" and reasons["d2"] == {"reason": SEMANTIC, "similarity": 0.8, "dense_rank": 3}
     gone = _dense()
     del gone.passages["d1"]  # an id the dense index has but the passages file no longer does
-    hits, _ = fuse_theme([], gone, ThemeParams(text="산책"), SemanticParams(top_k=2, rrf_k=1.0), k=5)
+    hits, _ = fuse_theme([], gone, ThemeParams(text="산책"), SemanticParams(fusion="rrf", queries="theme_and_synonyms", top_k=2, rrf_k=1.0, dense_weight=1.0), k=5)
     assert [h.passage_id for h in hits] == ["d5"]
 
 
 def test_similarity_is_rounded_to_four_places():
     dense = _dense()
     dense.index.vectors = normalise(np.array([[1.0, 0.123456], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]))
-    _, reasons = fuse_theme([], dense, ThemeParams(text="산책"), SemanticParams(top_k=1), k=1)
+    _, reasons = fuse_theme([], dense, ThemeParams(text="산책"), SemanticParams(fusion="rrf", queries="theme_and_synonyms", top_k=1, dense_weight=1.0), k=1)
     assert reasons["d1"]["similarity"] == round(float(dense.index.vectors[0, 0]), 4) != float(dense.index.vectors[0, 0])
 
 
@@ -279,6 +279,6 @@ def test_an_unreadable_part_is_named_with_its_error(tmp_path, caplog):
 
 def test_dense_candidates_below_the_minimum_similarity_are_dropped_before_fusion():
     dense = _dense()
-    params = SemanticParams(top_k=4, rrf_k=1.0, min_similarity=0.9)
+    params = SemanticParams(fusion="rrf", queries="theme_and_synonyms", top_k=4, rrf_k=1.0, dense_weight=1.0, min_similarity=0.9)
     hits, reasons = fuse_theme([], dense, ThemeParams(text="산책", synonyms=["걷기"]), params, k=10)
     assert [h.passage_id for h in hits] == ["d1", "d3"] and sorted(reasons) == ["d1", "d3"]

@@ -110,8 +110,9 @@ def test_dense_and_fusion_rows_from_the_embed_stage_output(corpus):
     )
     theme = {"text": "죽음", "synonyms": ["사망"], "exclude": ["죽겠"]}
     params = params_from_dict(
-        {"query": {"themes": [theme], "top_k": 8, "max_per_theme": 4, "semantic": {"top_k": 8}}}
-    )
+        {"query": {"themes": [theme], "top_k": 8, "max_per_theme": 4, "semantic": {
+            "top_k": 8, "fusion": "rrf", "queries": "theme_and_synonyms", "dense_weight": 1.0}}}
+    )  # fmt: skip
     dense, why = bench.load_dense(params, layout, passages, embedder=embedder)
     assert why == "" and dense is not None
     paraphrases = {"p1", "p2"}
@@ -167,7 +168,7 @@ def test_weighted_sum_fusion_scales_each_list_and_weights_it(corpus):
         DenseIndex(ids, embedder.passages([TEXTS[i] for i in ids]), {}), embedder, passages
     )
     params = params_from_dict(
-        {"query": {"top_k": 8, "semantic": {"top_k": 8, "fusion": "weighted_sum"}}}
+        {"query": {"top_k": 8, "semantic": {"top_k": 8, "fusion": "weighted_sum", "dense_weight": 1.0}}}
     ).query
     theme = ThemeParams(text="죽음", semantic=True)
     result = search_theme(backend, theme, params, dense)

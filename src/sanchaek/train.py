@@ -377,6 +377,8 @@ def train(
             layout.val_split, tokenizer, t.seq_len, layout.cache_dir, what="validation text"
         )
     val_text = scored_text_size(val_blocks, tokenizer, t.eval_max_blocks)  # for bits per char / byte
+    # where a cold start goes: loading and tokenizing here, compiling in the first step
+    accelerator.print(f"model and data ready in {time.monotonic() - started:.0f} s")
 
     global_batch = t.micro_batch_size * t.grad_accum_steps * world
     tokens_per_step = global_batch * t.seq_len

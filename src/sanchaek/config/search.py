@@ -119,14 +119,14 @@ class SemanticParams(Section):
     enabled: bool = False  # per theme: themes[].semantic; needs the embed stage's vectors (embed.enabled)
     # rrf: weight / (rrf_k + rank) summed over the two rankings; weighted_sum: each ranking's scores
     # min-max scaled to [0, 1] over its own candidates (0 where absent), times its weight, summed
-    fusion: Literal["rrf", "weighted_sum"] = "rrf"
+    fusion: Literal["rrf", "weighted_sum"] = "weighted_sum"
     top_k: int = Field(500, ge=1)  # dense candidates per theme before fusion
     # what is embedded as the query: the theme alone, or the theme and each synonym (a passage's
     # dense score is then its best cosine to any of them)
-    queries: Literal["theme", "theme_and_synonyms"] = "theme_and_synonyms"
+    queries: Literal["theme", "theme_and_synonyms"] = "theme"
     rrf_k: float = Field(60.0, gt=0)  # RRF's rank constant (Cormack et al.: 60)
     bm25_weight: float = Field(1.0, ge=0)  # each ranking's share of the fused score
-    dense_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(0.25, ge=0)
     min_similarity: float = Field(0.0, ge=-1, le=1)  # dense candidates below this cosine are dropped
 
 
