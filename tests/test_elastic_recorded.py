@@ -275,6 +275,19 @@ def test_analyze_uses_the_servers_tag_vocabulary(cluster, tmp_path):
     assert sent["explain"] is True and sent["tokenizer"]["type"] == "nori_tokenizer"
 
 
+def test_analyze_offsets_are_string_indices_after_a_character_outside_the_bmp(cluster, tmp_path):
+    """Elasticsearch counts offsets in UTF-16 units (Java's): an emoji is two. The Tokens hold Python
+    string indices, as the embedded backend's do, so a span cuts the text where the term is."""
+    text = "🌸엄마가 죽었다"
+    cluster.tokens = [  # what Elasticsearch answers for this text
+        {"token": "엄마", "start_offset": 2, "end_offset": 4, "leftPOS": "NNG(General Noun)"},
+        {"token": "죽", "start_offset": 6, "end_offset": 7, "leftPOS": "VV(Verb)"},
+    ]
+    tokens = backend(cluster, tmp_path).analyze(text)
+    assert [(t.start, t.end) for t in tokens] == [(1, 3), (5, 6)]
+    assert [text[t.start : t.end] for t in tokens] == ["엄마", "죽"]
+
+
 def test_untranslated_coarse_tags_are_what_elasticsearch_9_refuses(tmp_path):
     cluster = FakeCluster(9)
     assert cluster.analysis_problem({"analysis": {"filter": {"f": {"stoptags": DEFAULT_STOPTAGS}}}}) == (

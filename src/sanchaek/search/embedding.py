@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,17 @@ def process_pool_encoder(model: str, workers: int, threads: int | None) -> Itera
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_load_worker_embedder, initargs=(model, threads)
     ) as pool:
-        yield lambda text_batches: pool.map(_worker_passages, text_batches)
+
+        def encode(text_batches: list[list[str]]) -> Iterator[np.ndarray]:
+            try:
+                yield from pool.map(_worker_passages, text_batches)
+            except BrokenProcessPool:
+                raise SanchaekError(
+                    "an embed worker process died (killed for memory?): lower embed.workers and rerun "
+                    "(finished batches are cached and are not embedded again)"
+                ) from None
+
+        yield encode
 
 
 # -- the stage's output and cosine search ----------------------------------------------------------

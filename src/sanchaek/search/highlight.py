@@ -21,6 +21,11 @@ def utf16_to_str_offsets(text: str) -> list[int] | None:
     return mapping
 
 
+def str_index(mapping: list[int] | None, utf16_offset: int) -> int:
+    """The Python string index of a Java (UTF-16) offset, through ``utf16_to_str_offsets``' mapping."""
+    return utf16_offset if mapping is None else mapping[utf16_offset]
+
+
 def best_windows(spans: list[tuple[int, int]], size: int, n: int, length: int) -> list[tuple[int, int]]:
     """Up to ``n`` non-overlapping windows of ``size`` chars holding the most matched spans."""
     spans = sorted(set(spans))
