@@ -26,6 +26,9 @@ batches in the same order (same lr schedule, AdamW betas, clipping) and records 
 loss curves. ``--generate`` times the decoding engine on the 8B shape (batch 1, 128 new tokens)
 against ``model.generate`` and its static cache.
 
+``--profile N`` (CUDA) profiles N more steps after the timed window in every contender and writes
+the top kernels and the GPU's idle gaps beside ``--out`` (``profile_<shape>_<method>_<contender>.txt``).
+
     python bench/lora_gpu.py --rows 1b:full:8,8b:lora:2 --out reports/bench/lora_gpu.json
 """
 
@@ -249,9 +252,16 @@ def run_trainer(workdir: Path, model_dir: Path, method: str, seq: int, batch: in
         def on_step_end(self, args, state, control, **kwargs):
             timer.at_step(state.global_step)
 
-    steps = timer.warmup + timer.steps
+    steps = timer.warmup + timer.steps + profile_steps()
     Trainer(model=model, args=trainer_args(workdir, batch, steps),
             train_dataset=BlockDataset(blocks, seq, steps * batch), callbacks=[Timing()]).train()  # fmt: skip
+
+
+def profile_steps() -> int:
+    """Steps profiled after the timed window (``--profile``; CUDA only): the run is that much longer."""
+    import torch
+
+    return int(os.environ.get("LORA_BENCH_PROFILE_STEPS", "0")) if torch.cuda.is_available() else 0
 
 
 def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, **train):
@@ -283,7 +293,7 @@ def run_ours(
     from sanchaek.paths import Layout
     from sanchaek.train import resolve_mixed_precision, train
 
-    params = our_params(model_dir, method, seq, batch, timer.warmup + timer.steps, compile=compile)
+    params = our_params(model_dir, method, seq, batch, timer.warmup + timer.steps + profile_steps(), compile=compile)
     precision = resolve_mixed_precision(params.train)
     shape, run = memory_plan_for(params, precision=precision, processes=1, sharded=False,
                                  cuda=torch.cuda.is_available())  # fmt: skip
@@ -314,6 +324,17 @@ def run_one(args: argparse.Namespace) -> dict:
             first_step.append(time.perf_counter() - started)
             print(f"first step done at +{first_step[0]:.0f} s", file=sys.stderr, flush=True)
         at_step(done)
+
+    if profile_steps():  # where the step's time goes: the top kernels and the GPU's idle gaps
+        from train_gpu import KernelProfile
+
+        out = Path(os.environ["LORA_BENCH_PROFILE_DIR"]) / f"profile_{args.shape}_{args.method}_{args.run}.txt"
+        profile = KernelProfile(args.warmup + args.steps, profile_steps(), out)
+        timed = on_step
+
+        def on_step(done: int) -> None:  # noqa: F811  (the timed window's hook, then the profiler's)
+            timed(done)
+            profile.at_step(done)
 
     timer.at_step = on_step
     if torch.cuda.is_available():
@@ -466,7 +487,8 @@ def child(
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
            "--steps", str(steps), "--new-tokens", str(args.new_tokens)]  # fmt: skip
     started = time.perf_counter()
-    env = {**os.environ, "LORA_BENCH_COMPILE_SCOPE": args.compile_scope}
+    env = {**os.environ, "LORA_BENCH_COMPILE_SCOPE": args.compile_scope,
+           "LORA_BENCH_PROFILE_STEPS": str(args.profile), "LORA_BENCH_PROFILE_DIR": str(Path(args.out).parent)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     tail: list[str] = []
     stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, f"{shape}:{method}:{run}", started, tail))
@@ -503,6 +525,8 @@ def main() -> None:
     )
     parser.add_argument("--generate", default=None, help="SHAPE: time generation on that shape")
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--profile", type=int, default=0,
+                        help="profile this many steps after the timed window (CUDA): profile_<row>_<contender>.txt beside --out")
     parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model",
                         help="our runs' train.compile_scope (blocks: one compiled block for every layer)")
     parser.add_argument("--out", default="reports/bench/lora_gpu.json")
