@@ -234,7 +234,9 @@ def peft_baseline_model(model_dir: Path, method: str):
     return get_peft_model(model, config)
 
 
-def run_trainer(workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer) -> None:
+def run_trainer(
+    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, steps: int
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback
 
@@ -252,16 +254,8 @@ def run_trainer(workdir: Path, model_dir: Path, method: str, seq: int, batch: in
         def on_step_end(self, args, state, control, **kwargs):
             timer.at_step(state.global_step)
 
-    steps = timer.warmup + timer.steps + profile_steps()
     Trainer(model=model, args=trainer_args(workdir, batch, steps),
             train_dataset=BlockDataset(blocks, seq, steps * batch), callbacks=[Timing()]).train()  # fmt: skip
-
-
-def profile_steps() -> int:
-    """Steps profiled after the timed window (``--profile``; CUDA only): the run is that much longer."""
-    import torch
-
-    return int(os.environ.get("LORA_BENCH_PROFILE_STEPS", "0")) if torch.cuda.is_available() else 0
 
 
 def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, **train):
@@ -276,8 +270,7 @@ def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, *
                 "method": method, "lora": LORA, "seq_len": seq, "micro_batch_size": batch, "max_steps": steps,
                 "lr": 2e-4, "warmup_steps": 2, "compile": torch.cuda.is_available(), "eval_every": 0,
                 "eval_max_blocks": 1, "checkpoint_every": 0, "log_every": steps, "resume": "never",
-                "mixed_precision": "auto", "compile_scope": os.environ.get("LORA_BENCH_COMPILE_SCOPE", "model"),
-                **train,
+                "mixed_precision": "auto", **train,
             },
         },
         "bench",
@@ -285,7 +278,8 @@ def our_params(model_dir: Path, method: str, seq: int, batch: int, steps: int, *
 
 
 def run_ours(
-    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, compile: bool
+    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, steps: int, *,
+    compile: bool, compile_scope: str,
 ) -> dict:
     import torch
 
@@ -293,7 +287,7 @@ def run_ours(
     from sanchaek.paths import Layout
     from sanchaek.train import resolve_mixed_precision, train
 
-    params = our_params(model_dir, method, seq, batch, timer.warmup + timer.steps + profile_steps(), compile=compile)
+    params = our_params(model_dir, method, seq, batch, steps, compile=compile, compile_scope=compile_scope)
     precision = resolve_mixed_precision(params.train)
     shape, run = memory_plan_for(params, precision=precision, processes=1, sharded=False,
                                  cuda=torch.cuda.is_available())  # fmt: skip
@@ -317,35 +311,37 @@ def run_one(args: argparse.Namespace) -> dict:
     timer = StepTimer(args.warmup, args.steps)
     started = time.perf_counter()
     first_step: list[float] = []
-    at_step = timer.at_step
 
-    def on_step(done: int) -> None:  # the cold start: loading, compiling and the first step
+    def note_first_step(done: int) -> None:  # the cold start: loading, compiling and the first step
         if done == 1:
             first_step.append(time.perf_counter() - started)
             print(f"first step done at +{first_step[0]:.0f} s", file=sys.stderr, flush=True)
-        at_step(done)
 
-    if profile_steps():  # where the step's time goes: the top kernels and the GPU's idle gaps
+    hooks = [note_first_step, timer.at_step]
+    # --profile (CUDA): that many more steps after the timed window, where the step's time goes
+    profiled = args.profile if torch.cuda.is_available() else 0
+    if profiled:
         from train_gpu import KernelProfile
 
-        out = Path(os.environ["LORA_BENCH_PROFILE_DIR"]) / f"profile_{args.shape}_{args.method}_{args.run}.txt"
-        profile = KernelProfile(args.warmup + args.steps, profile_steps(), out)
-        timed = on_step
+        out = Path(args.out).parent / f"profile_{args.shape}_{args.method}_{args.run}.txt"
+        hooks.append(KernelProfile(args.warmup + args.steps, profiled, out).at_step)
+    steps = args.warmup + args.steps + profiled
 
-        def on_step(done: int) -> None:  # noqa: F811  (the timed window's hook, then the profiler's)
-            timed(done)
-            profile.at_step(done)
+    def on_step(done: int) -> None:
+        for hook in hooks:
+            hook(done)
 
     timer.at_step = on_step
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     extra: dict = {}
     if args.run.startswith("trainer"):
-        run_trainer(workdir, model_dir, args.method, args.seq, args.batch, timer)
+        run_trainer(workdir, model_dir, args.method, args.seq, args.batch, timer, steps)
     else:
         extra = run_ours(
-            workdir, model_dir, args.method, args.seq, args.batch, timer, compile=args.run == "ours"
-        )
+            workdir, model_dir, args.method, args.seq, args.batch, timer, steps,
+            compile=args.run == "ours", compile_scope=args.compile_scope,
+        )  # fmt: skip
     cuda = torch.cuda.is_available()
     result = {
         "contender": args.run,
@@ -470,6 +466,11 @@ def run_generation(args: argparse.Namespace) -> dict:
 # ----------------------------------------------------------------------------- driver
 
 
+def _stamped(name: str, started: float, line: str) -> str:
+    """A child's output line with the seconds since it started (where a cold start's minutes go)."""
+    return f"  [{name} +{time.perf_counter() - started:5.0f}s] {line.rstrip()[:300]}"
+
+
 def _echo_lines(stream, name: str, started: float, keep: list) -> None:
     """A child's stderr, line by line as it comes, with the seconds since it started (where the
     minutes of a cold start go: loading, compiling, the first step); the last lines are kept."""
@@ -477,7 +478,7 @@ def _echo_lines(stream, name: str, started: float, keep: list) -> None:
         line = line.rstrip()
         keep.append(line)
         del keep[:-20]
-        print(f"  [{name} +{time.perf_counter() - started:5.0f}s] {line[:300]}", file=sys.stderr, flush=True)
+        print(_stamped(name, started, line), file=sys.stderr, flush=True)
 
 
 def child(
@@ -485,20 +486,20 @@ def child(
 ) -> dict:
     cmd = [sys.executable, __file__, "--run", run, "--workdir", str(args.workdir), "--shape", shape,
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
-           "--steps", str(steps), "--new-tokens", str(args.new_tokens)]  # fmt: skip
+           "--steps", str(steps), "--new-tokens", str(args.new_tokens), "--compile-scope", args.compile_scope,
+           "--profile", str(args.profile), "--out", str(args.out)]  # fmt: skip
     started = time.perf_counter()
-    env = {**os.environ, "LORA_BENCH_COMPILE_SCOPE": args.compile_scope,
-           "LORA_BENCH_PROFILE_STEPS": str(args.profile), "LORA_BENCH_PROFILE_DIR": str(Path(args.out).parent)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     tail: list[str] = []
-    stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, f"{shape}:{method}:{run}", started, tail))
+    name = f"{shape}:{method}:{run}"
+    stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, name, started, tail))
     stderr.start()
     lines = []
     for line in proc.stdout:  # the RESULT line, and the loop's own progress lines echoed as they come
         if line.startswith("RESULT "):
             lines.append(line)
         else:
-            print(f"  [{shape}:{method}:{run} +{time.perf_counter() - started:5.0f}s] {line.rstrip()[:300]}", flush=True)
+            print(_stamped(name, started, line), flush=True)
     proc.wait()
     stderr.join()
     if proc.returncode != 0 or not lines:

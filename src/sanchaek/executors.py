@@ -35,6 +35,11 @@ class ExecutionPlan:
     in_flight: int = 0  # batches submitted and not yet consumed; 0 = 2 per worker
     scheduler: str | None = None  # dask: address of a running scheduler; None = a LocalCluster here
     what: str = "preprocess"  # the params section, for error messages
+    # local processes: run once in each worker before its first batch (e.g. load a model there)
+    initializer: Callable[..., None] | None = None
+    initargs: tuple = ()
+    # what a dead worker's message tells the user to do; None: lower <what>.batch_chars or <what>.workers
+    died_fix: str | None = None
 
     @property
     def processes(self) -> int:
@@ -82,14 +87,17 @@ def ordered_thread_map(fn: Callable[[Any], Any], items: Iterable[Any], threads: 
 
 
 def _local(fn, batches, plan: ExecutionPlan) -> Iterator[Any]:
-    pool = ProcessPoolExecutor(max_workers=plan.processes, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=plan.processes, mp_context=get_context("spawn"),
+        initializer=plan.initializer, initargs=plan.initargs,
+    )  # fmt: skip
+    fix = plan.died_fix or (
+        f"lower {plan.what}.batch_chars or {plan.what}.workers and rerun (earlier output is intact)"
+    )
     try:
         yield from _windowed(lambda b: pool.submit(fn, b), lambda f: f.result(), batches, plan.window)
     except BrokenProcessPool:
-        raise SanchaekError(
-            f"a {plan.what} worker process died (killed for memory?): lower {plan.what}.batch_chars "
-            f"or {plan.what}.workers and rerun (earlier output is intact)"
-        ) from None
+        raise SanchaekError(f"a {plan.what} worker process died (killed for memory?): {fix}") from None
     finally:
         # on an error (or a consumer that stops early) the queued batches are dropped, not run
         pool.shutdown(wait=True, cancel_futures=True)

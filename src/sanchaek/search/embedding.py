@@ -15,11 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import SanchaekError
+from ..executors import ExecutionPlan, ordered_map
 
 log = logging.getLogger(__name__)
 
@@ -221,25 +218,15 @@ def _worker_passages(texts: list[str]) -> np.ndarray:
     return _worker_embedder.passages(texts)
 
 
-@contextmanager
-def process_pool_encoder(model: str, workers: int, threads: int | None) -> Iterator[BatchEncoder]:
-    """A ``BatchEncoder`` over ``workers`` processes (spawned: the parent's loaded engine is never
-    forked), each loading ``model`` with ``threads`` threads; batches come back in order."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_load_worker_embedder, initargs=(model, threads)
-    ) as pool:
-
-        def encode(text_batches: list[list[str]]) -> Iterator[np.ndarray]:
-            try:
-                yield from pool.map(_worker_passages, text_batches)
-            except BrokenProcessPool:
-                raise SanchaekError(
-                    "an embed worker process died (killed for memory?): lower embed.workers and rerun "
-                    "(finished batches are cached and are not embedded again)"
-                ) from None
-
-        yield encode
+def process_pool_encoder(model: str, workers: int, threads: int | None) -> BatchEncoder:
+    """A ``BatchEncoder`` over ``workers`` spawned processes (the parent's loaded engine is never
+    forked), each loading ``model`` with ``threads`` threads; batches come back in order, at most
+    two per worker in flight (``executors.ordered_map``)."""
+    plan = ExecutionPlan(
+        "local", workers, what="embed", initializer=_load_worker_embedder, initargs=(model, threads),
+        died_fix="lower embed.workers and rerun (finished batches are cached and are not embedded again)",
+    )  # fmt: skip
+    return lambda text_batches: ordered_map(_worker_passages, text_batches, plan)
 
 
 # -- the stage's output and cosine search ----------------------------------------------------------
