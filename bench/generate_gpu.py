@@ -35,7 +35,8 @@ SAMPLING = dict(temperature=0.9, top_k=50, top_p=0.95, repetition_penalty=1.1)
 
 
 def sync() -> None:
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():  # the CPU check of the scripts that time with this
+        torch.cuda.synchronize()
 
 
 def timed(fn, repeats: int) -> float:

@@ -373,7 +373,7 @@ def run_curve(args: argparse.Namespace) -> dict:
 
     every = max(1, args.steps // 6)
     common = {"lr": 2e-4, "warmup_steps": args.steps // 10, "min_lr_ratio": 0.0, "weight_decay": 0.0,
-              "beta2": 0.999, "grad_clip": 1.0, "seed": 1}  # fmt: skip
+              "beta2": 0.999, "grad_clip": 1.0, "seed": args.seed}  # fmt: skip
     if args.run == "curve:ours":
         from sanchaek.train import train
 
@@ -415,47 +415,94 @@ def run_curve(args: argparse.Namespace) -> dict:
     model = peft_baseline_model(model_dir, "lora")
     targs = trainer_args(workdir, args.batch, args.steps, learning_rate=common["lr"], warmup_steps=common["warmup_steps"],
                          lr_scheduler_type="cosine", weight_decay=0.0, adam_beta2=0.999, max_grad_norm=1.0,
-                         eval_strategy="steps", eval_steps=every, per_device_eval_batch_size=4, seed=1)  # fmt: skip
+                         eval_strategy="steps", eval_steps=every, per_device_eval_batch_size=4, seed=args.seed)  # fmt: skip
     InOrder(model=model, args=targs, train_dataset=Ordered(blocks, order), eval_dataset=Ordered(val, np.arange(min(16, len(val)))),
             callbacks=[Record()]).train()  # fmt: skip
     return {"val_loss": curve}
 
 
+def curve_gaps(seeds: dict) -> dict:
+    """The largest validation-loss gap between the two tools on the same seed, beside the run-to-run
+    noise: the largest gap between two seeds of one tool (same steps)."""
+
+    def losses(run: dict) -> dict:
+        return dict(map(tuple, run.get("val_loss") or []))
+
+    def max_gap(a: dict, b: dict) -> float | None:
+        common = a.keys() & b.keys()
+        return max(abs(a[s] - b[s]) for s in common) if common else None
+
+    out: dict = {"max_abs_gap_ours_vs_trainer": {}}
+    for seed, runs in seeds.items():
+        out["max_abs_gap_ours_vs_trainer"][seed] = max_gap(losses(runs.get("ours", {})), losses(runs.get("trainer_peft", {})))
+    if len(seeds) > 1:
+        first, *rest = seeds.values()
+        out["max_abs_gap_between_seeds"] = {
+            tool: max(filter(None, (max_gap(losses(first.get(tool, {})), losses(r.get(tool, {}))) for r in rest)), default=None)
+            for tool in ("ours", "trainer_peft")
+        }  # fmt: skip
+    return out
+
+
 # ----------------------------------------------------------------------------- generation
 
 
+# Inductor settings a generation variant runs under (the engine's own compile mode otherwise):
+# ``cdt`` tunes each generated kernel's launch shape by coordinate descent (gpt-fast's setting);
+# ``autotune`` also benchmarks Triton templates against cuBLAS for every matmul; ``decompose`` turns
+# the memory-bound one-row matmuls into Inductor reductions, which ``cdt`` then tunes.
+GENERATION_VARIANTS = {
+    "base": ("reduce-overhead", {}),
+    "cdt": ("reduce-overhead", {"coordinate_descent_tuning": True}),
+    "autotune": ("max-autotune", {"coordinate_descent_tuning": True}),
+    "decompose": ("reduce-overhead", {"coordinate_descent_tuning": True,
+                                      "post_grad_fusion_options": {"decompose_mm_pass": {}}}),
+}  # fmt: skip
+
+
 def run_generation(args: argparse.Namespace) -> dict:
-    """Our engine against model.generate and its static cache: batch 1, bf16, the same sampling."""
+    """Our engine against model.generate and its static cache: batch 1, bf16, the same sampling.
+    ``args.method`` names the variant (GENERATION_VARIANTS); only "base" also times Hugging Face's."""
     import torch
+    import torch._inductor.config as inductor
 
     random_weights_loader(torch.bfloat16)
-    from generate_gpu import hf_generate, left_padded, ours, timed
+    from generate_gpu import hf_generate, left_padded, ours, timed, write_profile
 
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
+    mode, settings = GENERATION_VARIANTS[args.method]
+    for key, value in settings.items():
+        setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
-    engine = EngineParams(kind="static", compile=True, compile_mode="reduce-overhead", dtype="bfloat16",
-                          device="cuda", batch_size=1)  # fmt: skip
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
+    engine = EngineParams(kind="static", compile=True, compile_mode=mode, dtype="bfloat16",
+                          device=device, batch_size=1)  # fmt: skip
     lm = load_model(str(model_dir), engine)
+    weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
     n = args.new_tokens
-    contenders = {
-        "sanchaek": lambda k: ours(lm, engine, ids, mask, k, 0),
-        "generate": lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False),
-        "generate_static_cache": lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True),
-    }
-    row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1])}
+    contenders = {"sanchaek": lambda k: ours(lm, engine, ids, mask, k, 0)}
+    if args.method == "base":
+        contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
+        contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
+    row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": mode,
+                 "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
             run(n)
             warm = time.perf_counter() - started
             seconds = timed(lambda run=run: run(n), 3)
-            row[name] = {"tokens_per_s": n / seconds, "ms_per_token": 1e3 * seconds / n, "warmup_s": warm}
+            row[name] = {"tokens_per_s": n / seconds, "ms_per_token": 1e3 * seconds / n, "warmup_s": warm,
+                         "weight_read_tb_per_s": weight_bytes * n / seconds / 1e12}  # fmt: skip
         except Exception as exc:  # a failing contender is reported, the others still run
             row[name] = {"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"}
-        print(f"generate {args.shape} {name}: {row[name]}", flush=True)
+        print(f"generate {args.shape} {args.method} {name}: {row[name]}", flush=True)
+    if args.profile and "tokens_per_s" in row["sanchaek"]:
+        out = Path(args.out).parent / f"profile_generate_{args.shape}_{args.method}.txt"
+        write_profile(contenders["sanchaek"], out, args.profile)
     for base in ("generate", "generate_static_cache"):
         a, b = row.get("sanchaek", {}).get("tokens_per_s"), row.get(base, {}).get("tokens_per_s")
         if a and b:
@@ -487,7 +534,7 @@ def child(
     cmd = [sys.executable, __file__, "--run", run, "--workdir", str(args.workdir), "--shape", shape,
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
            "--steps", str(steps), "--new-tokens", str(args.new_tokens), "--compile-scope", args.compile_scope,
-           "--profile", str(args.profile), "--out", str(args.out)]  # fmt: skip
+           "--profile", str(args.profile), "--out", str(args.out), "--seed", str(args.seed)]  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     tail: list[str] = []
@@ -526,12 +573,16 @@ def main() -> None:
     )
     parser.add_argument("--generate", default=None, help="SHAPE: time generation on that shape")
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--gen-variants", default="base", help=f"comma list of {sorted(GENERATION_VARIANTS)}")
     parser.add_argument("--profile", type=int, default=0,
                         help="profile this many steps after the timed window (CUDA): profile_<row>_<contender>.txt beside --out")
     parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model",
                         help="our runs' train.compile_scope (blocks: one compiled block for every layer)")
     parser.add_argument("--out", default="reports/bench/lora_gpu.json")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--curve-seeds", default="1",
+                        help="comma list: the curves once per seed (LoRA init and batch order), for the run-to-run noise")
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
@@ -597,23 +648,22 @@ def main() -> None:
     if args.curve:
         shape, batch, steps = args.curve.split(":")
         prepare(args.workdir, Path(args.corpus), Path(args.tokenizer), shape)
-        curve = {"shape": shape, "batch": int(batch), "steps": int(steps), "seq_len": args.seq}
-        for run in ("curve:ours", "curve:trainer_peft"):
-            curve[run.split(":")[1]] = child(args, run, shape, "lora", args.seq, int(batch), int(steps))
-            print(f"curve {run}: {curve[run.split(':')[1]]}", flush=True)
-        a, b = curve["ours"].get("val_loss"), curve["trainer_peft"].get("val_loss")
-        if a and b:
-            theirs = dict(map(tuple, b))
-            curve["max_abs_val_loss_diff"] = max(abs(v - theirs[s]) for s, v in a if s in theirs)
+        curve = {"shape": shape, "batch": int(batch), "steps": int(steps), "seq_len": args.seq, "seeds": {}}
         report["loss_curve"] = curve
-        write_json(out, report)
+        for seed in map(int, args.curve_seeds.split(",")):
+            args.seed = seed
+            runs = curve["seeds"][str(seed)] = {}
+            for run in ("curve:ours", "curve:trainer_peft"):
+                runs[run.split(":")[1]] = child(args, run, shape, "lora", args.seq, int(batch), int(steps))
+                print(f"curve seed {seed} {run}: {runs[run.split(':')[1]]}", flush=True)
+            curve.update(curve_gaps(curve["seeds"]))
+            write_json(out, report)
     if args.generate:
         prepare(args.workdir, Path(args.corpus), Path(args.tokenizer), args.generate)
-        report["generation"] = {
-            "shape": args.generate,
-            **child(args, "generate", args.generate, "lora", args.seq, 1, 0),
-        }
-        write_json(out, report)
+        for variant in args.gen_variants.split(","):
+            key = "generation" if variant == "base" else f"generation_{variant}"
+            report[key] = {"shape": args.generate, **child(args, "generate", args.generate, variant, args.seq, 1, 0)}
+            write_json(out, report)
     print(f"wrote {out}")
 
 
