@@ -16,7 +16,10 @@ bytes are compared with ours.
 
 Usage: .venv/bin/python bench/preprocess_scale.py [--sizes-mb 16 4] [--processes 1 2]
            [--baseline-rev e0827fc] [--profile-mb 1]
-Writes reports/bench/preprocess_scale.json.
+       .venv/bin/python bench/preprocess_scale.py --large-mb 1000 [--processes 2]
+Writes reports/bench/preprocess_scale.json. ``--large-mb`` runs one size alone (the stage on the last
+``--processes`` count, then the index stage on its passages, both in fresh interpreters with their
+peak RSS) and adds it under ``large`` to the JSON already written, keeping the timed runs.
 """
 
 from __future__ import annotations
@@ -72,6 +75,28 @@ print(json.dumps({
     "steps": timings.get("steps", {}),
     "documents": summary["documents"]["out"], "passages": summary["passages"]["out"],
     "documents_dropped": summary["documents"]["dropped"], "passages_dropped": summary["passages"]["dropped"],
+}))
+"""
+
+
+# Runs in a fresh interpreter in a stage run's folder: the index stage on its passages (the embedded
+# Lucene backend runs inside this process through JPype, so ru_maxrss counts the JVM too).
+INDEX_SCRIPT = r"""
+import json, os, resource, sys, time
+args = json.loads(sys.stdin.read())
+sys.path.insert(0, args["src"])
+os.chdir(args["root"])
+from sanchaek.index import command
+t0 = time.perf_counter()
+command.main(["--params", args["params"]], standalone_mode=False)
+seconds = time.perf_counter() - t0
+report = json.loads(open("reports/index.json", encoding="utf-8").read())
+timings = json.loads(open("reports/timings/index.json", encoding="utf-8").read())  # the build alone
+print(json.dumps({
+    "seconds": seconds,
+    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "cpu_seconds": sum(getattr(resource.getrusage(resource.RUSAGE_SELF), f) for f in ("ru_utime", "ru_stime")),
+    "docs": report["docs"], "build_seconds": timings["seconds"], "passages_per_s": timings["passages_per_s"],
 }))
 """
 
@@ -167,10 +192,77 @@ def run_stage(tree: Path, corpus: Path, work: Path, overrides: dict, split: dict
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["loadavg_before"] = [round(x, 2) for x in load_before]
     result["loadavg_after"] = [round(x, 2) for x in load_after]
-    result["output_sha256"] = {
-        name: hashlib.sha256((root / "data" / "interim" / name).read_bytes()).hexdigest()[:16]
-        for name in ("documents.jsonl", "passages.jsonl")
+    result["output_sha256"] = {name: file_sha256(root / "data" / "interim" / name) for name in INTERIM}
+    result["run_root"] = str(root)
+    return result
+
+
+INTERIM = ("documents.jsonl", "passages.jsonl")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def run_index(tree: Path, run_root: str) -> dict:
+    """The index stage on one stage run's passages, in a fresh interpreter (its own peak RSS)."""
+    args = {"src": str(tree / "src"), "params": str(tree / "params.yaml"), "root": run_root}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    load_before = os.getloadavg()
+    proc = subprocess.run(
+        [sys.executable, "-c", INDEX_SCRIPT], input=json.dumps(args), capture_output=True, text=True, env=env
+    )
+    if proc.returncode:
+        raise SystemExit(f"index run failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["loadavg_before"] = [round(x, 2) for x in load_before]
+    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["index_mb"] = round(
+        sum(f.stat().st_size for f in (Path(run_root) / "data" / "index").rglob("*") if f.is_file()) / MB, 1
+    )
+    return result
+
+
+def parent_memory(stage: dict, documents: int) -> dict:
+    """The calling process's peak RSS less its dedup index (documents and passages both go into the
+    exact and near indexes), the index's size measured with tracemalloc at this run's item count:
+    what is left must stay flat as the corpus grows."""
+    items = documents + stage["passages_indexed"]
+    per_item = dedup_index_bytes_per_item(items)
+    index_mb = items * per_item / MB
+    return {
+        "dedup_items": items,
+        "dedup_index_bytes_per_item": round(per_item),
+        "dedup_index_mb": round(index_mb),
+        "maxrss_parent_less_dedup_index_mb": round(stage["maxrss_parent_mb"] - index_mb),
     }
+
+
+def large_run(size_mb: float, processes: int, seed: int, index: bool) -> dict:
+    """One size alone: synthetic corpus, the stage on ``processes`` processes, the index on its
+    passages (``index``). For the memory at scale (flat workers; the dedup index apart), the
+    throughput at scale and the index build."""
+    pools = source_sentences(WORKS)
+    with tempfile.TemporaryDirectory(prefix="sanchaek-scale-") as tmp:
+        work = Path(tmp)
+        corpus = work / f"synthetic-{size_mb:g}mb.jsonl"
+        t0 = time.perf_counter()
+        info = write_corpus(corpus, pools, int(size_mb * MB), seed)
+        info["write_seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"corpus {info}", flush=True)
+        stage = run_stage(ROOT, corpus, work, {"workers": processes}, {"workers": processes})
+        stage.update(rates(stage, info["text_mb"], processes))
+        stage["passages_indexed"] = stage["passages"] + sum(stage["passages_dropped"].values())
+        print(f"stage {stage}", flush=True)
+        run_root = stage.pop("run_root")
+        result = {"corpus": info, "stage": stage, "memory": parent_memory(stage, info["documents"])}
+        if index:
+            result["index"] = run_index(ROOT, run_root)
+            print(f"index {result['index']}", flush=True)
     return result
 
 
@@ -272,6 +364,19 @@ def summarize(out: dict) -> None:
     }
 
 
+def large_summary(size: dict) -> None:
+    """Scaling from 1 to the most processes run at one large size, and whether both wrote the
+    same bytes (they must: the output does not depend on the number of workers)."""
+    procs = sorted(int(k.split("_")[1]) for k in size if k.startswith("processes_"))
+    if len(procs) < 2:
+        return
+    one, top = size[f"processes_{procs[0]}"]["stage"], size[f"processes_{procs[-1]}"]["stage"]
+    ratio = procs[-1] / procs[0]
+    size["scaling_efficiency"] = round(one["seconds"] / (ratio * top["seconds"]), 3)
+    size["cpu_scaling_efficiency"] = round(one["cpu_seconds"] / top["cpu_seconds"], 3)
+    size["same_output"] = one["output_sha256"] == top["output_sha256"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes-mb", type=float, nargs="+", default=[16.0, 4.0], help="first size is timed")
@@ -279,7 +384,21 @@ def main() -> None:
     ap.add_argument("--baseline-rev", default="e0827fc", help="today's single-process stage")
     ap.add_argument("--profile-mb", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--large-mb", type=float, help="run this size alone and add it to the written JSON")
+    ap.add_argument("--skip-index", action="store_true", help="with --large-mb: the stage alone")
     args = ap.parse_args()
+    if args.large_mb:
+        out = json.loads(OUT.read_text(encoding="utf-8"))
+        n = args.processes[-1]
+        result = large_run(args.large_mb, n, args.seed, index=not args.skip_index)
+        result["command"] = "python bench/preprocess_scale.py " + " ".join(sys.argv[1:])
+        size = out.setdefault("large", {}).setdefault(f"{args.large_mb:g}MB", {})
+        size["corpus"] = result.pop("corpus")
+        size[f"processes_{n}"] = result
+        large_summary(size)
+        OUT.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps({k: v for k, v in size.items() if not k.startswith("processes_")}))
+        return
     cores = os.cpu_count() or 1
     pools = source_sentences(WORKS)
     out: dict = {
@@ -309,6 +428,8 @@ def main() -> None:
             # Kiwi gets one thread per process, so n processes use n cores and no more
             r = run_stage(ROOT, corpus, work, {"workers": n}, {"workers": n})
             runs[f"processes_{n}"] = {**r, **rates(r, info["text_mb"], n)}
+        for r in runs.values():
+            r.pop("run_root")
         out["timed_size"] = f"{timed:g}MB"
         out["runs"] = runs
         out["same_output_as_baseline"] = all(
