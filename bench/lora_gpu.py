@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -438,7 +437,8 @@ def curve_gaps(seeds: dict) -> dict:
     if len(seeds) > 1:
         first, *rest = seeds.values()
         out["max_abs_gap_between_seeds"] = {
-            tool: max(filter(None, (max_gap(losses(first.get(tool, {})), losses(r.get(tool, {}))) for r in rest)), default=None)
+            tool: max((g for r in rest if (g := max_gap(losses(first.get(tool, {})), losses(r.get(tool, {})))) is not None),
+                      default=None)  # a gap of 0.0 counts
             for tool in ("ours", "trainer_peft")
         }  # fmt: skip
     return out
@@ -536,7 +536,7 @@ def child(
            "--steps", str(steps), "--new-tokens", str(args.new_tokens), "--compile-scope", args.compile_scope,
            "--profile", str(args.profile), "--out", str(args.out), "--seed", str(args.seed)]  # fmt: skip
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: list[str] = []
     name = f"{shape}:{method}:{run}"
     stderr = threading.Thread(target=_echo_lines, args=(proc.stderr, name, started, tail))
@@ -575,7 +575,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--gen-variants", default="base", help=f"comma list of {sorted(GENERATION_VARIANTS)}")
     parser.add_argument("--profile", type=int, default=0,
-                        help="profile this many steps after the timed window (CUDA): profile_<row>_<contender>.txt beside --out")
+                        help="profile this many steps after the timed window (CUDA), or this many decoded tokens "
+                             "with --generate: profile_*.txt beside --out")
     parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model",
                         help="our runs' train.compile_scope (blocks: one compiled block for every layer)")
     parser.add_argument("--out", default="reports/bench/lora_gpu.json")
@@ -588,6 +589,9 @@ def main() -> None:
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(args.gen_variants.split(",")) - GENERATION_VARIANTS.keys()
+    if unknown:
+        parser.error(f"--gen-variants: unknown {sorted(unknown)}; choose from {sorted(GENERATION_VARIANTS)}")
 
     if args.run:  # child process: one contender, one JSON line on stdout
         if args.run.startswith("curve:"):

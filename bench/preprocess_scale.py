@@ -174,26 +174,38 @@ def write_corpus(path: Path, pools: dict[str, list[list[str]]], target_bytes: in
 # runs
 
 
-def run_stage(tree: Path, corpus: Path, work: Path, overrides: dict, split: dict) -> dict:
-    """One stage run in a fresh interpreter on a project folder whose data/raw holds ``corpus``."""
-    root = work / f"run-{time.monotonic_ns()}"
-    (root / "data" / "raw").mkdir(parents=True)
-    os.symlink(corpus, root / "data" / "raw" / "corpus.jsonl")
-    args = {"src": str(tree / "src"), "params": str(tree / "params.yaml"), "root": str(root)}
-    args.update(overrides=overrides, split=split)
+def run_script(script: str, args: dict, what: str) -> dict:
+    """``script`` in a fresh interpreter (its own peak RSS) fed ``args`` as JSON on stdin; its last
+    stdout line is the result, with the load average before and after (the cores are shared)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     load_before = os.getloadavg()
     proc = subprocess.run(
-        [sys.executable, "-c", RUN_SCRIPT], input=json.dumps(args), capture_output=True, text=True, env=env
+        [sys.executable, "-c", script], input=json.dumps(args), capture_output=True, text=True, env=env
     )
     load_after = os.getloadavg()
     if proc.returncode:
-        raise SystemExit(f"stage run failed ({overrides}):\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["loadavg_before"] = [round(x, 2) for x in load_before]
     result["loadavg_after"] = [round(x, 2) for x in load_after]
+    return result
+
+
+def new_run_root(work: Path, corpus: Path) -> Path:
+    """A project folder under ``work`` whose data/raw holds ``corpus``."""
+    root = work / f"run-{time.monotonic_ns()}"
+    (root / "data" / "raw").mkdir(parents=True)
+    os.symlink(corpus, root / "data" / "raw" / "corpus.jsonl")
+    return root
+
+
+def run_stage(tree: Path, root: Path, overrides: dict, split: dict) -> dict:
+    """One stage run of ``tree``'s code in a fresh interpreter on the project folder ``root``."""
+    args = {"src": str(tree / "src"), "params": str(tree / "params.yaml"), "root": str(root)}
+    args.update(overrides=overrides, split=split)
+    result = run_script(RUN_SCRIPT, args, f"stage run ({overrides})")
+    result["passages_indexed"] = result["passages"] + sum(result["passages_dropped"].values())
     result["output_sha256"] = {name: file_sha256(root / "data" / "interim" / name) for name in INTERIM}
-    result["run_root"] = str(root)
     return result
 
 
@@ -208,22 +220,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_index(tree: Path, run_root: str) -> dict:
-    """The index stage on one stage run's passages, in a fresh interpreter (its own peak RSS)."""
-    args = {"src": str(tree / "src"), "params": str(tree / "params.yaml"), "root": run_root}
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    load_before = os.getloadavg()
-    proc = subprocess.run(
-        [sys.executable, "-c", INDEX_SCRIPT], input=json.dumps(args), capture_output=True, text=True, env=env
-    )
-    if proc.returncode:
-        raise SystemExit(f"index run failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["loadavg_before"] = [round(x, 2) for x in load_before]
-    result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    result["index_mb"] = round(
-        sum(f.stat().st_size for f in (Path(run_root) / "data" / "index").rglob("*") if f.is_file()) / MB, 1
-    )
+def run_index(tree: Path, root: Path) -> dict:
+    """The index stage of ``tree``'s code on a stage run's passages, in a fresh interpreter."""
+    args = {"src": str(tree / "src"), "params": str(tree / "params.yaml"), "root": str(root)}
+    result = run_script(INDEX_SCRIPT, args, "index run")
+    index_files = (f for f in (root / "data" / "index").rglob("*") if f.is_file())
+    result["index_mb"] = round(sum(f.stat().st_size for f in index_files) / MB, 1)
     return result
 
 
@@ -254,14 +256,13 @@ def large_run(size_mb: float, processes: int, seed: int, index: bool) -> dict:
         info = write_corpus(corpus, pools, int(size_mb * MB), seed)
         info["write_seconds"] = round(time.perf_counter() - t0, 1)
         print(f"corpus {info}", flush=True)
-        stage = run_stage(ROOT, corpus, work, {"workers": processes}, {"workers": processes})
+        root = new_run_root(work, corpus)
+        stage = run_stage(ROOT, root, {"workers": processes}, {"workers": processes})
         stage.update(rates(stage, info["text_mb"], processes))
-        stage["passages_indexed"] = stage["passages"] + sum(stage["passages_dropped"].values())
         print(f"stage {stage}", flush=True)
-        run_root = stage.pop("run_root")
         result = {"corpus": info, "stage": stage, "memory": parent_memory(stage, info["documents"])}
         if index:
-            result["index"] = run_index(ROOT, run_root)
+            result["index"] = run_index(ROOT, root)
             print(f"index {result['index']}", flush=True)
     return result
 
@@ -388,10 +389,11 @@ def main() -> None:
     ap.add_argument("--skip-index", action="store_true", help="with --large-mb: the stage alone")
     args = ap.parse_args()
     if args.large_mb:
-        out = json.loads(OUT.read_text(encoding="utf-8"))
         n = args.processes[-1]
         result = large_run(args.large_mb, n, args.seed, index=not args.skip_index)
         result["command"] = "python bench/preprocess_scale.py " + " ".join(sys.argv[1:])
+        # read only now: what other runs wrote during this one (an hour at 1 GB) is kept
+        out = json.loads(OUT.read_text(encoding="utf-8"))
         size = out.setdefault("large", {}).setdefault(f"{args.large_mb:g}MB", {})
         size["corpus"] = result.pop("corpus")
         size[f"processes_{n}"] = result
@@ -422,14 +424,12 @@ def main() -> None:
 
         timed, (corpus, info) = args.sizes_mb[0], corpora[args.sizes_mb[0]]
         runs: dict = {}
-        base = run_stage(baseline_tree, corpus, work, {}, {})
+        base = run_stage(baseline_tree, new_run_root(work, corpus), {}, {})
         runs["baseline_single_process"] = {**base, **rates(base, info["text_mb"], 1)}
         for n in args.processes:
             # Kiwi gets one thread per process, so n processes use n cores and no more
-            r = run_stage(ROOT, corpus, work, {"workers": n}, {"workers": n})
+            r = run_stage(ROOT, new_run_root(work, corpus), {"workers": n}, {"workers": n})
             runs[f"processes_{n}"] = {**r, **rates(r, info["text_mb"], n)}
-        for r in runs.values():
-            r.pop("run_root")
         out["timed_size"] = f"{timed:g}MB"
         out["runs"] = runs
         out["same_output_as_baseline"] = all(
@@ -459,9 +459,9 @@ def main() -> None:
         memory = {}
         for size, (corpus, _) in corpora.items():
             r = runs[f"processes_{n_top}"] if size == timed else None
-            r = r or run_stage(ROOT, corpus, work, {"workers": n_top}, {"workers": n_top})
+            r = r or run_stage(ROOT, new_run_root(work, corpus), {"workers": n_top}, {"workers": n_top})
             memory[f"{size:g}MB"] = {
-                "passages_indexed": r["passages"] + sum(r["passages_dropped"].values()),
+                "passages_indexed": r["passages_indexed"],
                 "documents_dropped": r["documents_dropped"],
                 "passages_dropped": r["passages_dropped"],
                 "maxrss_parent_mb": round(r["maxrss_parent_mb"], 1),
