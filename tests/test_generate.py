@@ -21,6 +21,7 @@ from sanchaek.model.decoding import (
     compile_steps,
     compiled_or_eager,
     encode,
+    inductor_options,
     load_model,
     sample_batch,
 )
@@ -214,6 +215,34 @@ def test_compiled_decode_step_samples_like_the_plain_loop(lm):
     plain = sample_batch(lm, _ids(lm)[:3], s, EngineParams(kind="plain", device="cpu"), seed=5)
     fast = sample_batch(compiled, _ids(lm)[:3], s, engine, seed=5)
     assert plain == fast
+
+
+def test_inductor_options_are_the_compile_mode_plus_kernel_tuning():
+    """The engine compiles with options, not mode= (torch.compile takes one of the two): each mode
+    keeps its own settings (CUDA graphs where the mode replays them), compile_tuning adds the
+    coordinate-descent tuning, and torch.compile accepts every combination (it refuses an unknown
+    option name when the wrapper is built)."""
+    from typing import get_args
+
+    from sanchaek.model.speed import compile_mode_uses_cudagraphs
+
+    for mode in get_args(EngineParams.model_fields["compile_mode"].annotation):
+        for tuning in (True, False):
+            options = inductor_options(EngineParams(compile=True, compile_mode=mode, compile_tuning=tuning))
+            assert options.get("triton.cudagraphs", False) == compile_mode_uses_cudagraphs(mode)
+            assert options.get("coordinate_descent_tuning", False) == (tuning or mode == "max-autotune")
+            torch.compile(torch.nn.Linear(2, 2), dynamic=False, options=options)
+
+
+def test_tuned_inductor_compile_computes_what_eager_does():
+    """A real Inductor compile with the engine's default options (CPU codegen here) gives the eager
+    output."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.SiLU(), torch.nn.Linear(32, 8))
+    x = torch.randn(3, 16)
+    compiled = torch.compile(layer, dynamic=False, options=inductor_options(EngineParams(compile_mode="default")))
+    torch.testing.assert_close(compiled(x), layer(x))
 
 
 @pytest.mark.parametrize("top_k", [20, 0])
