@@ -76,7 +76,9 @@ def ours(lm, engine: EngineParams, ids, mask, new_tokens: int, seed: int) -> Non
 
 
 def write_profile(run, out: Path, new_tokens: int) -> None:
-    """Where a decode step's time goes: ``torch.profiler`` over one run, top ops by CPU and device time."""
+    """Where a decode step's time goes: ``torch.profiler`` over one run, top ops by CPU and device time.
+    ``new_tokens`` is the timed runs' own: another length sizes another static cache, whose compile
+    (and kernel tuning) the profile would show instead of the steady state."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -165,7 +167,7 @@ def main() -> None:
                     "warmup_s": warmup_s,
                 }
                 if args.profile_dir and name == "sanchaek":
-                    write_profile(run, Path(args.profile_dir) / f"profile-generate-batch{batch}.txt", 64)
+                    write_profile(run, Path(args.profile_dir) / f"profile-generate-batch{batch}.txt", args.new_tokens)
                 print(f"batch {batch} {name}: {row[name]['tokens_per_s']:,.0f} tok/s, "
                       f"TTFT {row[name]['time_to_first_token_ms']:.1f} ms (warm-up {warmup_s:.0f} s)", flush=True)  # fmt: skip
             except Exception as exc:  # a failing contender is reported, the others still run

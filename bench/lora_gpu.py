@@ -35,6 +35,7 @@ the top kernels and the GPU's idle gaps beside ``--out`` (``profile_<shape>_<met
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -106,10 +107,12 @@ def random_weights_loader(dtype_default) -> None:
         if any(folder.glob("*.safetensors")) or kwargs.get("quantization_config") is not None:
             return real(name, *args, dtype=dtype, **kwargs)
         config = AutoConfig.from_pretrained(name)
-        torch.manual_seed(0)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = dtype_default if dtype in (None, "auto") else dtype
-        with torch.device(device):
+        # The same base weights every time; the caller's random state (its seed) goes on untouched to
+        # what it builds next, such as the adapter's initialisation.
+        with torch.random.fork_rng(devices=[0] if device == "cuda" else []), torch.device(device):
+            torch.manual_seed(0)
             return AutoModelForCausalLM.from_config(config, dtype=dtype)
 
     AutoModelForCausalLM.from_pretrained = from_pretrained
@@ -368,16 +371,19 @@ def run_curve(args: argparse.Namespace) -> dict:
     random_weights_loader(torch.bfloat16)
     from sanchaek.model.data import GlobalBatches, load_blocks
     from sanchaek.model.loading import load_tokenizer
+    from sanchaek.model.optim import cosine_with_warmup
     from sanchaek.paths import Layout
 
     every = max(1, args.steps // 6)
     common = {"lr": 2e-4, "warmup_steps": args.steps // 10, "min_lr_ratio": 0.0, "weight_decay": 0.0,
               "beta2": 0.999, "grad_clip": 1.0, "seed": args.seed}  # fmt: skip
-    if args.run == "curve:ours":
+    if args.run in ("curve:ours", "curve:ours_autocast"):
         from sanchaek.train import train
 
+        # ours_autocast: bf16 autocast over an fp32 adapter, the precision Trainer + peft trains in
+        precision = "bf16" if args.run == "curve:ours_autocast" else "auto"
         params = our_params(model_dir, "lora", args.seq, args.batch, args.steps, eval_every=every, eval_max_blocks=16,
-                            eval_batch_size=4, **common)  # fmt: skip
+                            eval_batch_size=4, mixed_precision=precision, **common)  # fmt: skip
         result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
         return {"val_loss": [(h["step"], h["val_loss"]) for h in result.history]}
 
@@ -411,18 +417,25 @@ def run_curve(args: argparse.Namespace) -> dict:
         def on_evaluate(self, args_, state, control, metrics=None, **kwargs):
             curve.append((state.global_step, metrics["eval_loss"]))
 
+    torch.manual_seed(args.seed)  # the adapter's initialisation follows the seed, as ours does
     model = peft_baseline_model(model_dir, "lora")
-    targs = trainer_args(workdir, args.batch, args.steps, learning_rate=common["lr"], warmup_steps=common["warmup_steps"],
-                         lr_scheduler_type="cosine", weight_decay=0.0, adam_beta2=0.999, max_grad_norm=1.0,
-                         eval_strategy="steps", eval_steps=every, per_device_eval_batch_size=4, seed=args.seed)  # fmt: skip
+    targs = trainer_args(workdir, args.batch, args.steps, learning_rate=common["lr"], weight_decay=0.0,
+                         adam_beta2=0.999, max_grad_norm=1.0, eval_strategy="steps", eval_steps=every,
+                         per_device_eval_batch_size=4, seed=args.seed)  # fmt: skip
+    # Our schedule, not Trainer's "cosine": its warmup starts at lr 0 (step/warmup), ours at lr/warmup
+    # ((step+1)/warmup), a step's worth of learning rate that would show in the curves.
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=common["lr"],
+                                  betas=(0.9, common["beta2"]), eps=1e-8, weight_decay=0.0, fused=torch.cuda.is_available())  # fmt: skip
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
+        cosine_with_warmup, warmup_steps=common["warmup_steps"], total_steps=args.steps, min_lr_ratio=0.0))  # fmt: skip
     InOrder(model=model, args=targs, train_dataset=Ordered(blocks, order), eval_dataset=Ordered(val, np.arange(min(16, len(val)))),
-            callbacks=[Record()]).train()  # fmt: skip
+            callbacks=[Record()], optimizers=(optimizer, schedule)).train()  # fmt: skip
     return {"val_loss": curve}
 
 
 def curve_gaps(seeds: dict) -> dict:
-    """The largest validation-loss gap between the two tools on the same seed, beside the run-to-run
-    noise: the largest gap between two seeds of one tool (same steps)."""
+    """The largest validation-loss gap between ours (bf16-master, and bf16 autocast) and Trainer + peft
+    on the same seed, beside the run-to-run noise: the largest gap between two seeds of one tool."""
 
     def losses(run: dict) -> dict:
         return dict(map(tuple, run.get("val_loss") or []))
@@ -431,15 +444,17 @@ def curve_gaps(seeds: dict) -> dict:
         common = a.keys() & b.keys()
         return max(abs(a[s] - b[s]) for s in common) if common else None
 
-    out: dict = {"max_abs_gap_ours_vs_trainer": {}}
+    out: dict = {"max_abs_gap_ours_vs_trainer": {}, "max_abs_gap_ours_autocast_vs_trainer": {}}
     for seed, runs in seeds.items():
-        out["max_abs_gap_ours_vs_trainer"][seed] = max_gap(losses(runs.get("ours", {})), losses(runs.get("trainer_peft", {})))
+        trainer = losses(runs.get("trainer_peft", {}))
+        out["max_abs_gap_ours_vs_trainer"][seed] = max_gap(losses(runs.get("ours", {})), trainer)
+        out["max_abs_gap_ours_autocast_vs_trainer"][seed] = max_gap(losses(runs.get("ours_autocast", {})), trainer)
     if len(seeds) > 1:
         first, *rest = seeds.values()
         out["max_abs_gap_between_seeds"] = {
             tool: max((g for r in rest if (g := max_gap(losses(first.get(tool, {})), losses(r.get(tool, {})))) is not None),
                       default=None)  # a gap of 0.0 counts
-            for tool in ("ours", "trainer_peft")
+            for tool in ("ours", "ours_autocast", "trainer_peft")
         }  # fmt: skip
     return out
 
@@ -447,16 +462,16 @@ def curve_gaps(seeds: dict) -> dict:
 # ----------------------------------------------------------------------------- generation
 
 
-# Inductor settings a generation variant runs under (the engine's own compile mode otherwise):
-# ``cdt`` tunes each generated kernel's launch shape by coordinate descent (gpt-fast's setting);
+# How a generation variant compiles: (compile_mode, the engine's compile_tuning, more Inductor
+# settings). ``base`` is the engine as params.yaml ships it (coordinate-descent tuning of each
+# generated kernel's launch shape, gpt-fast's setting); ``untuned`` turns that tuning off;
 # ``autotune`` also benchmarks Triton templates against cuBLAS for every matmul; ``decompose`` turns
-# the memory-bound one-row matmuls into Inductor reductions, which ``cdt`` then tunes.
+# the memory-bound one-row matmuls into Inductor reductions, which the tuning then shapes.
 GENERATION_VARIANTS = {
-    "base": ("reduce-overhead", {}),
-    "cdt": ("reduce-overhead", {"coordinate_descent_tuning": True}),
-    "autotune": ("max-autotune", {"coordinate_descent_tuning": True}),
-    "decompose": ("reduce-overhead", {"coordinate_descent_tuning": True,
-                                      "post_grad_fusion_options": {"decompose_mm_pass": {}}}),
+    "base": ("reduce-overhead", True, {}),
+    "untuned": ("reduce-overhead", False, {}),
+    "autotune": ("max-autotune", True, {}),
+    "decompose": ("reduce-overhead", True, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}),
 }  # fmt: skip
 
 
@@ -472,12 +487,12 @@ def run_generation(args: argparse.Namespace) -> dict:
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
-    mode, settings = GENERATION_VARIANTS[args.method]
+    mode, tuning, settings = GENERATION_VARIANTS[args.method]
     for key, value in settings.items():
         setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
-    engine = EngineParams(kind="static", compile=True, compile_mode=mode, dtype="bfloat16",
+    engine = EngineParams(kind="static", compile=True, compile_mode=mode, compile_tuning=tuning, dtype="bfloat16",
                           device=device, batch_size=1)  # fmt: skip
     lm = load_model(str(model_dir), engine)
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
@@ -488,7 +503,7 @@ def run_generation(args: argparse.Namespace) -> dict:
         contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": mode,
-                 "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
+                 "compile_tuning": tuning, "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
@@ -502,7 +517,7 @@ def run_generation(args: argparse.Namespace) -> dict:
         print(f"generate {args.shape} {args.method} {name}: {row[name]}", flush=True)
     if args.profile and "tokens_per_s" in row["sanchaek"]:
         out = Path(args.out).parent / f"profile_generate_{args.shape}_{args.method}.txt"
-        write_profile(contenders["sanchaek"], out, args.profile)
+        write_profile(contenders["sanchaek"], out, n)
     for base in ("generate", "generate_static_cache"):
         a, b = row.get("sanchaek", {}).get("tokens_per_s"), row.get(base, {}).get("tokens_per_s")
         if a and b:
@@ -575,8 +590,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--gen-variants", default="base", help=f"comma list of {sorted(GENERATION_VARIANTS)}")
     parser.add_argument("--profile", type=int, default=0,
-                        help="profile this many steps after the timed window (CUDA), or this many decoded tokens "
-                             "with --generate: profile_*.txt beside --out")
+                        help="profile this many steps after the timed window (CUDA), or with --generate (any N > 0) "
+                             "one timed call of our engine: profile_*.txt beside --out")
     parser.add_argument("--compile-scope", choices=["model", "blocks"], default="model",
                         help="our runs' train.compile_scope (blocks: one compiled block for every layer)")
     parser.add_argument("--out", default="reports/bench/lora_gpu.json")
@@ -657,7 +672,7 @@ def main() -> None:
         for seed in map(int, args.curve_seeds.split(",")):
             args.seed = seed
             runs = curve["seeds"][str(seed)] = {}
-            for run in ("curve:ours", "curve:trainer_peft"):
+            for run in ("curve:ours", "curve:ours_autocast", "curve:trainer_peft"):
                 runs[run.split(":")[1]] = child(args, run, shape, "lora", args.seq, int(batch), int(steps))
                 print(f"curve seed {seed} {run}: {runs[run.split(':')[1]]}", flush=True)
             curve.update(curve_gaps(curve["seeds"]))
