@@ -382,8 +382,10 @@ def run_curve(args: argparse.Namespace) -> dict:
 
         # ours_autocast: bf16 autocast over an fp32 adapter, the precision Trainer + peft trains in
         precision = "bf16" if args.run == "curve:ours_autocast" else "auto"
+        # Uncompiled, as params.yaml ships train.compile (and Trainer runs): the curve compares the
+        # loops' arithmetic, and a compile would take longer than the 48 steps.
         params = our_params(model_dir, "lora", args.seq, args.batch, args.steps, eval_every=every, eval_max_blocks=16,
-                            eval_batch_size=4, mixed_precision=precision, **common)  # fmt: skip
+                            eval_batch_size=4, mixed_precision=precision, compile=False, **common)  # fmt: skip
         result = train(params, Layout(workdir), save_final_model=False, checkpoints=False, live_dir=False)
         return {"val_loss": [(h["step"], h["val_loss"]) for h in result.history]}
 
