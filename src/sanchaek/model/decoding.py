@@ -246,7 +246,7 @@ def inductor_options(engine: EngineParams) -> dict[str, Any]:
     generated kernel's launch shape when ``engine.compile_tuning``. Why options and not ``mode=``:
     torch.compile takes one or the other, and a decode step is one-row matmuls that Inductor writes
     as its own reductions, whose tuned launch shapes read the weights faster (on an H100, 8B shape:
-    160 tokens/s against 141, bench/lora_gpu.py --gen-variants base,cdt)."""
+    160 tokens/s against 141, bench/lora_gpu.py --gen-variants base,untuned)."""
     from torch._inductor import list_mode_options
 
     options = dict(list_mode_options(engine.compile_mode))
