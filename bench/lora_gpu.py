@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import subprocess
 import sys
@@ -376,7 +377,7 @@ def run_curve(args: argparse.Namespace) -> dict:
 
     every = max(1, args.steps // 6)
     common = {"lr": 2e-4, "warmup_steps": args.steps // 10, "min_lr_ratio": 0.0, "weight_decay": 0.0,
-              "beta2": 0.999, "grad_clip": 1.0, "seed": args.seed}  # fmt: skip
+              "beta2": 0.999, "eps": 1e-8, "grad_clip": 1.0, "seed": args.seed}  # fmt: skip
     if args.run in ("curve:ours", "curve:ours_autocast"):
         from sanchaek.train import train
 
@@ -421,13 +422,14 @@ def run_curve(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(args.seed)  # the adapter's initialisation follows the seed, as ours does
     model = peft_baseline_model(model_dir, "lora")
-    targs = trainer_args(workdir, args.batch, args.steps, learning_rate=common["lr"], weight_decay=0.0,
-                         adam_beta2=0.999, max_grad_norm=1.0, eval_strategy="steps", eval_steps=every,
-                         per_device_eval_batch_size=4, seed=args.seed)  # fmt: skip
+    # The optimizer and schedule are given to Trainer (its lr, betas and decay arguments are then unused).
+    targs = trainer_args(workdir, args.batch, args.steps, max_grad_norm=common["grad_clip"], eval_strategy="steps",
+                         eval_steps=every, per_device_eval_batch_size=4, seed=args.seed)  # fmt: skip
     # Our schedule, not Trainer's "cosine": its warmup starts at lr 0 (step/warmup), ours at lr/warmup
     # ((step+1)/warmup), a step's worth of learning rate that would show in the curves.
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=common["lr"],
-                                  betas=(0.9, common["beta2"]), eps=1e-8, weight_decay=0.0, fused=torch.cuda.is_available())  # fmt: skip
+                                  betas=(0.9, common["beta2"]), eps=common["eps"], weight_decay=common["weight_decay"],
+                                  fused=torch.cuda.is_available())  # fmt: skip
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
         cosine_with_warmup, warmup_steps=common["warmup_steps"], total_steps=args.steps, min_lr_ratio=0.0))  # fmt: skip
     InOrder(model=model, args=targs, train_dataset=Ordered(blocks, order), eval_dataset=Ordered(val, np.arange(min(16, len(val)))),
@@ -452,9 +454,9 @@ def curve_gaps(seeds: dict) -> dict:
         out["max_abs_gap_ours_vs_trainer"][seed] = max_gap(losses(runs.get("ours", {})), trainer)
         out["max_abs_gap_ours_autocast_vs_trainer"][seed] = max_gap(losses(runs.get("ours_autocast", {})), trainer)
     if len(seeds) > 1:
-        first, *rest = seeds.values()
+        pairs = list(itertools.combinations(seeds.values(), 2))  # every two seeds, not only the first with each
         out["max_abs_gap_between_seeds"] = {
-            tool: max((g for r in rest if (g := max_gap(losses(first.get(tool, {})), losses(r.get(tool, {})))) is not None),
+            tool: max((g for a, b in pairs if (g := max_gap(losses(a.get(tool, {})), losses(b.get(tool, {})))) is not None),
                       default=None)  # a gap of 0.0 counts
             for tool in ("ours", "ours_autocast", "trainer_peft")
         }  # fmt: skip
