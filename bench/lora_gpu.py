@@ -466,16 +466,16 @@ def curve_gaps(seeds: dict) -> dict:
 # ----------------------------------------------------------------------------- generation
 
 
-# How a generation variant compiles: (compile_mode, the engine's compile_tuning, more Inductor
-# settings). ``base`` is the engine as params.yaml ships it (coordinate-descent tuning of each
-# generated kernel's launch shape, gpt-fast's setting); ``untuned`` turns that tuning off;
-# ``autotune`` also benchmarks Triton templates against cuBLAS for every matmul; ``decompose`` turns
-# the memory-bound one-row matmuls into Inductor reductions, which the tuning then shapes.
+# How a generation variant differs from the engine as params.yaml ships it: (EngineParams fields,
+# more Inductor settings). ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning
+# of each generated kernel's launch shape, gpt-fast's setting); ``untuned`` turns that tuning off;
+# ``autotune`` also benchmarks Triton templates against cuBLAS for every matmul; ``decompose`` adds
+# Inductor's pass that turns memory-bound matmuls into reductions.
 GENERATION_VARIANTS = {
-    "base": ("reduce-overhead", True, {}),
-    "untuned": ("reduce-overhead", False, {}),
-    "autotune": ("max-autotune", True, {}),
-    "decompose": ("reduce-overhead", True, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}),
+    "base": ({}, {}),
+    "untuned": ({"compile_tuning": False}, {}),
+    "autotune": ({"compile_mode": "max-autotune"}, {}),
+    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}),
 }  # fmt: skip
 
 
@@ -491,13 +491,13 @@ def run_generation(args: argparse.Namespace) -> dict:
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
-    mode, tuning, settings = GENERATION_VARIANTS[args.method]
+    changes, settings = GENERATION_VARIANTS[args.method]
     for key, value in settings.items():
         setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
-    engine = EngineParams(kind="static", compile=True, compile_mode=mode, compile_tuning=tuning, dtype="bfloat16",
-                          device=device, batch_size=1)  # fmt: skip
+    # EngineParams' own defaults are params.yaml's: the engine as shipped, then the variant's changes
+    engine = EngineParams(kind="static", compile=True, dtype="bfloat16", device=device, batch_size=1, **changes)
     lm = load_model(str(model_dir), engine)
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
@@ -506,8 +506,8 @@ def run_generation(args: argparse.Namespace) -> dict:
     if args.method == "base":
         contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
-    row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": mode,
-                 "compile_tuning": tuning, "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
+    row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
+                 "compile_tuning": engine.compile_tuning, "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
