@@ -144,6 +144,23 @@ def test_a_killed_run_resumes_to_the_same_adapter(project):
     assert all(torch.allclose(v, straight[k], atol=1e-6) for k, v in resumed.items())
 
 
+def test_a_corrupt_checkpoint_names_the_align_resume_setting(project):
+    """align shares train's checkpoint code; its errors must name align's knob, not train's."""
+    from sanchaek.align import align
+
+    write_pairs(project, 12)
+    align(params(checkpoint_every=2, resume="never"), project, live_dir=False, stop_after_steps=2)
+    broken = project.align_checkpoints_dir / "step_2"
+    weight_files = list(broken.glob("*.safetensors"))
+    assert weight_files
+    for weights_file in weight_files:
+        weights_file.write_bytes(b"not a tensor file")
+    with pytest.raises(SanchaekError, match=r"step_2 is corrupt.*set align.resume: never"):
+        align(params(checkpoint_every=2), project, live_dir=False)
+    with pytest.raises(SanchaekError, match=r"step_9 not found: set align.resume"):
+        align(params(resume=str(project.align_checkpoints_dir / "step_9")), project, live_dir=False)
+
+
 def test_full_fine_tuning_writes_a_whole_model(project):
     from sanchaek.align import align
     from sanchaek.model.loading import load_causal_lm

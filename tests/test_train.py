@@ -191,13 +191,14 @@ def test_resume_reaches_the_same_loss_as_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_never_starts_fresh_and_auto_ignores_other_params(tmp_path):
-    from sanchaek.train import choose_checkpoint, run_fingerprint, train
+    from sanchaek.model.checkpoints import choose_checkpoint
+    from sanchaek.train import run_fingerprint, train
 
     layout = make_project(tmp_path)
     train(tiny_params(), layout, stop_after_steps=6, live_dir=None)
     assert (layout.checkpoints_dir / "step_6").exists()
     other = tiny_params(lr=1e-3)
-    assert choose_checkpoint("auto", layout.checkpoints_dir, run_fingerprint(other, "x", 1)) is None
+    assert choose_checkpoint("auto", layout.checkpoints_dir, run_fingerprint(other, "x", 1), knob="train.resume") is None
     result = train(tiny_params(resume="never"), layout, stop_after_steps=2, live_dir=None)
     assert result.steps == 2 and not (layout.checkpoints_dir / "step_6").exists()
 
@@ -232,9 +233,9 @@ def test_corrupt_and_missing_checkpoints_are_named(project):
     train(tiny_params(), project, stop_after_steps=6, live_dir=None)
     ckpt = project.checkpoints_dir / "step_6"
     (ckpt / "model.safetensors").write_bytes(b"not a tensor file")
-    with pytest.raises(SanchaekError, match=r"checkpoint .*step_6 is corrupt"):
+    with pytest.raises(SanchaekError, match=r"checkpoint .*step_6 is corrupt.*set train.resume: never"):
         train(tiny_params(), project, live_dir=None)
-    with pytest.raises(SanchaekError, match=r"checkpoint .*step_99 not found"):
+    with pytest.raises(SanchaekError, match=r"checkpoint .*step_99 not found: set train.resume"):
         train(tiny_params(resume=str(project.checkpoints_dir / "step_99")), project, live_dir=None)
 
 

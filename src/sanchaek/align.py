@@ -164,17 +164,18 @@ def align(
     from accelerate.utils import set_seed
 
     from .model.accelerator import run_accelerator
-    from .model.data import GlobalBatches
-    from .model.dpo import PairLogps, collate_pairs, dpo_loss, pair_logps
-    from .model.loading import check_model_dir, load_tokenizer
-    from .model.optim import build_optimizer, build_scheduler
-    from .train import (
+    from .model.checkpoints import (
         checkpoint_trainable_only,
         choose_checkpoint,
         dvclive_available,
         load_checkpoint,
+        open_live,
         save_checkpoint,
     )  # fmt: skip
+    from .model.data import GlobalBatches
+    from .model.dpo import PairLogps, collate_pairs, dpo_loss, pair_logps
+    from .model.loading import check_model_dir, load_tokenizer
+    from .model.optim import build_optimizer, build_scheduler
 
     a = params.align
     started = time.monotonic()
@@ -225,15 +226,18 @@ def align(
     ckpt_dir = layout.align_checkpoints_dir
     run_print = fingerprint(params, layout)
     start_step, history = 0, []
-    resume_from = choose_checkpoint(a.resume, ckpt_dir, run_print)
+    resume_from = choose_checkpoint(a.resume, ckpt_dir, run_print, knob="align.resume")
     if resume_from is not None:
-        state = load_checkpoint(accelerator, resume_from, partial=peft_model is not None)
+        state = load_checkpoint(accelerator, resume_from, partial=peft_model is not None, knob="align.resume")
         start_step, history = state["step"], state.get("history", [])
         accelerator.print(f"resumed from {resume_from} at step {start_step}")
     elif a.resume == "never" and accelerator.is_main_process:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
-    live = _open_live(live_dir, layout, resume_from is not None, start_step, accelerator, dvclive_available())
+    live = open_live(
+        live_dir, layout.report("align"), resumed=resume_from is not None, start_step=start_step,
+        accelerator=accelerator, available=dvclive_available(),
+    )  # fmt: skip
     plan = GlobalBatches(len(pairs.train), a.pairs_per_step, a.seed)
     sums = torch.zeros(6, device=device)  # loss, accuracy, margin, chosen logp, rejected logp, non-finite
     tokens, last_log, last_time, done = 0, start_step, time.monotonic(), start_step
@@ -311,22 +315,6 @@ def _val_bits_per_char(lm: Any, tokenizer: Any, layout: Layout, max_len: int, de
     texts = [t for _, t in zip(range(VAL_TEXTS), read_texts(layout.val_split, what="validation text"), strict=False)]
     bpc = bits_per_char(lm, texts, tokenizer, max_len=max_len, batch_size=8, device=device)
     return None if bpc != bpc else bpc  # NaN: no text long enough to score
-
-
-def _open_live(live_dir: Any, layout: Layout, resumed: bool, start_step: int, accelerator: Any, available: bool) -> Any:
-    if not live_dir or not accelerator.is_main_process:
-        return None
-    if not available:
-        accelerator.print("warning: dvclive is not installed: no curves under reports/align (pip install dvclive)")
-        return None
-    from dvclive import Live
-
-    from .train import trim_live_history
-
-    path = layout.report("align") if live_dir is True else Path(live_dir)
-    if resumed:
-        trim_live_history(path, start_step)
-    return Live(dir=str(path), resume=resumed, save_dvc_exp=False, dvcyaml=None)
 
 
 def _log_window(

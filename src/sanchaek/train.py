@@ -15,8 +15,6 @@ N-process run see exactly the batches of an uninterrupted 1-process run.
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import logging
 import math
 import os
@@ -33,13 +31,19 @@ from .cli import params_option
 from .config import Params, load_params
 from .errors import SanchaekError
 from .io import replace_dir, write_json
+from .model.checkpoints import (
+    checkpoint_trainable_only,
+    choose_checkpoint,
+    dvclive_available,
+    list_checkpoints,
+    load_checkpoint,
+    open_live,
+    save_checkpoint,
+)
 from .paths import Layout
 from .report import headline_of, write_headline, write_timings
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_PREFIX = "step_"
-STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is incomplete
 
 # Params that do not change the trajectory: a checkpoint made under other values still resumes.
 _RESUME_NEUTRAL = {
@@ -67,15 +71,6 @@ def run_fingerprint(params: Params, data_sha: str, world: int) -> dict[str, Any]
     """What must match for a checkpoint to continue this run bit for bit."""
     train = {k: v for k, v in params.train.model_dump().items() if k not in _RESUME_NEUTRAL}
     return {"model": params.model.model_dump(), "train": train, "data": data_sha, "processes": world}
-
-
-def dvclive_available() -> bool:
-    # dvclive imports dvc; a bare GPU machine may have neither, and training must still run there.
-    try:
-        import dvclive  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def resolve_mixed_precision(t: Any) -> str:
@@ -136,108 +131,6 @@ def total_steps_for(params: Params, tokens_per_step: int) -> int:
     if params.train.max_tokens is not None:
         steps.append(math.ceil(params.train.max_tokens / tokens_per_step))
     return min(steps)
-
-
-def list_checkpoints(ckpt_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    if not ckpt_dir.exists():
-        return []
-    found = []
-    for p in ckpt_dir.iterdir():
-        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and p.name[len(CHECKPOINT_PREFIX) :].isdigit():
-            if (p / STATE_FILE).exists():
-                found.append(p)
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
-
-
-def read_checkpoint_state(path: Path) -> dict[str, Any]:
-    state_file = path / STATE_FILE
-    if not path.exists():
-        raise SanchaekError(
-            f"checkpoint {path} not found: set train.resume to auto, never or an existing step_<n> folder"
-        )
-    try:
-        return json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SanchaekError(
-            f"checkpoint {path} is incomplete or corrupt ({STATE_FILE}: {exc}): delete it or set train.resume: never"
-        ) from exc
-
-
-def choose_checkpoint(resume: str, ckpt_dir: Path, fingerprint: dict[str, Any]) -> Path | None:
-    """The checkpoint to resume from: ``never`` -> none; ``auto`` -> newest that matches; else the path."""
-    if resume == "never":
-        return None
-    if resume != "auto":
-        path = Path(resume)
-        state = read_checkpoint_state(path)
-        if state.get("fingerprint") != fingerprint:
-            log.warning("checkpoint %s was made with other params; resuming from it anyway as asked", path)
-        return path
-    for path in reversed(list_checkpoints(ckpt_dir)):
-        if read_checkpoint_state(path).get("fingerprint") == fingerprint:
-            return path
-        log.warning("ignoring checkpoint %s: made with other params or data", path)
-    return None
-
-
-def save_checkpoint(accelerator: Any, ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """``accelerator.save_state`` into a temp folder, then rename: a kill never leaves a half checkpoint."""
-    final = ckpt_dir / f"{CHECKPOINT_PREFIX}{step}"
-    tmp = ckpt_dir / f".{CHECKPOINT_PREFIX}{step}.tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        write_json(tmp / STATE_FILE, state)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        for old in list_checkpoints(ckpt_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
-
-
-def checkpoint_trainable_only(accelerator: Any, model: Any) -> None:
-    """Checkpoints of an adapter run hold what trains, not the frozen base (16 GB for an 8B model):
-    the base is the one ``model.name_or_path`` names, loaded again on resume."""
-    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-
-    def keep_trainable(models: list[Any], weights: list[dict[str, Any]], output_dir: str) -> None:
-        for i, state in enumerate(weights):
-            weights[i] = {k: v for k, v in state.items() if k in trainable}
-
-    accelerator.register_save_state_pre_hook(keep_trainable)
-
-
-def load_checkpoint(accelerator: Any, path: Path, *, partial: bool = False) -> dict[str, Any]:
-    """``partial``: the checkpoint holds only the trainable weights (``checkpoint_trainable_only``)."""
-    state = read_checkpoint_state(path)
-    try:
-        accelerator.load_state(str(path), **({"strict": False} if partial else {}))
-    except Exception as exc:  # safetensors, pickle, shape mismatch: all mean "this checkpoint is unusable"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise SanchaekError(
-            f"checkpoint {path} is corrupt or from another model ({first}): delete it or set train.resume: never"
-        ) from exc
-    return state
-
-
-def trim_live_history(live_dir: Path, last_step: int) -> None:
-    """Drop plot rows logged after the checkpoint we resume from, so curves have no doubled steps."""
-    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
-        with tsv.open(encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        if not rows:
-            continue
-        kept = [r for r in rows if int(r["step"]) <= last_step]
-        with tsv.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0].keys()), delimiter="\t")
-            writer.writeheader()
-            writer.writerows(kept)
 
 
 def save_model(
@@ -463,29 +356,22 @@ def train(
     start_step, tokens_seen, history = 0, 0, []
     ckpt_dir = layout.checkpoints_dir
     resume_from = (
-        choose_checkpoint(t.resume, ckpt_dir, fingerprint)
+        choose_checkpoint(t.resume, ckpt_dir, fingerprint, knob="train.resume")
         if checkpoints or t.resume not in ("auto", "never")
         else None
     )
     if resume_from is not None:
-        state = load_checkpoint(accelerator, resume_from, partial=adapter_checkpoints)
+        state = load_checkpoint(accelerator, resume_from, partial=adapter_checkpoints, knob="train.resume")
         start_step, tokens_seen, history = state["step"], state["tokens"], state.get("history", [])
         accelerator.print(f"resumed from {resume_from} at step {start_step}")
     elif checkpoints and t.resume == "never" and accelerator.is_main_process:
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # a fresh run must not later resume a stale one
 
-    live = None
-    if live_dir and accelerator.is_main_process and not dvclive_available():
-        accelerator.print(
-            "warning: dvclive is not installed: no metrics/plots under reports/train (pip install dvclive)"
-        )
-    elif live_dir and accelerator.is_main_process:
-        from dvclive import Live
-
-        live_path = layout.report("train") if live_dir is True else Path(live_dir)
-        if resume_from is not None:
-            trim_live_history(live_path, start_step)
-        live = Live(dir=str(live_path), resume=resume_from is not None, save_dvc_exp=False, dvcyaml=None)
+    live = open_live(
+        live_dir, layout.report("train"), resumed=resume_from is not None, start_step=start_step,
+        accelerator=accelerator, available=dvclive_available(),
+    )  # fmt: skip
+    if live is not None:
         live.log_params({"global_batch": global_batch, "tokens_per_step": tokens_per_step, "total_steps": total_steps,
                          "processes": world, "n_params": sum(p.numel() for p in model.parameters()),
                          "n_trainable_params": sum(p.numel() for p in optimizer_params)})  # fmt: skip
