@@ -467,15 +467,19 @@ def curve_gaps(seeds: dict) -> dict:
 
 
 # How a generation variant differs from the engine as params.yaml ships it: (EngineParams fields,
-# more Inductor settings). ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning
-# of each generated kernel's launch shape, gpt-fast's setting); ``untuned`` turns that tuning off;
-# ``autotune`` also benchmarks Triton templates against cuBLAS for every matmul; ``decompose`` adds
-# Inductor's pass that turns memory-bound matmuls into reductions.
+# more Inductor settings, the model's attention implementation or None for its own). ``base`` is the
+# shipped engine (reduce-overhead, coordinate-descent tuning of each generated kernel's launch
+# shape, gpt-fast's setting); ``untuned`` turns that tuning off; ``autotune`` also benchmarks Triton
+# templates against cuBLAS for every matmul; ``decompose`` adds Inductor's pass that turns
+# memory-bound matmuls into reductions; ``eager_attention`` decodes with Hugging Face's matmul-softmax
+# attention instead of SDPA (cuDNN on an H100), for Inductor to fuse: the attention side of a decode
+# step is its slowest part per byte (reports/gpu/2026-12-06-h100/).
 GENERATION_VARIANTS = {
-    "base": ({}, {}),
-    "untuned": ({"compile_tuning": False}, {}),
-    "autotune": ({"compile_mode": "max-autotune"}, {}),
-    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}),
+    "base": ({}, {}, None),
+    "untuned": ({"compile_tuning": False}, {}, None),
+    "autotune": ({"compile_mode": "max-autotune"}, {}, None),
+    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}, None),
+    "eager_attention": ({}, {}, "eager"),
 }  # fmt: skip
 
 
@@ -491,7 +495,7 @@ def run_generation(args: argparse.Namespace) -> dict:
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
-    changes, settings = GENERATION_VARIANTS[args.method]
+    changes, settings, attention = GENERATION_VARIANTS[args.method]
     for key, value in settings.items():
         setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
@@ -499,6 +503,8 @@ def run_generation(args: argparse.Namespace) -> dict:
     # EngineParams' own defaults are params.yaml's: the engine as shipped, then the variant's changes
     engine = EngineParams(kind="static", compile=True, dtype="bfloat16", device=device, batch_size=1, **changes)
     lm = load_model(str(model_dir), engine)
+    if attention is not None:  # before the first call: torch.compile traces then
+        lm.model.set_attn_implementation(attention)
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
     n = args.new_tokens
@@ -507,7 +513,8 @@ def run_generation(args: argparse.Namespace) -> dict:
         contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
-                 "compile_tuning": engine.compile_tuning, "inductor": settings, "weight_gb": weight_bytes / 1e9}  # fmt: skip
+                 "compile_tuning": engine.compile_tuning, "inductor": settings,
+                 "attention": lm.model.config._attn_implementation, "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
