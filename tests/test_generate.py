@@ -14,7 +14,7 @@ from sanchaek.cli import cli
 from sanchaek.config import params_from_dict
 from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.errors import SanchaekError
-from sanchaek.generate import ThemeLexicons, run_generate, write_text_stream
+from sanchaek.generate import run_generate, write_text_stream
 from sanchaek.io import read_jsonl
 from sanchaek.model.decoding import (
     clean_decoded,
@@ -36,6 +36,7 @@ from sanchaek.model.sampling import (
     top_p_filter,
 )
 from sanchaek.paths import Layout
+from sanchaek.writing import ThemeLexicons
 
 PROMPTS = ["오늘 엄마가", "나는 강가를 따라 천천히 걸었다.", "다리", "어머니의 손은 따뜻했다. 나는", "골목"]
 

@@ -3,7 +3,8 @@ other tests let live (`make mutation`, reports/quality/mutation.json)."""
 
 from __future__ import annotations
 
-from sanchaek.query import document_rank, split_documents
+from sanchaek.query import split_documents
+from sanchaek.search.theme_query import document_rank
 
 
 def test_the_split_of_a_fixed_set_never_changes():

@@ -125,7 +125,7 @@ def test_expansion_can_be_switched_off(indexed):
 def test_theme_hits_bring_a_configured_themes_synonyms_and_switches_to_other_stages(indexed):
     """Generate, compose and the app search a theme by its text; a theme listed in query.themes must
     find there what the query stage found for it."""
-    from sanchaek.query import theme_hits
+    from sanchaek.search.theme_query import theme_hits
 
     _, backend = indexed
     params = query_params(

@@ -41,7 +41,7 @@ from .config.search import QueryParams
 from .io import read_json, read_jsonl, write_json, write_text
 from .paths import Layout
 from .proxies import OverlapIndex, distinct_n, ngrams, repeated_ngram_rate, reuse_rate, words
-from .query import theme_hits
+from .search.theme_query import theme_hits
 
 # A sentence ends at . ! ? … (or their full-width forms), optionally followed by closing quotes.
 _SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’」』)]*(?=\s|$)")
@@ -83,8 +83,8 @@ def beat_prompt(
 
     The cue must fit; the window gives way next, then the lorebook, when the budget is short.
     """
-    from .generate import check_prompt, fit_prompt, prompt_budget
     from .model.decoding import clean_decoded, tokens
+    from .writing import check_prompt, fit_prompt, prompt_budget
 
     budget = prompt_budget(lm, max_prompt_tokens, max_new_tokens)
     cue_ids = tokens(lm.tokenizer, ("\n\n" if work_text else "") + cue)
@@ -149,7 +149,7 @@ def rated_texts(ratings: dict, samples: Sequence[dict]) -> list[tuple[str, float
     half a win). Texts come from ``reports/samples.jsonl``, joined on ``sanchaek.ratings.sample_id``
     of (experiment, prompt, text).
     """
-    from .ratings import sample_id
+    from .votes.samples import sample_id
 
     by_id = {
         sample_id(r.get("experiment") or "workspace", r.get("prompt", ""), r.get("text", "")): r["text"]
@@ -300,8 +300,8 @@ def compose_work(
     """The whole work as a dict (work.json); pure given the model, the index and the ratings.
 
     ``query``: beat themes are searched as the query stage searches them."""
-    from .generate import ThemeLexicons
     from .model.decoding import sample_batch
+    from .writing import ThemeLexicons
 
     lexicons = ThemeLexicons(backend, gp.proxies, query=query)
     # One static KV cache long enough for every beat: one compiled decode step for the whole work.
@@ -458,10 +458,10 @@ def render_markdown(work: dict, headings: bool) -> str:
 
 
 def run_compose(params: Params, layout: Layout) -> dict:
-    from .generate import experiment_name, load_training_text, open_search
     from .model.aligned import aligned_variant
     from .model.decoding import load_model
     from .model.loading import check_model_dir
+    from .writing import experiment_name, load_training_text, open_search
 
     gp, cp = params.generate, params.compose
     check_model_dir(gp.model)

@@ -18,10 +18,10 @@ from .config.search import QueryParams
 from .errors import SanchaekError
 from .io import read_jsonl
 from .paths import Layout
-from .query import configured_theme, document_rank, theme_hits
 from .search import SearchBackend, open_backend
 from .search.embedding import Embedder
 from .search.suggest import suggest_paraphrases
+from .search.theme_query import configured_theme, document_rank, theme_hits
 
 BACKGROUND_SAMPLE = 1500  # corpus passages the theme's hits are compared with (seeded sample)
 

@@ -15,7 +15,7 @@ or particle, and Nori reads it back as this very stem (or as the root of a 하�
 Misreadings are dropped the same way (그리워하던 is read 그립 + 않, so it adds nothing).
 
 Every stage that searches by a theme (query, generate's lorebook and lexicon, compose, the app's
-Search page) goes through ``query.theme_hits`` and so through ``search_theme_text``, with the theme's
+Search page) goes through ``search.theme_query.theme_hits`` and so through ``search_theme_text``, with the theme's
 configured synonyms and switches: a theme finds the same passages everywhere.
 """
 

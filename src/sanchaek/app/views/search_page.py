@@ -153,7 +153,7 @@ def _search(project: proj.Project, query: str, k: int):
 def _cached_search(root: str, index_json: str, query_json: str, query: str, k: int, stamp, _index, _query):
     # Keyed on the params' JSON and the index report's stamp; the same theme on a page switch is
     # not searched again. Errors are raised, never cached.
-    from ...query import theme_hits
+    from ...search.theme_query import theme_hits
 
     backend = _backend(root, index_json, _index)
     tokens = backend.analyze(query)
