@@ -322,10 +322,10 @@ def test_cuda_oom_names_the_knobs_to_turn(project, monkeypatch):
 
 
 def test_on_step_sees_every_finished_step_and_training_runs_without_dvclive(project, monkeypatch):
-    import sanchaek.train as train_module
+    import sanchaek.model.checkpoints as checkpoints_module
     from sanchaek.train import train
 
-    monkeypatch.setattr(train_module, "dvclive_available", lambda: False)  # a GPU box without dvc/dvclive
+    monkeypatch.setattr(checkpoints_module, "dvclive_available", lambda: False)  # a GPU box without dvc/dvclive
     seen: list[int] = []
     result = train(tiny_params(max_steps=4), project, checkpoints=False, on_step=seen.append)
     assert seen == [1, 2, 3, 4] and result.steps == 4

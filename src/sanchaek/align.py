@@ -167,8 +167,7 @@ def align(
     from .model.checkpoints import (
         checkpoint_trainable_only,
         choose_checkpoint,
-        dvclive_available,
-        load_checkpoint,
+            load_checkpoint,
         open_live,
         save_checkpoint,
     )  # fmt: skip
@@ -235,9 +234,8 @@ def align(
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
     live = open_live(
-        live_dir, layout.report("align"), resumed=resume_from is not None, start_step=start_step,
-        accelerator=accelerator, available=dvclive_available(),
-    )  # fmt: skip
+        live_dir, layout.report("align"), resumed=resume_from is not None, start_step=start_step, accelerator=accelerator
+    )
     plan = GlobalBatches(len(pairs.train), a.pairs_per_step, a.seed)
     sums = torch.zeros(6, device=device)  # loss, accuracy, margin, chosen logp, rejected logp, non-finite
     tokens, last_log, last_time, done = 0, start_step, time.monotonic(), start_step

@@ -146,7 +146,7 @@ def rated_texts(ratings: dict, samples: Sequence[dict]) -> list[tuple[str, float
     Keys read from ``reports/ratings.json`` (written by ``sanchaek ratings export``):
     ``score_max`` and ``samples.<sample_id>.{scores, wins, losses, ties}``. A sample's value is the
     mean of its criterion scores rescaled from 1..score_max to 0..1, or else its win rate (a tie is
-    half a win). Texts come from ``reports/samples.jsonl``, joined on ``sanchaek.ratings.sample_id``
+    half a win). Texts come from ``reports/samples.jsonl``, joined on ``sanchaek.votes.samples.sample_id``
     of (experiment, prompt, text).
     """
     from .votes.samples import sample_id

@@ -34,7 +34,6 @@ from .io import replace_dir, write_json
 from .model.checkpoints import (
     checkpoint_trainable_only,
     choose_checkpoint,
-    dvclive_available,
     list_checkpoints,
     load_checkpoint,
     open_live,
@@ -368,9 +367,8 @@ def train(
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # a fresh run must not later resume a stale one
 
     live = open_live(
-        live_dir, layout.report("train"), resumed=resume_from is not None, start_step=start_step,
-        accelerator=accelerator, available=dvclive_available(),
-    )  # fmt: skip
+        live_dir, layout.report("train"), resumed=resume_from is not None, start_step=start_step, accelerator=accelerator
+    )
     if live is not None:
         live.log_params({"global_batch": global_batch, "tokens_per_step": tokens_per_step, "total_steps": total_steps,
                          "processes": world, "n_params": sum(p.numel() for p in model.parameters()),

@@ -137,17 +137,14 @@ def trim_live_history(live_dir: Path, last_step: int) -> None:
             writer.writerows(kept)
 
 
-def open_live(
-    live_dir: Path | bool | None, default_dir: Path, *, resumed: bool, start_step: int, accelerator: Any,
-    available: bool,
-) -> Any:
+def open_live(live_dir: Path | bool | None, default_dir: Path, *, resumed: bool, start_step: int, accelerator: Any) -> Any:
     """The main process's dvclive ``Live`` for a loop's curves, or None (no curves asked for, another
     process, or no dvclive: then a warning, and the loop runs on). ``live_dir``: True for
     ``default_dir``, a path, or None/False. A resumed run first drops the rows after its checkpoint."""
     if not live_dir or not accelerator.is_main_process:
         return None
     path = default_dir if live_dir is True else Path(live_dir)
-    if not available:
+    if not dvclive_available():
         accelerator.print(f"warning: dvclive is not installed: no curves under {path} (pip install dvclive)")
         return None
     from dvclive import Live
