@@ -89,6 +89,13 @@ CONTENDERS = {
     "lora": ("ours", "trainer_peft"),
     "qlora": ("ours", "trainer_peft_bnb"),
 }
+# --liger (Llama shapes, full and lora): liger-kernel's Triton RMSNorm, SwiGLU and RoPE in our loop,
+# eager and under our compile, and Trainer with ``use_liger_kernel`` (those three and its fused linear
+# cross-entropy), against our loop as it ships (Inductor's fusions, our fused loss).
+LIGER_CONTENDERS = {
+    "full": ("ours_liger_eager", "trainer_liger", "ours_liger"),
+    "lora": ("ours_liger_eager", "trainer_peft_liger", "ours_liger"),
+}
 
 
 # ----------------------------------------------------------------------------- models and data
@@ -237,8 +244,18 @@ def peft_baseline_model(model_dir: Path, method: str):
     return get_peft_model(model, config)
 
 
+def use_liger_kernels() -> None:
+    """liger-kernel's fused RMSNorm, SwiGLU and RoPE in every Llama model built after this call (it
+    replaces the classes and the RoPE function in transformers' Llama module); the loss stays ours."""
+    from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+    apply_liger_kernel_to_llama(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
+                                fused_linear_cross_entropy=False)  # fmt: skip
+
+
 def run_trainer(
-    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, steps: int
+    workdir: Path, model_dir: Path, method: str, seq: int, batch: int, timer: StepTimer, steps: int, *,
+    liger: bool = False,
 ) -> None:
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainerCallback
@@ -257,7 +274,7 @@ def run_trainer(
         def on_step_end(self, args, state, control, **kwargs):
             timer.at_step(state.global_step)
 
-    Trainer(model=model, args=trainer_args(workdir, batch, steps),
+    Trainer(model=model, args=trainer_args(workdir, batch, steps, use_liger_kernel=liger),
             train_dataset=BlockDataset(blocks, seq, steps * batch), callbacks=[Timing()]).train()  # fmt: skip
 
 
@@ -339,11 +356,14 @@ def run_one(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
     extra: dict = {}
     if args.run.startswith("trainer"):
-        run_trainer(workdir, model_dir, args.method, args.seq, args.batch, timer, steps)
+        run_trainer(workdir, model_dir, args.method, args.seq, args.batch, timer, steps,
+                    liger=args.run.endswith("_liger"))  # fmt: skip
     else:
+        if args.run.startswith("ours_liger"):
+            use_liger_kernels()
         extra = run_ours(
             workdir, model_dir, args.method, args.seq, args.batch, timer, steps,
-            compile=args.run == "ours", compile_scope=args.compile_scope,
+            compile=args.run in ("ours", "ours_liger"), compile_scope=args.compile_scope,
         )  # fmt: skip
     cuda = torch.cuda.is_available()
     result = {
@@ -473,13 +493,25 @@ def curve_gaps(seeds: dict) -> dict:
 # templates against cuBLAS for every matmul; ``decompose`` adds Inductor's pass that turns
 # memory-bound matmuls into reductions; ``eager_attention`` decodes with Hugging Face's matmul-softmax
 # attention instead of SDPA (cuDNN on an H100), for Inductor to fuse: the attention side of a decode
-# step is its slowest part per byte (reports/gpu/2026-12-06-h100/).
+# step is its slowest part per byte (reports/gpu/2026-12-06-h100/). The profile's kernels add up to
+# 5.86 of the 6.56 ms a token takes, so the rest is the ~20 launches per block waiting on each other:
+# ``pdl`` has Inductor's kernels start with programmatic dependent launch (Hopper: a kernel's
+# prologue overlaps the previous kernel's tail); ``combo`` lets Inductor put independent kernels
+# (q, k and v of one block read the same input) into one launch; ``pdl_combo`` does both. The last
+# field names projection groups fused into one weight each (bench/fused_projections.py): ``fused_qkv``
+# fuses q/k/v only, which by the profiles of the q/k/v/gate/up fusion saves ~9 us a block, while
+# fusing gate/up slowed the down projection.
 GENERATION_VARIANTS = {
-    "base": ({}, {}, None),
-    "untuned": ({"compile_tuning": False}, {}, None),
-    "autotune": ({"compile_mode": "max-autotune"}, {}, None),
-    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}, None),
-    "eager_attention": ({}, {}, "eager"),
+    "base": ({}, {}, None, ()),
+    "untuned": ({"compile_tuning": False}, {}, None, ()),
+    "autotune": ({"compile_mode": "max-autotune"}, {}, None, ()),
+    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}, None, ()),
+    "eager_attention": ({}, {}, "eager", ()),
+    "pdl": ({}, {"triton.enable_pdl": True}, None, ()),
+    "combo": ({}, {"combo_kernels": True}, None, ()),
+    "pdl_combo": ({}, {"triton.enable_pdl": True, "combo_kernels": True}, None, ()),
+    "fused_qkv": ({}, {}, None, ("qkv_proj",)),
+    "fused_qkv_pdl": ({}, {"triton.enable_pdl": True}, None, ("qkv_proj",)),
 }  # fmt: skip
 
 
@@ -495,8 +527,8 @@ def run_generation(args: argparse.Namespace) -> dict:
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
-    changes, settings, attention = GENERATION_VARIANTS[args.method]
-    for key, value in settings.items():
+    changes, settings, attention, fuse = GENERATION_VARIANTS[args.method]
+    for key, value in settings.items():  # dotted keys too: the config module is flat ("triton.enable_pdl")
         setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
@@ -505,6 +537,12 @@ def run_generation(args: argparse.Namespace) -> dict:
     lm = load_model(str(model_dir), engine)
     if attention is not None:  # before the first call: torch.compile traces then
         lm.model.set_attn_implementation(attention)
+    if fuse:
+        from fused_projections import DedupeIdenticalNodes, fuse_parallel_projections
+
+        fuse_parallel_projections(lm.model, fuse)
+        # each slice of a fused group writes the whole product in the traced graph: keep one
+        inductor.post_grad_custom_pre_pass = DedupeIdenticalNodes()
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
     n = args.new_tokens
@@ -514,7 +552,7 @@ def run_generation(args: argparse.Namespace) -> dict:
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
                  "compile_tuning": engine.compile_tuning, "inductor": settings,
-                 "attention": lm.model.config._attn_implementation, "weight_gb": weight_bytes / 1e9}  # fmt: skip
+                 "attention": lm.model.config._attn_implementation, "fused": list(fuse), "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
@@ -599,6 +637,8 @@ def main() -> None:
     )
     parser.add_argument("--generate", default=None, help="SHAPE: time generation on that shape")
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--liger", action="store_true",
+                        help="also liger-kernel's contenders in full and lora rows of Llama shapes (LIGER_CONTENDERS)")
     parser.add_argument("--gen-variants", default="base", help=f"comma list of {sorted(GENERATION_VARIANTS)}")
     parser.add_argument("--profile", type=int, default=0,
                         help="profile this many steps after the timed window (CUDA), or with --generate (any N > 0) "
@@ -661,7 +701,8 @@ def main() -> None:
                "flops_per_token": fpt}  # fmt: skip
         row["ours_compile_scope"] = args.compile_scope
         rows[f"{shape}:{method}" + (":blocks" if args.compile_scope == "blocks" else "")] = row
-        for run in CONTENDERS[method]:
+        liger = LIGER_CONTENDERS.get(method, ()) if args.liger and shape in ("1b", "8b", "toy") else ()
+        for run in CONTENDERS[method] + liger:
             res = child(args, run, shape, method, args.seq, int(batch), args.steps)
             if run == "ours" and "error" in res and method == "qlora":  # compile may not take bitsandbytes
                 row["ours_compile_error"] = res["error"]
@@ -674,6 +715,8 @@ def main() -> None:
             base = row.get(CONTENDERS[method][1], {}).get("tokens_per_s")
             if base and row.get("ours", {}).get("tokens_per_s"):
                 row["speedup"] = row["ours"]["tokens_per_s"] / base
+            if run in liger and row.get(run, {}).get("tokens_per_s") and row.get("ours", {}).get("tokens_per_s"):
+                row[f"ours_vs_{run}"] = row["ours"]["tokens_per_s"] / row[run]["tokens_per_s"]
             write_json(out, report)  # after every contender: a cut run keeps what it measured
     if args.curve:
         shape, batch, steps = args.curve.split(":")
