@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import SanchaekError
+from . import sections
 from .base import Section
 from .sections import (
     AlignParams,
@@ -37,20 +38,7 @@ __all__ = [
     "load_params",
     "params_from_dict",
     "format_validation_error",
-    "AlignParams",
-    "AppParams",
-    "ComposeParams",
-    "CrawlParams",
-    "EmbedParams",
-    "EvaluateParams",
-    "GenerateParams",
-    "IndexParams",
-    "ModelParams",
-    "PreprocessParams",
-    "QueryParams",
-    "RatingsParams",
-    "SweepParams",
-    "TrainParams",
+    *sections.__all__,
 ]
 
 
