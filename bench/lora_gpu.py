@@ -487,31 +487,28 @@ def curve_gaps(seeds: dict) -> dict:
 
 
 # How a generation variant differs from the engine as params.yaml ships it: (EngineParams fields,
-# more Inductor settings, the model's attention implementation or None for its own). ``base`` is the
-# shipped engine (reduce-overhead, coordinate-descent tuning of each generated kernel's launch
-# shape, gpt-fast's setting); ``untuned`` turns that tuning off; ``autotune`` also benchmarks Triton
+# more Inductor settings, the model's attention implementation or None for its own, projection
+# groups fused into one weight each). ``base`` is the shipped engine (reduce-overhead,
+# coordinate-descent tuning of each generated kernel's launch shape, gpt-fast's setting, and combo
+# kernels); ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels,
+# such as a block's q, k and v products, in one launch); ``autotune`` also benchmarks Triton
 # templates against cuBLAS for every matmul; ``decompose`` adds Inductor's pass that turns
-# memory-bound matmuls into reductions; ``eager_attention`` decodes with Hugging Face's matmul-softmax
-# attention instead of SDPA (cuDNN on an H100), for Inductor to fuse: the attention side of a decode
-# step is its slowest part per byte (reports/gpu/2026-12-06-h100/). The profile's kernels add up to
-# 5.86 of the 6.56 ms a token takes, so the rest is the ~20 launches per block waiting on each other:
-# ``pdl`` has Inductor's kernels start with programmatic dependent launch (Hopper: a kernel's
-# prologue overlaps the previous kernel's tail); ``combo`` lets Inductor put independent kernels
-# (q, k and v of one block read the same input) into one launch; ``pdl_combo`` does both. The last
-# field names projection groups fused into one weight each (bench/fused_projections.py): ``fused_qkv``
-# fuses q/k/v only, which by the profiles of the q/k/v/gate/up fusion saves ~9 us a block, while
-# fusing gate/up slowed the down projection.
+# memory-bound matmuls into reductions; ``eager_attention`` decodes with Hugging Face's
+# matmul-softmax attention instead of SDPA (cuDNN on an H100), for Inductor to fuse; ``pdl`` starts
+# Inductor's kernels with programmatic dependent launch (Hopper: a kernel's prologue overlaps the
+# previous kernel's tail); ``fused_qkv`` makes q/k/v one weight (bench/fused_projections.py; fusing
+# gate/up as well slowed the down projection, reports/gpu/2026-12-06-h100/). Measured on an H100
+# before combo kernels shipped (reports/gpu/2026-12-06-h100/gen_variants*.json): combo +4.5%, fused_qkv +2.1%,
+# pdl -2.0%, fused_qkv with pdl -0.5%.
 GENERATION_VARIANTS = {
     "base": ({}, {}, None, ()),
     "untuned": ({"compile_tuning": False}, {}, None, ()),
+    "no_combo": ({"compile_combo_kernels": False}, {}, None, ()),
     "autotune": ({"compile_mode": "max-autotune"}, {}, None, ()),
     "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}, None, ()),
     "eager_attention": ({}, {}, "eager", ()),
     "pdl": ({}, {"triton.enable_pdl": True}, None, ()),
-    "combo": ({}, {"combo_kernels": True}, None, ()),
-    "pdl_combo": ({}, {"triton.enable_pdl": True, "combo_kernels": True}, None, ()),
     "fused_qkv": ({}, {}, None, ("qkv_proj",)),
-    "fused_qkv_pdl": ({}, {"triton.enable_pdl": True}, None, ("qkv_proj",)),
 }  # fmt: skip
 
 
@@ -551,7 +548,8 @@ def run_generation(args: argparse.Namespace) -> dict:
         contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
-                 "compile_tuning": engine.compile_tuning, "inductor": settings,
+                 "compile_tuning": engine.compile_tuning,
+                 "compile_combo_kernels": engine.compile_combo_kernels, "inductor": settings,
                  "attention": lm.model.config._attn_implementation, "fused": list(fuse), "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:

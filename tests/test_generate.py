@@ -221,18 +221,21 @@ def test_compiled_decode_step_samples_like_the_plain_loop(lm):
 def test_inductor_options_are_the_compile_mode_plus_kernel_tuning():
     """The engine compiles with options, not mode= (torch.compile takes one of the two): each mode
     keeps its own settings (CUDA graphs where the mode replays them), compile_tuning adds the
-    coordinate-descent tuning, and torch.compile accepts every combination (it refuses an unknown
-    option name when the wrapper is built)."""
+    coordinate-descent tuning, compile_combo_kernels Inductor's combo kernels, and torch.compile
+    accepts every combination (it refuses an unknown option name when the wrapper is built)."""
+    import itertools
     from typing import get_args
 
     from sanchaek.model.speed import compile_mode_uses_cudagraphs
 
-    for mode in get_args(EngineParams.model_fields["compile_mode"].annotation):
-        for tuning in (True, False):
-            options = inductor_options(EngineParams(compile=True, compile_mode=mode, compile_tuning=tuning))
-            assert options.get("triton.cudagraphs", False) == compile_mode_uses_cudagraphs(mode)
-            assert options.get("coordinate_descent_tuning", False) == (tuning or mode == "max-autotune")
-            torch.compile(torch.nn.Linear(2, 2), dynamic=False, options=options)
+    modes = get_args(EngineParams.model_fields["compile_mode"].annotation)
+    for mode, tuning, combo in itertools.product(modes, (True, False), (True, False)):
+        engine = EngineParams(compile=True, compile_mode=mode, compile_tuning=tuning, compile_combo_kernels=combo)
+        options = inductor_options(engine)
+        assert options.get("triton.cudagraphs", False) == compile_mode_uses_cudagraphs(mode)
+        assert options.get("coordinate_descent_tuning", False) == (tuning or mode == "max-autotune")
+        assert options.get("combo_kernels", False) == combo
+        torch.compile(torch.nn.Linear(2, 2), dynamic=False, options=options)
 
 
 def test_tuned_inductor_compile_computes_what_eager_does():

@@ -58,6 +58,9 @@ class EngineParams(Section):
     # tune each compiled kernel's launch shape (GPU: 8B decode 14% faster, ~25 s more warm-up;
     # max-autotune tunes them whatever this says)
     compile_tuning: bool = True
+    # let Inductor put independent kernels into one launch (a block's q, k and v products; GPU: 8B
+    # decode 4.5% faster on an H100, 2026-12-06)
+    compile_combo_kernels: bool = True
     # static cache length rounded up to a multiple: fewer recompiles
     cache_bucket: int = Field(64, ge=1, le=65536)
     # static engine: look for "all rows ended" every N tokens
