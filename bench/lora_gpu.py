@@ -24,7 +24,10 @@ Each of our runs also records the memory plan's estimate beside its measured pea
 (``torch.cuda.max_memory_allocated``). ``--curve`` trains the 1B shape with LoRA both ways on the same
 batches in the same order (same lr schedule, AdamW betas, clipping) and records both validation
 loss curves. ``--generate`` times the decoding engine on the 8B shape (batch 1, 128 new tokens)
-against ``model.generate`` and its static cache.
+against ``model.generate`` and its static cache, and ``--gen-variants`` other settings of the engine
+(``GENERATION_VARIANTS``). ``--liger`` adds liger-kernel's contenders to full and LoRA rows of the
+Llama shapes (``LIGER_CONTENDERS``: its RMSNorm, SwiGLU and RoPE in our loop, and ``Trainer`` with
+``use_liger_kernel``).
 
 ``--profile N`` (CUDA) profiles N more steps after the timed window in every contender and writes
 the top kernels and the GPU's idle gaps beside ``--out`` (``profile_<shape>_<method>_<contender>.txt``).
