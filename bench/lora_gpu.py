@@ -702,7 +702,8 @@ def main() -> None:
                "flops_per_token": fpt}  # fmt: skip
         row["ours_compile_scope"] = args.compile_scope
         rows[f"{shape}:{method}" + (":blocks" if args.compile_scope == "blocks" else "")] = row
-        liger = LIGER_CONTENDERS.get(method, ()) if args.liger and shape in ("1b", "8b", "toy") else ()
+        llama = CONFIGS[shape]["model_type"] == "llama"  # liger's patch here is for Llama blocks
+        liger = LIGER_CONTENDERS.get(method, ()) if args.liger and llama else ()
         for run in CONTENDERS[method] + liger:
             res = child(args, run, shape, method, args.seq, int(batch), args.steps)
             if run == "ours" and "error" in res and method == "qlora":  # compile may not take bitsandbytes

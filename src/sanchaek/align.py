@@ -167,7 +167,7 @@ def align(
     from .model.checkpoints import (
         checkpoint_trainable_only,
         choose_checkpoint,
-            load_checkpoint,
+        load_checkpoint,
         open_live,
         save_checkpoint,
     )  # fmt: skip
