@@ -26,7 +26,8 @@ import torch
 
 from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.io import read_jsonl, write_json
-from sanchaek.model.decoding import compile_steps, encode, load_model, sample_batch
+from sanchaek.model.compiled_steps import compile_steps
+from sanchaek.model.decoding import encode, load_model, sample_batch
 from sanchaek.model.scratch import save_scratch
 
 # Our own opening lines (placeholder prose).

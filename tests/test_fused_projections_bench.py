@@ -16,7 +16,8 @@ import transformers
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from sanchaek.config.generate import EngineParams, SamplingParams
-from sanchaek.model.decoding import compile_steps, encode, inductor_options, load_model, sample_batch
+from sanchaek.model.compiled_steps import compile_steps, inductor_options
+from sanchaek.model.decoding import encode, load_model, sample_batch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "fused_projections.py"
 spec = importlib.util.spec_from_file_location("fused_projections", BENCH)

@@ -16,15 +16,8 @@ from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.errors import SanchaekError
 from sanchaek.generate import run_generate, write_text_stream
 from sanchaek.io import read_jsonl
-from sanchaek.model.decoding import (
-    clean_decoded,
-    compile_steps,
-    compiled_or_eager,
-    encode,
-    inductor_options,
-    load_model,
-    sample_batch,
-)
+from sanchaek.model.compiled_steps import compile_steps, compiled_or_eager, inductor_options
+from sanchaek.model.decoding import clean_decoded, encode, load_model, sample_batch
 from sanchaek.model.sampling import (
     apply_repetition_penalty,
     ban_repeated_ngrams,
@@ -172,6 +165,33 @@ def test_static_engine_samples_exactly_like_the_plain_loop(lm):
         assert len({t for t, _ in plain}) > 1
 
 
+@pytest.mark.parametrize("kind", ["static", "plain"])
+def test_without_an_end_token_decoding_never_checks_for_ended_rows(lm, kind, monkeypatch):
+    """The "all rows ended?" check is the loop's one host sync; with no end-of-sequence token no row
+    can end, so it never runs, and the tokens are those of a run whose end token is never drawn."""
+    from sanchaek.model.decoding import decode
+
+    checks = []
+    real_any = torch.Tensor.any
+
+    def counting_any(self, *args, **kwargs):
+        if self.dtype == torch.bool and self.shape == (2,):  # the (batch,) "unfinished" flags
+            checks.append(1)
+        return real_any(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "any", counting_any)
+    engine = EngineParams(kind=kind, device="cpu", stop_check_every=4)
+    s = SamplingParams(max_new_tokens=12)
+    ids = torch.tensor([[lm.tokenizer.pad_token_id, *_ids(lm)[0][-3:]], _ids(lm)[0][-4:]])
+    mask = (ids != lm.tokenizer.pad_token_id).long()
+    pad = lm.tokenizer.pad_token_id
+    # the pad id as end token: never sampled (it is not text), so no row ends and every check runs
+    runs = {eos: decode(lm.model, ids, mask, s, engine, seed=3, eos_token_id=eos, pad_token_id=pad)
+            for eos in (pad, None)}  # fmt: skip
+    assert len(checks) == (11 if kind == "plain" else 2)  # all made by the run with an end token
+    assert torch.equal(runs[pad].tokens, runs[None].tokens) and runs[pad].lengths == runs[None].lengths == [12, 12]
+
+
 def test_calls_of_other_lengths_share_one_static_cache_with_min_cache_len(lm):
     """Compose's beats differ in prompt and continuation length; one cache means one compiled step."""
     static = EngineParams(kind="static", device="cpu", cache_bucket=8)
@@ -282,7 +302,7 @@ def test_a_sampler_whose_compilation_fails_runs_eagerly(caplog):
         return x.softmax(-1).argmax(-1)
 
     x = torch.randn(3, 10)
-    run = compiled_or_eager(step, failing_backend)
+    run = compiled_or_eager(step, failing_backend, what="the sampling step")
     assert torch.equal(run(x), step(x)) and torch.equal(run(x), step(x))
     assert "runs eagerly" in caplog.text and caplog.text.count("runs eagerly") == 1
 

@@ -6,7 +6,8 @@ same sampling code (``sampling``) serves two engines:
 - ``plain``: a growing ``DynamicCache`` and a host sync per token (stop as soon as every row ended);
   the reference.
 - ``static``: a ``StaticCache`` allocated once for prompt + new tokens, fixed shapes every step so the
-  one-token decode step can be ``torch.compile``-d (CUDA graphs with ``reduce-overhead``), sampling
+  one-token decode step can be ``torch.compile``-d (CUDA graphs with ``reduce-overhead``; what is
+  compiled and how: ``compiled_steps``), sampling
   on the device (the exponential-race form of multinomial sampling: no ``.item()``, no
   ``torch.multinomial`` sync), and an "all rows ended" check only every ``stop_check_every`` tokens.
 
@@ -18,16 +19,14 @@ through the one loader (``loading``): a LoRA adapter folder runs as its merged w
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.generate import EngineParams, SamplingParams
 from ..errors import SanchaekError
-from .sampling import candidate_count, draws_among_top_k, make_next_token
-
-log = logging.getLogger(__name__)
+from .compiled_steps import CompiledSteps, compile_steps
+from .sampling import candidate_count, make_next_token
 
 # ---------------------------------------------------------------------------- decoding engines
 
@@ -95,14 +94,16 @@ def decode(
     else:
         cache = DynamicCache(config=model.config)
         mask = attention_mask
-    forward, next_token = model, make_next_token(sampling)
+    prefill, forward, next_token = model, model, make_next_token(sampling)
     cudagraphs = False
     if static and compiled is not None:
         forward, next_token = compiled.forward, compiled.next_token(sampling)
+        if _allocated(cache):
+            prefill = compiled.prefill or model
         cudagraphs = compiled.uses_cudagraphs and device.type == "cuda"
 
     with torch.inference_mode():
-        out = model(
+        out = prefill(
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
@@ -131,7 +132,8 @@ def decode(
                 on_token(token)
             if t == steps - 1:
                 break
-            if not static or (t + 1) % engine.stop_check_every == 0:
+            # Without an end-of-sequence token no row can end: no check, no host sync at all.
+            if eos_token_id is not None and (not static or (t + 1) % engine.stop_check_every == 0):
                 if not bool(unfinished.any()):  # the one host sync
                     break
             if not static:
@@ -176,87 +178,30 @@ def _static_cache(model: Any, batch: int, cache_len: int, pool: dict | None) -> 
             pool[key].reset()
         return pool[key]
     cache = StaticCache(config=model.config, max_cache_len=cache_len)
+    _allocate(cache, model, batch)
     if pool is not None:
         pool[key] = cache
     return cache
 
 
-@dataclass
-class CompiledSteps:
-    """The static engine's hot path, compiled once per process: the one-token forward (CUDA graphs
-    with ``reduce-overhead``) and the sampling step, one compiled sampler per sampling setting.
-
-    A decode step is launch-bound at small batches (2 ms a token for 125M on an H100, the same at
-    batch 1 and 32), and the eager sampler is ~25 small kernels. It is compiled when it draws among
-    the top-k; over the whole vocabulary Inductor (torch 2.11, H100) failed to generate code for
-    top-p's cumsum ("Error in codegen for ... SplitScan"), so that path stays eager, and a sampler
-    whose compilation fails falls back to eager with a warning instead of ending the run."""
-
-    forward: Callable
-    uses_cudagraphs: bool = False
-    backend: str = "inductor"
-    samplers: dict[str, Callable] = field(default_factory=dict)
-
-    def next_token(self, s: SamplingParams) -> Callable:
-        key = s.model_dump_json(exclude={"max_new_tokens"})
-        if key not in self.samplers:
-            step = make_next_token(s)
-            self.samplers[key] = compiled_or_eager(step, self.backend) if draws_among_top_k(s) else step
-        return self.samplers[key]
-
-
-def compiled_or_eager(fn: Callable, backend: str) -> Callable:
-    """``torch.compile(fn)``, or ``fn`` itself from the first call whose compilation fails."""
+def _allocate(cache: Any, model: Any, batch: int) -> None:
+    """Allocate the cache's tensors now rather than in the first forward's first update: a compiled
+    prompt forward would otherwise trace that allocation, leave the tensors without the static-address
+    mark that CUDA graphs need, and be specialised to an empty cache (a recompile on the next call).
+    An architecture whose layers' shapes differ from the config's keeps the lazy allocation, and
+    ``decode`` runs its prompt forward eagerly while any layer is unallocated."""
     import torch
 
-    current = torch.compile(fn, backend=backend, dynamic=False)
-
-    def call(*args: Any) -> Any:
-        nonlocal current
-        try:
-            return current(*args)
-        except Exception as exc:
-            if current is fn:
-                raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            log.warning("the sampling step runs eagerly: torch.compile failed (%s)", first)
-            current = fn
-            return fn(*args)
-
-    return call
+    config = model.config.get_text_config()
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    param = next(model.parameters())
+    with contextlib.suppress(ValueError, AttributeError, RuntimeError), torch.inference_mode():
+        cache.early_initialization(batch, heads, head_dim, param.dtype, param.device)
 
 
-def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor") -> CompiledSteps | None:
-    if not (engine.compile and engine_kind(engine, model.device) == "static"):
-        return None
-    import torch
-
-    from .speed import compile_mode_uses_cudagraphs
-
-    if backend != "inductor":  # e.g. "eager" in tests: trace with dynamo, run without codegen
-        return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False), backend=backend)
-    return CompiledSteps(
-        forward=torch.compile(model, dynamic=False, options=inductor_options(engine)),
-        uses_cudagraphs=compile_mode_uses_cudagraphs(engine.compile_mode),
-    )
-
-
-def inductor_options(engine: EngineParams) -> dict[str, Any]:
-    """The Inductor settings of ``engine.compile_mode``, with coordinate-descent tuning of each
-    generated kernel's launch shape when ``engine.compile_tuning`` and combo kernels (independent
-    kernels, such as a block's q, k and v products at batch 1, in one launch: 158.8 tokens/s against
-    151.9 on an H100, 8B shape) when ``engine.compile_combo_kernels``. Why options and not ``mode=``:
-    torch.compile takes one or the other, and a decode step is one-row matmuls that Inductor writes
-    as its own reductions, whose tuned launch shapes read the weights faster (on an H100, 8B shape:
-    160 tokens/s against 141, bench/lora_gpu.py --gen-variants base,untuned)."""
-    from torch._inductor import list_mode_options
-
-    options = dict(list_mode_options(engine.compile_mode))
-    if engine.compile_tuning:
-        options["coordinate_descent_tuning"] = True
-    if engine.compile_combo_kernels:
-        options["combo_kernels"] = True
-    return options
+def _allocated(cache: Any) -> bool:
+    return all(getattr(layer, "is_initialized", True) for layer in getattr(cache, "layers", ()))
 
 
 # ---------------------------------------------------------------------------- model and prompts
