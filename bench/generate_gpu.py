@@ -67,11 +67,12 @@ def hf_generate(model, ids, mask, new_tokens: int, seed: int, static: bool) -> N
     )  # fmt: skip
 
 
-def ours(lm, engine: EngineParams, ids, mask, new_tokens: int, seed: int) -> None:
+def ours(lm, engine: EngineParams, ids, mask, new_tokens: int, seed: int, min_cache_len: int = 0) -> None:
     sampling = SamplingParams(do_sample=True, max_new_tokens=new_tokens, no_repeat_ngram_size=0, **SAMPLING)
     decode(
         lm.model, ids, mask, sampling, engine, seed=seed, eos_token_id=None,
         pad_token_id=lm.tokenizer.pad_token_id, compiled=lm.compiled, cache_pool=lm.static_caches,
+        min_cache_len=min_cache_len,
     )  # fmt: skip
 
 

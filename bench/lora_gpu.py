@@ -41,11 +41,13 @@ import argparse
 import functools
 import itertools
 import json
+import operator
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -489,35 +491,68 @@ def curve_gaps(seeds: dict) -> dict:
 # ----------------------------------------------------------------------------- generation
 
 
-# How a generation variant differs from the engine as params.yaml ships it: (EngineParams fields,
-# more Inductor settings, the model's attention implementation or None for its own, projection
-# groups fused into one weight each). ``base`` is the shipped engine (reduce-overhead,
-# coordinate-descent tuning of each generated kernel's launch shape, gpt-fast's setting, and combo
-# kernels); ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels,
-# such as a block's q, k and v products, in one launch); ``autotune`` also benchmarks Triton
-# templates against cuBLAS for every matmul; ``decompose`` adds Inductor's pass that turns
-# memory-bound matmuls into reductions; ``eager_attention`` decodes with Hugging Face's
-# matmul-softmax attention instead of SDPA (cuDNN on an H100), for Inductor to fuse; ``pdl`` starts
-# Inductor's kernels with programmatic dependent launch (Hopper: a kernel's prologue overlaps the
-# previous kernel's tail); ``fused_qkv`` makes q/k/v one weight (bench/fused_projections.py; fusing
-# gate/up as well slowed the down projection, reports/gpu/2026-12-06-h100/). Measured on an H100
-# before combo kernels shipped (reports/gpu/2026-12-06-h100/gen_variants*.json): combo +4.5%, fused_qkv +2.1%,
-# pdl -2.0%, fused_qkv with pdl -0.5%.
+@dataclass(frozen=True)
+class Variant:
+    """How a generation variant differs from the engine as params.yaml ships it."""
+
+    engine: dict = field(default_factory=dict)  # EngineParams fields
+    inductor: dict = field(default_factory=dict)  # more Inductor settings (dotted keys for its sub-configs)
+    attention: str | None = None  # the model's attention implementation; None: its own
+    fuse: tuple[str, ...] = ()  # projection groups fused into one weight each (bench/fused_projections.py)
+
+    def __add__(self, other: Variant) -> Variant:
+        return Variant({**self.engine, **other.engine}, {**self.inductor, **other.inductor},
+                       other.attention or self.attention, self.fuse + other.fuse)  # fmt: skip
+
+
+# ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning of each generated
+# kernel's launch shape, gpt-fast's setting, combo kernels, MLP activations written once);
+# ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels, such as a
+# block's q, k and v products, in one launch); ``compiled_prefill`` compiles the prompt's forward
+# too (``compile_prefill``); ``act_inlined`` lets Inductor recompute the MLP activation in
+# every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
+# eager attention (``decode_attention: eager``); ``autotune`` also benchmarks Triton templates
+# against cuBLAS for every matmul;
+# ``decompose`` adds Inductor's pass that turns memory-bound matmuls into reductions;
+# ``eager_attention`` runs the whole model (prompts too) with Hugging Face's matmul-softmax
+# attention instead of SDPA (cuDNN on an H100), for Inductor to fuse (SDPA with a mask also copies k
+# and v to every query head);
+# ``pdl`` starts Inductor's kernels with programmatic dependent launch (Hopper: a kernel's prologue
+# overlaps the previous kernel's tail); ``fused_qkv`` makes q/k/v one weight
+# (bench/fused_projections.py; fusing gate/up as well slowed the down projection,
+# reports/gpu/2026-12-06-h100/). Names join with "+" (``fused_qkv+decode_eager``). Measured on an
+# H100 (reports/gpu/2026-12-06-h100/gen_variants*.json): before combo kernels shipped, combo +4.5%,
+# fused_qkv +2.1%, pdl -2.0%, fused_qkv with pdl -0.5%; with combo kernels, the MLP activation
+# written once +5.3%.
 GENERATION_VARIANTS = {
-    "base": ({}, {}, None, ()),
-    "untuned": ({"compile_tuning": False}, {}, None, ()),
-    "no_combo": ({"compile_combo_kernels": False}, {}, None, ()),
-    "autotune": ({"compile_mode": "max-autotune"}, {}, None, ()),
-    "decompose": ({}, {"post_grad_fusion_options": {"decompose_mm_pass": {}}}, None, ()),
-    "eager_attention": ({}, {}, "eager", ()),
-    "pdl": ({}, {"triton.enable_pdl": True}, None, ()),
-    "fused_qkv": ({}, {}, None, ("qkv_proj",)),
-}  # fmt: skip
+    "base": Variant(),
+    "untuned": Variant(engine={"compile_tuning": False}),
+    "no_combo": Variant(engine={"compile_combo_kernels": False}),
+    "autotune": Variant(engine={"compile_mode": "max-autotune"}),
+    "decompose": Variant(inductor={"post_grad_fusion_options": {"decompose_mm_pass": {}}}),
+    "eager_attention": Variant(attention="eager"),
+    "pdl": Variant(inductor={"triton.enable_pdl": True}),
+    "fused_qkv": Variant(fuse=("qkv_proj",)),
+    "compiled_prefill": Variant(engine={"compile_prefill": True}),
+    "act_inlined": Variant(engine={"compile_realize_activation": False}),
+    "decode_eager": Variant(engine={"decode_attention": "eager"}),
+}
+
+
+def generation_variant(name: str) -> Variant:
+    """A variant by name; ``a+b`` applies both (dicts merged, tuples joined)."""
+    return functools.reduce(operator.add, (GENERATION_VARIANTS[part] for part in name.split("+")), Variant())
+
+
+def unknown_variants(names: str) -> list[str]:
+    return sorted({part for name in names.split(",") for part in name.split("+")} - GENERATION_VARIANTS.keys())
 
 
 def run_generation(args: argparse.Namespace) -> dict:
     """Our engine against model.generate and its static cache: batch 1, bf16, the same sampling.
-    ``args.method`` names the variant (GENERATION_VARIANTS); only "base" also times Hugging Face's."""
+    ``args.method`` names the variant (``generation_variant``); only "base" also times Hugging Face's
+    (unless ``--no-gen-baselines``). ``first_token_ms`` is the prompt's
+    forward and one sampled token, the part of every call that does not grow with its length."""
     import torch
     import torch._inductor.config as inductor
 
@@ -527,33 +562,39 @@ def run_generation(args: argparse.Namespace) -> dict:
     from sanchaek.config.generate import EngineParams
     from sanchaek.model.decoding import load_model
 
-    changes, settings, attention, fuse = GENERATION_VARIANTS[args.method]
-    for key, value in settings.items():  # dotted keys too: the config module is flat ("triton.enable_pdl")
+    variant = generation_variant(args.method)
+    for key, value in variant.inductor.items():  # dotted keys too: the config module is flat ("triton.enable_pdl")
         setattr(inductor, key, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
     # EngineParams' own defaults are params.yaml's: the engine as shipped, then the variant's changes
-    engine = EngineParams(kind="static", compile=True, dtype="bfloat16", device=device, batch_size=1, **changes)
+    engine = EngineParams(kind="static", compile=True, dtype="bfloat16", device=device, batch_size=1, **variant.engine)
     lm = load_model(str(model_dir), engine)
-    if attention is not None:  # before the first call: torch.compile traces then
-        lm.model.set_attn_implementation(attention)
-    if fuse:
+    if variant.attention is not None:  # before the first call: torch.compile traces then
+        lm.model.set_attn_implementation(variant.attention)
+    if variant.fuse:
         from fused_projections import DedupeIdenticalNodes, fuse_parallel_projections
 
-        fuse_parallel_projections(lm.model, fuse)
+        fuse_parallel_projections(lm.model, variant.fuse)
         # each slice of a fused group writes the whole product in the traced graph: keep one
         inductor.post_grad_custom_pre_pass = DedupeIdenticalNodes()
     weight_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     ids, mask = left_padded(lm.tokenizer, ["저녁을 먹고 강둑을 따라 걸었다. 바람이 차가웠다."], lm.device)
     n = args.new_tokens
-    contenders = {"sanchaek": lambda k: ours(lm, engine, ids, mask, k, 0)}
-    if args.method == "base":
+    # one cache width for every call, so that the one-token calls reuse the compiled step's shapes
+    width = ids.shape[1] + n
+    contenders = {"sanchaek": lambda k: ours(lm, engine, ids, mask, k, 0, min_cache_len=width)}
+    baselines = args.method == "base" and args.gen_baselines
+    if baselines:
         contenders["generate"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=False)
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
                  "compile_tuning": engine.compile_tuning,
-                 "compile_combo_kernels": engine.compile_combo_kernels, "inductor": settings,
-                 "attention": lm.model.config._attn_implementation, "fused": list(fuse), "weight_gb": weight_bytes / 1e9}  # fmt: skip
+                 "compile_combo_kernels": engine.compile_combo_kernels, "compile_prefill": engine.compile_prefill,
+                 "compile_realize_activation": engine.compile_realize_activation,
+                 "decode_attention": engine.decode_attention, "inductor": variant.inductor,
+                 "attention": lm.model.config._attn_implementation, "fused": list(variant.fuse),
+                 "weight_gb": weight_bytes / 1e9}  # fmt: skip
     for name, run in contenders.items():
         try:
             started = time.perf_counter()
@@ -562,6 +603,8 @@ def run_generation(args: argparse.Namespace) -> dict:
             seconds = timed(lambda run=run: run(n), 3)
             row[name] = {"tokens_per_s": n / seconds, "ms_per_token": 1e3 * seconds / n, "warmup_s": warm,
                          "weight_read_tb_per_s": weight_bytes * n / seconds / 1e12}  # fmt: skip
+            if name == "sanchaek":
+                row[name]["first_token_ms"] = 1e3 * timed(lambda run=run: run(1), 3)
         except Exception as exc:  # a failing contender is reported, the others still run
             row[name] = {"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"}
         print(f"generate {args.shape} {args.method} {name}: {row[name]}", flush=True)
@@ -600,6 +643,8 @@ def child(
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
            "--steps", str(steps), "--new-tokens", str(args.new_tokens), "--compile-scope", args.compile_scope,
            "--profile", str(args.profile), "--out", str(args.out), "--seed", str(args.seed)]  # fmt: skip
+    if not args.gen_baselines:
+        cmd.append("--no-gen-baselines")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tail: list[str] = []
@@ -640,7 +685,10 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--liger", action="store_true",
                         help="also liger-kernel's contenders in full and lora rows of Llama shapes (LIGER_CONTENDERS)")
-    parser.add_argument("--gen-variants", default="base", help=f"comma list of {sorted(GENERATION_VARIANTS)}")
+    parser.add_argument("--gen-variants", default="base",
+                        help=f"comma list of {sorted(GENERATION_VARIANTS)}, or of such names joined with +")
+    parser.add_argument("--no-gen-baselines", dest="gen_baselines", action="store_false",
+                        help="time our engine only (not model.generate) in the base variant")
     parser.add_argument("--profile", type=int, default=0,
                         help="profile this many steps after the timed window (CUDA), or with --generate (any N > 0) "
                              "one timed call of our engine: profile_*.txt beside --out")
@@ -656,9 +704,8 @@ def main() -> None:
     parser.add_argument("--method", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    unknown = set(args.gen_variants.split(",")) - GENERATION_VARIANTS.keys()
-    if unknown:
-        parser.error(f"--gen-variants: unknown {sorted(unknown)}; choose from {sorted(GENERATION_VARIANTS)}")
+    if unknown := unknown_variants(args.gen_variants):
+        parser.error(f"--gen-variants: unknown {unknown}; choose from {sorted(GENERATION_VARIANTS)}")
 
     if args.run:  # child process: one contender, one JSON line on stdout
         if args.run.startswith("curve:"):

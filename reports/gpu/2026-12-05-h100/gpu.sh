@@ -17,7 +17,7 @@ for part in $PARTS; do
     full1b) timeout -k 10 140 $B --rows 1b:full:4 ;;
     curve) timeout -k 10 ${TCURVE:-170} $B --rows "" --curve 1b:4:48 --curve-seeds ${SEEDS:-1} ;;
     qlora12b) timeout -k 10 ${T12B:-330} $B --rows 12.8b:qlora:1 --compile-scope blocks ;;
-    gen8b) timeout -k 10 ${TGEN:-220} $B --rows "" --generate 8b --gen-variants ${GENV:-base} --profile ${GENPROF:-0} ;;
+    gen8b) timeout -k 10 ${TGEN:-220} $B --rows "" --generate 8b --gen-variants ${GENV:-base} --profile ${GENPROF:-0} ${NOHF:+--no-gen-baselines} ;;
     lora8bliger) timeout -k 10 ${T8B:-560} $B --rows 8b:lora:2 --compile-scope blocks --liger ;;
     lora8bprof) timeout -k 10 ${T8B:-400} $B --rows 8b:lora:2 --compile-scope blocks --profile 3 ;;
     dpo) timeout -k 10 ${TDPO:-300} python3 bench/dpo_gpu.py --corpus $C/passages.jsonl --workdir /tmp/dpo-bench --warmup 5 --steps 20 --out $OUT/dpo_gpu.json ;;
