@@ -61,9 +61,9 @@ class EngineParams(Section):
     # let Inductor put independent kernels into one launch (a block's q, k and v products; GPU: 8B
     # decode 4.5% faster on an H100, 2026-12-06)
     compile_combo_kernels: bool = True
-    # compile the prompt's forward too, one graph for every prompt length: on an H100 (8B shape) the
-    # prompt took 17.5 ms instead of 28-46 eager, but the warm-up grew from 81 s to 200 s, which
-    # only a long-lived process (the app, a server) earns back
+    # compile the prompt's forward too, one graph for every prompt length: on H100s (8B shape) the
+    # prompt took 13.6-17.5 ms instead of 28-65 eager, but the warm-up grew by 20-120 s, which only
+    # a long-lived process (the app, a server) earns back
     compile_prefill: bool = False
     # write each MLP activation out once in the decode graph instead of recomputing it in every
     # program of the down projection (GPU: 8B decode 5.3% faster on an H100, 2026-12-06)

@@ -4,9 +4,10 @@
 
 - the one-token forward, fixed shapes, CUDA graphs with ``reduce-overhead``, Inductor's kernels
   tuned (``inductor_options``);
-- the prompt's forward (``engine.compile_prefill``), with dynamic shapes, so that one graph serves
-  every prompt length: eager, Hugging Face's forward of a short prompt is launch-bound (an 8B prompt
-  took 28-46 ms on an H100, 2026-12-06, where reading the weights once takes ~5);
+- the prompt's forward when ``engine.compile_prefill``, with dynamic shapes, so that one graph
+  serves every prompt length: eager, Hugging Face's forward of a short prompt is launch-bound (an 8B
+  prompt took 28-65 ms on H100s, 2026-12-06, compiled 13.6-17.5, where reading the weights once
+  takes ~5), but the compile adds 20-120 s to the warm-up;
 - the sampling step, one compiled sampler per sampling setting.
 
 It also shapes the model for the decode graph, in place, as the engine's settings say:
