@@ -193,3 +193,27 @@ def test_a_cache_that_cannot_be_allocated_early_keeps_the_prompt_forward_eager(t
     plain = sample_batch(tiny_lm, prompts, s, EngineParams(kind="plain", device="cpu"), seed=2)
     assert sample_batch(compiled, prompts, s, engine, seed=2) == plain
     assert prompt_calls == []
+
+
+@pytest.mark.parametrize("kind", list(ARCHITECTURES))
+def test_the_static_cache_is_allocated_up_front_as_the_model_would_allocate_it(kind):
+    """The engine allocates a new static cache before the first forward (a compiled prompt forward
+    must not trace the allocation): the same shapes and dtype the model's own first update gives,
+    and decoding on it samples what the plain loop samples."""
+    from sanchaek.model.decoding import _allocated, _static_cache, decode
+
+    model = tiny(kind)
+    ids = torch.randint(3, 101, (2, 5))
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0
+    early = _static_cache(model, 2, 64, None)
+    assert _allocated(early)
+    lazy = transformers.StaticCache(config=model.config, max_cache_len=64)
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask, past_key_values=lazy)
+    for a, b in zip(early.layers, lazy.layers, strict=True):
+        assert (a.keys.shape, a.values.shape, a.keys.dtype) == (b.keys.shape, b.values.shape, b.keys.dtype)
+    s = SamplingParams(max_new_tokens=6, top_k=20)
+    runs = [decode(model, ids, mask, s, EngineParams(kind=k, device="cpu"), seed=0, eos_token_id=None, pad_token_id=0)
+            for k in ("plain", "static")]  # fmt: skip
+    assert torch.equal(runs[0].tokens, runs[1].tokens)
