@@ -78,7 +78,7 @@ def test_inductor_computes_the_model_with_its_activations_realized():
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["llama", "qwen2", "gemma", "gpt_neox"])
+@pytest.mark.parametrize("kind", list(ARCHITECTURES))
 def test_decode_eager_attention_is_eager_for_one_token_and_sdpa_for_prompts(kind, monkeypatch):
     """The prompt and each one-token step give the logits SDPA gives, with the static cache; the
     model's own eager function runs for the one-token steps only."""

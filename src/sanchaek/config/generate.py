@@ -63,7 +63,7 @@ class EngineParams(Section):
     compile_combo_kernels: bool = True
     # compile the prompt's forward too, one graph for every prompt length: on H100s (8B shape) the
     # prompt took 13.6-17.5 ms instead of 28-65 eager, but the warm-up grew by 20-120 s, which only
-    # a long-lived process (the app, a server) earns back
+    # a process that decodes thousands of prompts (a server, a notebook) earns back
     compile_prefill: bool = False
     # write each MLP activation out once in the decode graph instead of recomputing it in every
     # program of the down projection (GPU: 8B decode 5.3% faster on an H100, 2026-12-06)
