@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 import torch
 import transformers
+from tiny_models import ARCHITECTURES, LAYERS, tiny
 
 from sanchaek.config.generate import EngineParams, SamplingParams
 from sanchaek.model.compiled_steps import (
@@ -18,25 +19,6 @@ from sanchaek.model.compiled_steps import (
     use_decode_eager_attention,
 )
 from sanchaek.model.decoding import encode, load_model, sample_batch
-
-LAYERS = 2
-ARCHITECTURES = {
-    "llama": ("LlamaConfig", {"num_key_value_heads": 2, "intermediate_size": 128}),
-    "qwen2": ("Qwen2Config", {"num_key_value_heads": 2, "intermediate_size": 128}),
-    "gemma": ("GemmaConfig", {"num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 128}),
-    "gpt_neox": ("GPTNeoXConfig", {"intermediate_size": 128}),
-    "gpt2": ("GPT2Config", {"n_inner": 128}),
-}
-
-
-def tiny(kind: str) -> torch.nn.Module:
-    cls_name, extra = ARCHITECTURES[kind]
-    config = getattr(transformers, cls_name)(
-        vocab_size=101, hidden_size=64, num_hidden_layers=LAYERS, num_attention_heads=4,
-        max_position_embeddings=64, initializer_range=0.2, attn_implementation="sdpa", **extra,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(config).eval()
 
 
 def realizations(gm: torch.fx.GraphModule) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers
+from tiny_models import LAYERS, tiny
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from sanchaek.config.generate import EngineParams, SamplingParams
@@ -25,30 +25,15 @@ fp = importlib.util.module_from_spec(spec)
 sys.modules["fused_projections"] = fp  # Inductor's cache key imports the graph pass by its module
 spec.loader.exec_module(fp)
 
-ARCHITECTURES = {
-    "llama": ("LlamaConfig", {"num_key_value_heads": 2}),
-    "qwen2": ("Qwen2Config", {"num_key_value_heads": 2}),  # q/k/v with biases
-    "gemma": ("GemmaConfig", {"num_key_value_heads": 2, "head_dim": 16}),
-    "gpt_neox": ("GPTNeoXConfig", {}),  # already one query_key_value layer, an ungated MLP
-}
-LAYERS = 2
-
-
-def tiny(kind: str) -> torch.nn.Module:
-    cls_name, extra = ARCHITECTURES[kind]
-    config = getattr(transformers, cls_name)(
-        vocab_size=101, hidden_size=64, intermediate_size=128, num_hidden_layers=LAYERS, num_attention_heads=4,
-        max_position_embeddings=64, initializer_range=0.2, **extra,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return transformers.AutoModelForCausalLM.from_config(config).eval()
+# The architectures with projections to fuse (GPT-2 has one c_attn layer already).
+FUSABLE = ["llama", "qwen2", "gemma", "gpt_neox"]
 
 
 def matmuls(graph: torch.fx.Graph) -> int:
     return sum(1 for n in graph.nodes if n.op == "call_function" and "mm" in str(n.target))
 
 
-@pytest.mark.parametrize("kind", list(ARCHITECTURES))
+@pytest.mark.parametrize("kind", FUSABLE)
 @pytest.mark.parametrize("groups", [("qkv_proj",), ("qkv_proj", "gate_up_proj")])
 def test_fused_model_computes_what_the_original_does(kind, groups):
     model = tiny(kind)
