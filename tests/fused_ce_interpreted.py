@@ -46,6 +46,38 @@ def head_and_loss(dtype: torch.dtype, vocab: int, scale: float, seed: int) -> di
     }
 
 
+def frozen_head(seed: int) -> dict:
+    """A head that takes no gradient (LoRA's): the hidden state's gradient as with a trainable head,
+    and the output shape of every matmul the backward runs (none may be the head's (vocab, d))."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class MatmulShapes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.bmm):
+                self.shapes.append(list(out.shape))
+            return out
+
+    gen = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(24, 32, generator=gen)
+    weight = torch.randn(5000, 32, generator=gen)
+    targets = torch.randint(0, 5000, (24,), generator=gen)
+    h = hidden.clone().requires_grad_()
+    loss = linear_cross_entropy(h, weight, targets)
+    with MatmulShapes() as seen:
+        (3 * loss).backward()
+    p = hidden.clone().requires_grad_()
+    (3 * F.cross_entropy(p @ weight.t(), targets)).backward()
+    return {
+        "grad_hidden": max_diff(h.grad, p.grad) / float(p.grad.abs().max()),
+        "backward_matmuls": seen.shapes,
+    }
+
+
 def tiny_llama(model_dir: str) -> dict[str, float]:
     """``lm_loss(fused=True)`` against ``lm_loss`` on a tiny tied-embedding Llama: loss and every
     parameter's gradient."""
@@ -87,6 +119,7 @@ if __name__ == "__main__":
         "fp32_one_block": head_and_loss(torch.float32, vocab=300, scale=1.0, seed=1),
         "fp32_huge_logits": head_and_loss(torch.float32, vocab=5000, scale=300.0, seed=2),
         "bf16": head_and_loss(torch.bfloat16, vocab=5000, scale=1.0, seed=3),
+        "frozen_head": frozen_head(seed=5),
         "tiny_llama": tiny_llama(sys.argv[1]),
         "opcheck": op_check(),
     }

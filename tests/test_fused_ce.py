@@ -58,6 +58,13 @@ def test_in_bf16_the_gradients_differ_by_about_one_rounding(interpreted):
     assert got["grad_hidden"] < 0.02 and got["grad_weight"] < 0.02
 
 
+def test_a_frozen_head_gets_no_weight_gradient_matmul(interpreted):
+    got = interpreted["frozen_head"]
+    assert got["grad_hidden"] < 1e-5
+    # The one matmul left is the hidden state's gradient, (tokens, d); the head's (vocab, d) is skipped.
+    assert got["backward_matmuls"] == [[24, 32]]
+
+
 def test_a_tied_embedding_llama_trains_on_the_same_loss_and_gradients(interpreted):
     got = interpreted["tiny_llama"]
     assert got["tied"]  # the head's weight is the embedding: both gradients must add up
