@@ -509,7 +509,8 @@ class Variant:
 # kernel's launch shape, gpt-fast's setting, combo kernels, MLP activations written once);
 # ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels, such as a
 # block's q, k and v products, in one launch); ``compiled_prefill`` compiles the prompt's forward
-# too (``compile_prefill``); ``act_inlined`` lets Inductor recompute the MLP activation in
+# too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
+# replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor recompute the MLP activation in
 # every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
 # eager attention (``decode_attention: eager``); ``autotune`` also benchmarks Triton templates
 # against cuBLAS for every matmul;
@@ -533,7 +534,8 @@ GENERATION_VARIANTS = {
     "eager_attention": Variant(attention="eager"),
     "pdl": Variant(inductor={"triton.enable_pdl": True}),
     "fused_qkv": Variant(fuse=("qkv_proj",)),
-    "compiled_prefill": Variant(engine={"compile_prefill": True}),
+    "compiled_prefill": Variant(engine={"prefill": "compiled"}),
+    "eager_prefill": Variant(engine={"prefill": "eager"}),
     "act_inlined": Variant(engine={"compile_realize_activation": False}),
     "decode_eager": Variant(engine={"decode_attention": "eager"}),
 }
@@ -590,7 +592,7 @@ def run_generation(args: argparse.Namespace) -> dict:
         contenders["generate_static_cache"] = lambda k: hf_generate(lm.model, ids, mask, k, 0, static=True)
     row: dict = {"batch": 1, "new_tokens": n, "prompt_tokens": int(ids.shape[1]), "compile_mode": engine.compile_mode,
                  "compile_tuning": engine.compile_tuning,
-                 "compile_combo_kernels": engine.compile_combo_kernels, "compile_prefill": engine.compile_prefill,
+                 "compile_combo_kernels": engine.compile_combo_kernels, "prefill": engine.prefill,
                  "compile_realize_activation": engine.compile_realize_activation,
                  "decode_attention": engine.decode_attention, "inductor": variant.inductor,
                  "attention": lm.model.config._attn_implementation, "fused": list(variant.fuse),

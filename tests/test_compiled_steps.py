@@ -121,7 +121,7 @@ def test_every_compiled_step_together_samples_like_the_plain_loop(tiny_lm):
     """Compiled prompt forward, realized activations and the decode-only eager attention (traced by
     Dynamo; the eager backend keeps this fast on CPU) give the plain loop's tokens, batch after batch."""
     torch._dynamo.reset()
-    engine = EngineParams(kind="static", device="cpu", compile=True, compile_prefill=True, decode_attention="eager", batch_size=2)
+    engine = EngineParams(kind="static", device="cpu", compile=True, prefill="compiled", decode_attention="eager", batch_size=2)
     steps = compile_steps(tiny_lm.model, engine, backend="eager")
     assert steps.prefill is not None
     compiled = dataclasses.replace(tiny_lm, compiled=steps)
@@ -142,7 +142,7 @@ def test_one_prompt_graph_serves_every_prompt_length(tiny_lm):
             prompt_graphs.append(gm)
         return gm.forward
 
-    engine = EngineParams(kind="static", device="cpu", compile=True, compile_prefill=True, cache_bucket=8)
+    engine = EngineParams(kind="static", device="cpu", compile=True, prefill="compiled", cache_bucket=8)
     compiled = dataclasses.replace(tiny_lm, compiled=compile_steps(tiny_lm.model, engine, backend=counting))
     s = SamplingParams(max_new_tokens=4)
     for text in PROMPTS:
@@ -160,7 +160,7 @@ def test_a_cache_that_cannot_be_allocated_early_keeps_the_prompt_forward_eager(t
         raise ValueError("the layers differ")
 
     monkeypatch.setattr(transformers.StaticCache, "early_initialization", refuse)
-    engine = EngineParams(kind="static", device="cpu", compile=True, compile_prefill=True)
+    engine = EngineParams(kind="static", device="cpu", compile=True, prefill="compiled")
     steps = compile_steps(tiny_lm.model, engine, backend="eager")
     prompt_calls = []
     compiled_prefill = steps.prefill

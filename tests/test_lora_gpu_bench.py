@@ -37,7 +37,7 @@ def test_every_variant_is_a_valid_engine(name):
 
 def test_joined_variants_apply_both_and_the_base_is_the_shipped_engine():
     joined = lora_gpu.generation_variant("compiled_prefill+fused_qkv+decode_eager")
-    assert joined.engine == {"compile_prefill": True, "decode_attention": "eager"}
+    assert joined.engine == {"prefill": "compiled", "decode_attention": "eager"}
     assert joined.fuse == ("qkv_proj",)
     assert lora_gpu.generation_variant("base") == lora_gpu.Variant()
     assert lora_gpu.unknown_variants("base,fused_qkv+nope,alsonot") == ["alsonot", "nope"]

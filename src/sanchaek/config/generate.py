@@ -61,10 +61,14 @@ class EngineParams(Section):
     # let Inductor put independent kernels into one launch (a block's q, k and v products; GPU: 8B
     # decode 4.5% faster on an H100, 2026-12-06)
     compile_combo_kernels: bool = True
-    # compile the prompt's forward too, one graph for every prompt length: on H100s (8B shape) the
-    # prompt took 13.6-17.5 ms instead of 28-65 eager, but the warm-up grew by 20-120 s, which only
-    # a process that decodes thousands of prompts (a server, a notebook) earns back
-    compile_prefill: bool = False
+    # the compiled engine's prompt forward: eager (launch-bound: 28-65 ms for an 8B prompt on H100s),
+    # cuda_graph (the eager forward recorded once per prompt-length bucket and replayed; costs one
+    # more forward to record), or compiled (one graph for every length; 13.6-17.5 ms, but 20-120 s
+    # more warm-up)
+    prefill: Literal["eager", "cuda_graph", "compiled"] = "cuda_graph"
+    # cuda_graph: prompts are left-padded (masked) to a multiple of this many tokens, so that nearby
+    # lengths share one recorded graph
+    prompt_bucket: int = Field(32, ge=1, le=4096)
     # write each MLP activation out once in the decode graph instead of recomputing it in every
     # program of the down projection (GPU: 8B decode 5.3% faster on an H100, 2026-12-06)
     compile_realize_activation: bool = True

@@ -4,10 +4,11 @@
 
 - the one-token forward, fixed shapes, CUDA graphs with ``reduce-overhead``, Inductor's kernels
   tuned (``inductor_options``);
-- the prompt's forward when ``engine.compile_prefill``, with dynamic shapes, so that one graph
-  serves every prompt length: eager, Hugging Face's forward of a short prompt is launch-bound (an 8B
-  prompt took 28-65 ms on H100s, 2026-12-06, compiled 13.6-17.5, where reading the weights once
-  takes ~5), but the compile adds 20-120 s to the warm-up;
+- the prompt's forward, as ``engine.prefill`` says: eager; recorded as CUDA graphs of the eager
+  forward (``prompt_graphs``); or compiled with dynamic shapes, so that one graph serves every
+  prompt length. Eager, Hugging Face's forward of a short prompt is launch-bound (an 8B prompt took
+  28-65 ms on H100s, 2026-12-06, compiled 13.6-17.5, where reading the weights once takes ~5), and
+  the compile adds 20-120 s to the warm-up;
 - the sampling step, one compiled sampler per sampling setting.
 
 It also shapes the model for the decode graph, in place, as the engine's settings say:
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.generate import EngineParams, SamplingParams
+from .prompt_graphs import PromptGraphs
 from .sampling import draws_among_top_k, make_next_token
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ DECODE_EAGER = "sanchaek_decode_eager"
 
 @dataclass
 class CompiledSteps:
-    """The static engine's compiled forward (one token), prompt forward (None: eager) and samplers.
+    """The static engine's compiled forward (one token), prompt forward (None: eager; a
+    ``PromptGraphs``: recorded) and samplers.
 
     A decode step is launch-bound at small batches (2 ms a token for 125M on an H100, the same at
     batch 1 and 32), and the eager sampler is ~25 small kernels. It is compiled when it draws among
@@ -99,9 +102,11 @@ def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor"
         realize_mlp_activations(model)
     if engine.decode_attention == "eager":
         use_decode_eager_attention(model)
-    prefill = (
-        compiled_or_eager(model, backend, what="the prompt's forward", dynamic=True) if engine.compile_prefill else None
-    )
+    prefill: Callable | None = None
+    if engine.prefill == "compiled":
+        prefill = compiled_or_eager(model, backend, what="the prompt's forward", dynamic=True)
+    elif engine.prefill == "cuda_graph" and model.device.type == "cuda":
+        prefill = PromptGraphs(model)
     if backend != "inductor":
         return CompiledSteps(forward=torch.compile(model, backend=backend, dynamic=False), prefill=prefill, backend=backend)
     return CompiledSteps(

@@ -7,7 +7,8 @@ same sampling code (``sampling``) serves two engines:
   the reference.
 - ``static``: a ``StaticCache`` allocated once for prompt + new tokens, fixed shapes every step so the
   one-token decode step can be ``torch.compile``-d (CUDA graphs with ``reduce-overhead``; what is
-  compiled and how: ``compiled_steps``), sampling
+  compiled and how: ``compiled_steps``; the prompt's forward recorded as CUDA graphs:
+  ``prompt_graphs``), sampling
   on the device (the exponential-race form of multinomial sampling: no ``.item()``, no
   ``torch.multinomial`` sync), and an "all rows ended" check only every ``stop_check_every`` tokens.
 
@@ -26,6 +27,7 @@ from typing import Any
 from ..config.generate import EngineParams, SamplingParams
 from ..errors import SanchaekError
 from .compiled_steps import CompiledSteps, compile_steps
+from .prompt_graphs import PromptGraphs, left_pad
 from .sampling import candidate_count, make_next_token
 
 # ---------------------------------------------------------------------------- decoding engines
@@ -68,12 +70,16 @@ def decode(
     from transformers import DynamicCache
 
     device = input_ids.device
+    static = engine_kind(engine, device) == "static"
+    # Recorded prompt forwards write into the cache they were recorded with: only pooled caches.
+    graphed = static and compiled is not None and isinstance(compiled.prefill, PromptGraphs) and cache_pool is not None
+    if graphed:
+        input_ids, attention_mask = left_pad(input_ids, attention_mask, engine.prompt_bucket, pad_token_id)
     batch, prompt_len = input_ids.shape
     steps = sampling.max_new_tokens
     total = prompt_len + steps
     generator = torch.Generator(device=device).manual_seed(seed)
 
-    static = engine_kind(engine, device) == "static"
     # The static engine's cache is rounded up so that batches of other prompt lengths reuse the
     # compiled step's shapes, and its token buffers are as wide as the cache, not as this call's
     # prompt + new tokens: every call on one cache has the same shapes, so nothing recompiles.
@@ -98,7 +104,7 @@ def decode(
     cudagraphs = False
     if static and compiled is not None:
         forward, next_token = compiled.forward, compiled.next_token(sampling)
-        if _allocated(cache):
+        if _allocated(cache) and (graphed or not isinstance(compiled.prefill, PromptGraphs)):
             prefill = compiled.prefill or model
         cudagraphs = compiled.uses_cudagraphs and device.type == "cuda"
 
