@@ -641,7 +641,8 @@ def _echo_lines(stream, name: str, started: float, keep: list) -> None:
 def child(
     args: argparse.Namespace, run: str, shape: str, method: str, seq: int, batch: int, steps: int
 ) -> dict:
-    cmd = [sys.executable, __file__, "--run", run, "--workdir", str(args.workdir), "--shape", shape,
+    # faulthandler: a child that crashes in native code (a segfault) still says where
+    cmd = [sys.executable, "-X", "faulthandler", __file__, "--run", run, "--workdir", str(args.workdir), "--shape", shape,
            "--method", method, "--seq", str(seq), "--batch", str(batch), "--warmup", str(args.warmup),
            "--steps", str(steps), "--new-tokens", str(args.new_tokens), "--compile-scope", args.compile_scope,
            "--profile", str(args.profile), "--out", str(args.out), "--seed", str(args.seed)]  # fmt: skip
@@ -662,7 +663,7 @@ def child(
     proc.wait()
     stderr.join()
     if proc.returncode != 0 or not lines:
-        tail = [ln for ln in tail if ln.strip()][-3:]
+        tail = [f"exit status {proc.returncode}"] + [ln for ln in tail if ln.strip()][-3:]
         print(f"{shape} {method} {run}: FAILED {' | '.join(tail)}", flush=True)
         return {"error": " | ".join(tail)[-600:], "wall_s": time.perf_counter() - started}
     result = json.loads(lines[-1][len("RESULT ") :])

@@ -10,8 +10,8 @@ Contract: ``PromptGraphs(model)`` is called like the model's forward in ``decodi
 (``input_ids``, ``attention_mask``, ``position_ids``, a pooled static ``past_key_values``,
 ``logits_to_keep=1``). It returns an object whose ``logits`` are the last position's, ``(B, 1, V)``,
 a tensor of their own, and it writes the prompt's keys and values into the cache as the forward does.
-The first call for a cache and input shapes runs the forward eagerly on a side stream (this call's
-result, and the recording's warm-up), then records it. Recording runs nothing, so the cache is left
+The first call for a cache and input shapes runs the forward eagerly (this call's result, and the
+recording's warm-up), then records it. Recording runs nothing, so the cache is left
 as the eager forward wrote it. Later calls copy their inputs into the recorded buffers and replay.
 A graph writes into the memory of the cache it was recorded with, so each one keeps its cache alive.
 ``decode`` uses graphs only for caches it keeps in a pool between calls, and left-pads prompts to a
@@ -46,7 +46,6 @@ class PromptGraphs:
     def __init__(self, model: Any):
         self.model = model
         self.recorded: dict[tuple, _Recorded] = {}
-        self.pool: Any = None  # one memory pool for every graph: prompts run one at a time
         self.failed = False
 
     def __call__(self, *, past_key_values: Any, **inputs: Any) -> Any:
@@ -71,23 +70,22 @@ class PromptGraphs:
         def forward() -> Any:
             return self.model(past_key_values=cache, **buffers, **options).logits
 
-        device = buffers["input_ids"].device
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            logits = forward()  # this call's prompt, and the warm-up that recording needs
-        torch.cuda.current_stream(device).wait_stream(side)
-        logits = logits.clone()
+        # This call's prompt, and the warm-up that recording needs. It runs on the current stream and
+        # recording on torch's own capture stream, with the device idle around it: at the 8B shape on
+        # an H100, warming up and recording on one side stream of ours made the decode step's
+        # CUDA-graph replays (Inductor's, recorded later) fault (2026-12-06).
+        logits = forward().clone()
+        torch.cuda.synchronize(logits.device)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, pool=self.pool, stream=side, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph):
                 recorded_logits = forward()
         except Exception as exc:  # the forward did something a graph cannot hold
             self.failed = True
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             log.warning("the prompt's forward runs eagerly: recording it as a CUDA graph failed (%s)", first)
             return logits
-        self.pool = graph.pool()
+        torch.cuda.synchronize(logits.device)
         self.recorded[key] = _Recorded(graph, buffers, recorded_logits, cache)
         return logits
 
