@@ -57,12 +57,16 @@ def test_a_prompt_padded_to_its_bucket_samples_what_it_samples_unpadded(kind):
 
 
 def test_without_a_gpu_the_engine_records_no_prompt_graphs():
-    steps = compile_steps(tiny("llama"), EngineParams(kind="static", device="cpu", compile=True), backend="eager")
+    steps = compile_steps(
+        tiny("llama"), EngineParams(kind="static", device="cpu", compile=True), backend="eager"
+    )
     assert steps is not None and steps.prefill is None
 
 
 def gpu_engine(**kwargs) -> EngineParams:
-    return EngineParams(kind="static", device="cuda", dtype="float32", compile=True, prompt_bucket=8, **kwargs)
+    return EngineParams(
+        kind="static", device="cuda", dtype="float32", compile=True, prompt_bucket=8, **kwargs
+    )
 
 
 @needs_cuda
@@ -78,9 +82,15 @@ def test_replayed_prompt_graphs_sample_like_the_plain_loop(kind):
     pool: dict = {}
     calls = [batch(lengths, "cuda", seed) for seed, lengths in enumerate([[5, 2], [7, 7], [11, 3], [9, 1]])]
     plain = [sampled(model, ids, mask, EngineParams(kind="plain", device="cuda")) for ids, mask in calls]
-    first = [sampled(model, ids, mask, engine, compiled=steps, cache_pool=pool, min_cache_len=40) for ids, mask in calls]
+    first = [
+        sampled(model, ids, mask, engine, compiled=steps, cache_pool=pool, min_cache_len=40)
+        for ids, mask in calls
+    ]
     recorded = len(steps.prefill.recorded)
-    again = [sampled(model, ids, mask, engine, compiled=steps, cache_pool=pool, min_cache_len=40) for ids, mask in calls]
+    again = [
+        sampled(model, ids, mask, engine, compiled=steps, cache_pool=pool, min_cache_len=40)
+        for ids, mask in calls
+    ]
     assert first == plain and again == plain
     assert recorded == 2  # prompts of 7 and 9 tokens: buckets 8 and 16, one cache
     assert len(steps.prefill.recorded) == recorded and not steps.prefill.failed

@@ -72,7 +72,12 @@ def decode(
     device = input_ids.device
     static = engine_kind(engine, device) == "static"
     # Recorded prompt forwards write into the cache they were recorded with: only pooled caches.
-    graphed = static and compiled is not None and isinstance(compiled.prefill, PromptGraphs) and cache_pool is not None
+    graphed = (
+        static
+        and compiled is not None
+        and isinstance(compiled.prefill, PromptGraphs)
+        and cache_pool is not None
+    )
     if graphed:
         input_ids, attention_mask = left_pad(input_ids, attention_mask, engine.prompt_bucket, pad_token_id)
     batch, prompt_len = input_ids.shape
