@@ -506,7 +506,8 @@ class Variant:
 
 
 # ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning of each generated
-# kernel's launch shape, gpt-fast's setting, combo kernels, MLP activations written once);
+# kernel's launch shape, gpt-fast's setting, combo kernels, MLP activations written once, the
+# prompt's forward replayed as a CUDA graph);
 # ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels, such as a
 # block's q, k and v products, in one launch); ``compiled_prefill`` compiles the prompt's forward
 # too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
