@@ -94,6 +94,8 @@ def test_replayed_prompt_graphs_sample_like_the_plain_loop(kind):
     assert first == plain and again == plain
     assert recorded == 2  # prompts of 7 and 9 tokens: buckets 8 and 16, one cache
     assert len(steps.prefill.recorded) == recorded and not steps.prefill.failed
+    # one memory pool for all of them: what recording costs does not grow with the number of buckets
+    assert len({entry.graph.pool() for entry in steps.prefill.recorded.values()}) == 1
 
 
 @needs_cuda

@@ -46,6 +46,10 @@ class PromptGraphs:
     def __init__(self, model: Any):
         self.model = model
         self.recorded: dict[tuple, _Recorded] = {}
+        # One memory pool for every graph: the memory a graph needs grows with its prompt, and
+        # prompts run one at a time, so each may reuse what the others' intermediates used. Inputs are
+        # buffers of their own and a replay's logits are copied out before the next replay.
+        self.pool: Any = None
         self.failed = False
 
     def __call__(self, *, past_key_values: Any, **inputs: Any) -> Any:
@@ -78,7 +82,7 @@ class PromptGraphs:
         torch.cuda.synchronize(logits.device)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, pool=self.pool):
                 recorded_logits = forward()
         except Exception as exc:  # the forward did something a graph cannot hold
             self.failed = True
@@ -86,6 +90,7 @@ class PromptGraphs:
             log.warning("the prompt's forward runs eagerly: recording it as a CUDA graph failed (%s)", first)
             return logits
         torch.cuda.synchronize(logits.device)
+        self.pool = graph.pool()
         self.recorded[key] = _Recorded(graph, buffers, recorded_logits, cache)
         return logits
 
