@@ -123,8 +123,12 @@ def test_a_forward_that_syncs_with_the_host_is_not_recorded_and_runs_eagerly(cap
     ids, mask = batch([6, 2], "cuda")
     plain = sampled(model, ids, mask, EngineParams(kind="plain", device="cuda"))
     pool: dict = {}
+    rng_before = torch.cuda.get_rng_state()
     with caplog.at_level(logging.WARNING, logger="sanchaek.model.prompt_graphs"):
         for _ in range(2):
             assert sampled(model, ids, mask, engine, compiled=steps, cache_pool=pool) == plain
     assert steps.prefill.failed and steps.prefill.recorded == {}
     assert caplog.text.count("recording it as a CUDA graph failed") == 1
+    # the failed recording leaves the device's default random generator where it was, and usable
+    assert torch.equal(torch.cuda.get_rng_state(), rng_before)
+    assert torch.randint(0, 10, (3,), device="cuda").shape == (3,)

@@ -86,6 +86,7 @@ class PromptGraphs:
                 recorded_logits = forward()
         except Exception as exc:  # the forward did something a graph cannot hold
             self.failed = True
+            _release_default_generator(logits.device)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             log.warning("the prompt's forward runs eagerly: recording it as a CUDA graph failed (%s)", first)
             return logits
@@ -93,6 +94,18 @@ class PromptGraphs:
         self.pool = graph.pool()
         self.recorded[key] = _Recorded(graph, buffers, recorded_logits, cache)
         return logits
+
+
+def _release_default_generator(device: Any) -> None:
+    """torch registers the device's default random generator with a graph when recording begins and
+    releases it only when recording ends cleanly: after a failed recording every random draw on the
+    device fails ("Offset increment outside graph capture encountered unexpectedly"), training's
+    included. A fresh copy of its state (the same seed and offset) is not registered anywhere."""
+    import torch
+
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    generator = torch.cuda.default_generators[index]
+    generator.graphsafe_set_state(generator.clone_state())
 
 
 def left_pad(input_ids: Any, attention_mask: Any, multiple: int, pad_token_id: int) -> tuple[Any, Any]:
