@@ -105,7 +105,14 @@ def _release_default_generator(device: Any) -> None:
 
     index = device.index if device.index is not None else torch.cuda.current_device()
     generator = torch.cuda.default_generators[index]
-    generator.graphsafe_set_state(generator.clone_state())
+    try:
+        generator.graphsafe_set_state(generator.clone_state())
+    except (AttributeError, RuntimeError) as exc:  # a torch without graph-safe generator states
+        log.warning(
+            "after the failed recording, random draws on %s may fail (%s): set generate.engine.prefill: eager",
+            device,
+            exc,
+        )
 
 
 def left_pad(input_ids: Any, attention_mask: Any, multiple: int, pad_token_id: int) -> tuple[Any, Any]:
