@@ -15,7 +15,7 @@ import torch
 from tiny_models import ARCHITECTURES, tiny
 
 from sanchaek.config.generate import EngineParams, SamplingParams
-from sanchaek.model.compiled_steps import compile_steps
+from sanchaek.model.compiled_steps import CompiledSteps, compile_steps
 from sanchaek.model.decoding import decode
 from sanchaek.model.prompt_graphs import PromptGraphs, left_pad
 
@@ -46,6 +46,8 @@ def test_left_pad_reaches_the_next_multiple_and_masks_what_it_adds():
     assert padded_ids.shape == (2, 8) and torch.equal(padded_ids[:, 3:], ids)
     assert padded_mask[:, :3].sum() == 0 and torch.equal(padded_mask[:, 3:], mask)
     assert left_pad(padded_ids, padded_mask, 8, 0)[0] is padded_ids  # already a multiple: untouched
+    assert left_pad(ids, mask, 8, 0, max_len=7)[0] is ids  # the next multiple would not fit: untouched
+    assert left_pad(ids, mask, 8, 0, max_len=8)[0].shape == (2, 8)
 
 
 @pytest.mark.parametrize("kind", list(ARCHITECTURES))
@@ -61,6 +63,39 @@ def test_without_a_gpu_the_engine_records_no_prompt_graphs():
         tiny("llama"), EngineParams(kind="static", device="cpu", compile=True), backend="eager"
     )
     assert steps is not None and steps.prefill is None
+
+
+class EagerPromptGraphs(PromptGraphs):
+    """What the engine hands a recorded prompt forward, on a machine without CUDA graphs: the
+    forward runs eagerly, and the prompt shapes are kept."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.prompt_shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, *, past_key_values, **inputs):
+        self.prompt_shapes.append(tuple(inputs["input_ids"].shape))
+        return self.model(past_key_values=past_key_values, **inputs)
+
+
+def test_prompts_are_padded_to_their_bucket_only_within_the_cache_they_would_get_anyway():
+    """A 20-token prompt goes to 32 inside a 64-wide cache; a 60-token one stays at 60, because 64 +
+    the new tokens would need a wider cache (another compiled step). Both sample the plain loop's
+    tokens, on one pooled cache."""
+    model = tiny("llama")
+    engine = EngineParams(kind="static", device="cpu", prompt_bucket=32, cache_bucket=64)
+    steps = CompiledSteps(forward=model, prefill=EagerPromptGraphs(model))
+    pool: dict = {}
+    for length, padded in ((20, 32), (60, 60)):
+        ids, mask = batch([length, length - 3], seed=length)
+        s = SamplingParams(max_new_tokens=4, top_k=20)
+        plain = decode(model, ids, mask, s, EngineParams(kind="plain", device="cpu"), seed=3,
+                       eos_token_id=None, pad_token_id=0)  # fmt: skip
+        ours = decode(model, ids, mask, s, engine, seed=3, eos_token_id=None, pad_token_id=0,
+                      compiled=steps, cache_pool=pool)  # fmt: skip
+        assert (ours.tokens.tolist(), ours.lengths) == (plain.tokens.tolist(), plain.lengths)
+        assert steps.prefill.prompt_shapes[-1] == (2, padded)
+    assert list(pool) == [(2, 64)]
 
 
 def gpu_engine(**kwargs) -> EngineParams:

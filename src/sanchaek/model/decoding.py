@@ -78,17 +78,20 @@ def decode(
         and isinstance(compiled.prefill, PromptGraphs)
         and cache_pool is not None
     )
-    if graphed:
-        input_ids, attention_mask = left_pad(input_ids, attention_mask, engine.prompt_bucket, pad_token_id)
-    batch, prompt_len = input_ids.shape
     steps = sampling.max_new_tokens
-    total = prompt_len + steps
-    generator = torch.Generator(device=device).manual_seed(seed)
-
     # The static engine's cache is rounded up so that batches of other prompt lengths reuse the
     # compiled step's shapes, and its token buffers are as wide as the cache, not as this call's
     # prompt + new tokens: every call on one cache has the same shapes, so nothing recompiles.
+    total = input_ids.shape[1] + steps
     width = -(-max(total, min_cache_len) // engine.cache_bucket) * engine.cache_bucket if static else total
+    if graphed:
+        # Only as far as the cache already reaches: a wider cache would be another compiled step.
+        input_ids, attention_mask = left_pad(
+            input_ids, attention_mask, engine.prompt_bucket, pad_token_id, max_len=width - steps
+        )
+    batch, prompt_len = input_ids.shape
+    total = prompt_len + steps
+    generator = torch.Generator(device=device).manual_seed(seed)
     seq = torch.full((batch, width), pad_token_id, dtype=torch.long, device=device)
     seq[:, :prompt_len] = input_ids
     valid = torch.zeros((batch, width), dtype=torch.bool, device=device)

@@ -115,12 +115,15 @@ def _release_default_generator(device: Any) -> None:
         )
 
 
-def left_pad(input_ids: Any, attention_mask: Any, multiple: int, pad_token_id: int) -> tuple[Any, Any]:
-    """The batch left-padded (masked) to a multiple of ``multiple`` tokens: the padding is hidden
-    from every later position by the mask, and positions start at each row's first real token."""
+def left_pad(
+    input_ids: Any, attention_mask: Any, multiple: int, pad_token_id: int, *, max_len: int | None = None
+) -> tuple[Any, Any]:
+    """The batch left-padded (masked) to a multiple of ``multiple`` tokens, unless that would make it
+    longer than ``max_len``: the padding is hidden from every later position by the mask, and
+    positions start at each row's first real token."""
     import torch.nn.functional as F
 
     pad = -input_ids.shape[1] % multiple
-    if pad == 0:
+    if pad == 0 or (max_len is not None and input_ids.shape[1] + pad > max_len):
         return input_ids, attention_mask
     return F.pad(input_ids, (pad, 0), value=pad_token_id), F.pad(attention_mask, (pad, 0), value=0)
