@@ -24,6 +24,10 @@ for part in $PARTS; do
     dpo) timeout -k 10 ${TDPO:-300} python3 bench/dpo_gpu.py --corpus $C/passages.jsonl --workdir /tmp/dpo-bench --warmup 5 --steps 20 --out $OUT/dpo_gpu.json ;;
   esac
   echo "== $part rc $? $(date +%T)"
+  # GENCODE=1: keep Inductor's generated modules (the decode step's kernels) to read them offline
+  if [ -n "$GENCODE" ] && [ "$part" = gen8b ]; then
+    mkdir -p $OUT/inductor_code && find /tmp/torchinductor_* -maxdepth 2 -name "c*.py" -size +100k -exec cp {} $OUT/inductor_code/ \;
+  fi
 done
 echo "== end $(date +%T)"
 } 2>&1 | tee $OUT/log.txt
