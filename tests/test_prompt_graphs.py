@@ -12,6 +12,7 @@ import logging
 
 import pytest
 import torch
+import transformers
 from tiny_models import ARCHITECTURES, tiny
 
 from sanchaek.config.generate import EngineParams, SamplingParams
@@ -96,6 +97,27 @@ def test_prompts_are_padded_to_their_bucket_only_within_the_cache_they_would_get
         assert (ours.tokens.tolist(), ours.lengths) == (plain.tokens.tolist(), plain.lengths)
         assert steps.prefill.prompt_shapes[-1] == (2, padded)
     assert list(pool) == [(2, 64)]
+
+
+def test_a_sliding_window_cache_keeps_the_prompt_forward_eager():
+    """A sliding-window layer counts its length in a Python int, which a recorded graph cannot
+    update: such a model's prompt runs eagerly, and samples the plain loop's tokens."""
+    config = transformers.MistralConfig(
+        vocab_size=101, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=128, max_position_embeddings=64, sliding_window=16, attn_implementation="sdpa",
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    engine = EngineParams(kind="static", device="cpu", prompt_bucket=8)
+    steps = CompiledSteps(forward=model, prefill=EagerPromptGraphs(model))
+    ids, mask = batch([5, 3])
+    s = SamplingParams(max_new_tokens=6, top_k=20)
+    plain = decode(model, ids, mask, s, EngineParams(kind="plain", device="cpu"), seed=3,
+                   eos_token_id=None, pad_token_id=0)  # fmt: skip
+    ours = decode(model, ids, mask, s, engine, seed=3, eos_token_id=None, pad_token_id=0,
+                  compiled=steps, cache_pool={})  # fmt: skip
+    assert (ours.tokens.tolist(), ours.lengths) == (plain.tokens.tolist(), plain.lengths)
+    assert steps.prefill.prompt_shapes == []
 
 
 def gpu_engine(**kwargs) -> EngineParams:

@@ -112,7 +112,10 @@ def decode(
     cudagraphs = False
     if static and compiled is not None:
         forward, next_token = compiled.forward, compiled.next_token(sampling)
-        if _allocated(cache) and (graphed or not isinstance(compiled.prefill, PromptGraphs)):
+        if isinstance(compiled.prefill, PromptGraphs):
+            if graphed and _allocated(cache) and _state_on_device(cache):
+                prefill = compiled.prefill
+        elif _allocated(cache):
             prefill = compiled.prefill or model
         cudagraphs = compiled.uses_cudagraphs and device.type == "cuda"
 
@@ -216,6 +219,15 @@ def _allocate(cache: Any, model: Any, batch: int) -> None:
 
 def _allocated(cache: Any) -> bool:
     return all(getattr(layer, "is_initialized", True) for layer in getattr(cache, "layers", ()))
+
+
+def _state_on_device(cache: Any) -> bool:
+    """Whether every layer of the cache is a plain ``StaticLayer``, whose whole state (keys, values,
+    length) lives in tensors that a recorded graph updates. A sliding-window layer also counts its
+    length in a Python int, which recording would advance a second time and a replay not at all."""
+    from transformers.cache_utils import StaticLayer
+
+    return all(type(layer) is StaticLayer for layer in getattr(cache, "layers", ()))
 
 
 # ---------------------------------------------------------------------------- model and prompts
