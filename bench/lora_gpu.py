@@ -511,8 +511,8 @@ class Variant:
 # ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels, such as a
 # block's q, k and v products, in one launch); ``compiled_prefill`` compiles the prompt's forward
 # too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
-# replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor recompute the MLP activation in
-# every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
+# replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor
+# recompute the MLP activation in every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
 # eager attention (``decode_attention: eager``); ``autotune`` also benchmarks Triton templates
 # against cuBLAS for every matmul;
 # ``decompose`` adds Inductor's pass that turns memory-bound matmuls into reductions;

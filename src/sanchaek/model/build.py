@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import ModelParams
 from ..config.model import TrainParams
-from ..errors import SanchaekError
+from ..errors import SanchaekError, first_line
 from ..io import replace_dir
 from .adapters import add_lora, nf4_config, require_qlora_support
 from .data import file_sha256, read_texts
@@ -171,7 +171,7 @@ def model_config(model_params: ModelParams) -> Any:
     try:
         return AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise SanchaekError(
             f"cannot read the config of model {name} ({first}): check model.name_or_path"
         ) from exc

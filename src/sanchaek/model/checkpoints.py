@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import SanchaekError
+from ..errors import SanchaekError, first_line
 from ..io import write_json
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def load_checkpoint(accelerator: Any, path: Path, *, partial: bool, knob: str) -
     try:
         accelerator.load_state(str(path), **({"strict": False} if partial else {}))
     except Exception as exc:  # safetensors, pickle, shape mismatch: all mean "this checkpoint is unusable"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise SanchaekError(
             f"checkpoint {path} is corrupt or from another model ({first}): delete it or set {knob}: never"
         ) from exc

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.generate import EngineParams, SamplingParams
+from ..errors import first_line
 from .prompt_graphs import PromptGraphs
 from .sampling import draws_among_top_k, make_next_token
 
@@ -78,7 +79,7 @@ def compiled_or_eager(fn: Callable, backend: str, *, what: str, dynamic: bool = 
         except Exception as exc:
             if current is fn:
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             log.warning("%s runs eagerly: torch.compile failed (%s)", what, first)
             current = fn
             return fn(*args, **kwargs)

@@ -27,7 +27,7 @@ from typing import Any
 from ..config.generate import EngineParams, SamplingParams
 from ..errors import SanchaekError
 from .compiled_steps import CompiledSteps, compile_steps
-from .prompt_graphs import PromptGraphs, left_pad
+from .prompt_graphs import PromptGraphs, left_pad, recordable
 from .sampling import candidate_count, make_next_token
 
 # ---------------------------------------------------------------------------- decoding engines
@@ -113,7 +113,7 @@ def decode(
     if static and compiled is not None:
         forward, next_token = compiled.forward, compiled.next_token(sampling)
         if isinstance(compiled.prefill, PromptGraphs):
-            if graphed and _allocated(cache) and _state_on_device(cache):
+            if graphed and _allocated(cache) and recordable(cache):
                 prefill = compiled.prefill
         elif _allocated(cache):
             prefill = compiled.prefill or model
@@ -219,15 +219,6 @@ def _allocate(cache: Any, model: Any, batch: int) -> None:
 
 def _allocated(cache: Any) -> bool:
     return all(getattr(layer, "is_initialized", True) for layer in getattr(cache, "layers", ()))
-
-
-def _state_on_device(cache: Any) -> bool:
-    """Whether every layer of the cache is a plain ``StaticLayer``, whose whole state (keys, values,
-    length) lives in tensors that a recorded graph updates. A sliding-window layer also counts its
-    length in a Python int, which recording would advance a second time and a replay not at all."""
-    from transformers.cache_utils import StaticLayer
-
-    return all(type(layer) is StaticLayer for layer in getattr(cache, "layers", ()))
 
 
 # ---------------------------------------------------------------------------- model and prompts

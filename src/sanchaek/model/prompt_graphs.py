@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from ..errors import first_line
+
 log = logging.getLogger(__name__)
 
 _INPUTS = ("input_ids", "attention_mask", "position_ids")
@@ -89,13 +91,23 @@ class PromptGraphs:
         except Exception as exc:  # the forward did something a graph cannot hold
             self.failed = True
             _release_default_generator(logits.device)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            first = first_line(exc)
             log.warning("the prompt's forward runs eagerly: recording it as a CUDA graph failed (%s)", first)
             return logits
         torch.cuda.synchronize(logits.device)
         self.pool = graph.pool()
         self.recorded[key] = _Recorded(graph, buffers, recorded_logits, cache)
         return logits
+
+
+def recordable(cache: Any) -> bool:
+    """Whether a graph can be recorded into ``cache``: every layer a plain ``StaticLayer``, whose
+    whole state (keys, values, length) lives in tensors that a recorded graph updates. A
+    sliding-window layer also counts its length in a Python int, which recording would advance a
+    second time and a replay not at all."""
+    from transformers.cache_utils import StaticLayer
+
+    return all(type(layer) is StaticLayer for layer in getattr(cache, "layers", ()))
 
 
 def _release_default_generator(device: Any) -> None:
