@@ -493,3 +493,7 @@ def test_params_reject_bad_sampling_values():
         params_from_dict({"generate": {"sampling": {"topp": 0.9}}})
     with pytest.raises(SanchaekError, match=r"generate.prompts.0.opening"):
         params_from_dict({"generate": {"prompts": [{"theme": "죽음", "opening": ""}]}})
+    with pytest.raises(SanchaekError, match=r"generate.engine.prefill = 'graph' is invalid: allowed: 'eager', 'cuda_graph'"):
+        params_from_dict({"generate": {"engine": {"prefill": "graph"}}})
+    with pytest.raises(SanchaekError, match=r"generate.engine.prompt_bucket = 0 is invalid"):
+        params_from_dict({"generate": {"engine": {"prompt_bucket": 0}}})
