@@ -513,7 +513,8 @@ class Variant:
 # too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
 # replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor
 # recompute the MLP activation in every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
-# eager attention (``decode_attention: eager``); ``autotune`` also benchmarks Triton templates
+# eager attention (``decode_attention: eager``); ``tune_wide`` widens the tuning of each generated
+# kernel's launch shape (every direction, radius 2: its compile ran past 5 minutes on an H100); ``autotune`` also benchmarks Triton templates
 # against cuBLAS for every matmul;
 # ``decompose`` adds Inductor's pass that turns memory-bound matmuls into reductions;
 # ``eager_attention`` runs the whole model (prompts too) with Hugging Face's matmul-softmax
@@ -539,6 +540,8 @@ GENERATION_VARIANTS = {
     "eager_prefill": Variant(engine={"prefill": "eager"}),
     "act_inlined": Variant(engine={"compile_realize_activation": False}),
     "decode_eager": Variant(engine={"decode_attention": "eager"}),
+    "tune_wide": Variant(inductor={"coordinate_descent_check_all_directions": True,
+                                   "coordinate_descent_search_radius": 2}),  # fmt: skip
 }
 
 

@@ -20,13 +20,14 @@ for part in $PARTS; do
     gen8b) timeout -k 10 ${TGEN:-220} $B --rows "" --generate 8b --gen-variants ${GENV:-base} --profile ${GENPROF:-0} ${NOHF:+--no-gen-baselines} ;;
     lora8bliger) timeout -k 10 ${T8B:-560} $B --rows 8b:lora:2 --compile-scope blocks --liger ;;
     lora8bprof) timeout -k 10 ${T8B:-400} $B --rows 8b:lora:2 --compile-scope blocks --profile 3 ;;
+    topk) timeout -k 10 ${TTOPK:-90} python3 $C/topk_probe.py ;;
     pytest) timeout -k 10 ${TPY:-150} python3 -m pytest -q -p no:cacheprovider ${PYTESTS:-tests/test_prompt_graphs.py} ;;
     dpo) timeout -k 10 ${TDPO:-300} python3 bench/dpo_gpu.py --corpus $C/passages.jsonl --workdir /tmp/dpo-bench --warmup 5 --steps 20 --out $OUT/dpo_gpu.json ;;
   esac
   echo "== $part rc $? $(date +%T)"
   # GENCODE=1: keep Inductor's generated modules (the decode step's kernels) to read them offline
   if [ -n "$GENCODE" ] && [ "$part" = gen8b ]; then
-    mkdir -p $OUT/inductor_code && find /tmp/torchinductor_* -maxdepth 2 -name "c*.py" -size +100k -exec cp {} $OUT/inductor_code/ \;
+    find /tmp/torchinductor_* -maxdepth 2 -name "c*.py" -size +100k -print0 | tar czf $OUT/inductor_code.tgz --null -T -
   fi
 done
 echo "== end $(date +%T)"
