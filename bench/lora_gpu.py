@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import itertools
 import json
 import operator
@@ -499,10 +500,12 @@ class Variant:
     inductor: dict = field(default_factory=dict)  # more Inductor settings (dotted keys for its sub-configs)
     attention: str | None = None  # the model's attention implementation; None: its own
     fuse: tuple[str, ...] = ()  # projection groups fused into one weight each (bench/fused_projections.py)
+    constants: dict = field(default_factory=dict)  # "module:NAME" -> value, set before loading
 
     def __add__(self, other: Variant) -> Variant:
         return Variant({**self.engine, **other.engine}, {**self.inductor, **other.inductor},
-                       other.attention or self.attention, self.fuse + other.fuse)  # fmt: skip
+                       other.attention or self.attention, self.fuse + other.fuse,
+                       {**self.constants, **other.constants})  # fmt: skip
 
 
 # ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning of each generated
@@ -513,7 +516,9 @@ class Variant:
 # too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
 # replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor
 # recompute the MLP activation in every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
-# eager attention (``decode_attention: eager``); ``tune_wide`` widens the tuning of each generated
+# eager attention (``decode_attention: eager``); ``fused_attention`` runs them with one Triton kernel
+# per layer (``decode_attention: fused``), ``fused_attention_chunk64`` with the cache split into
+# slices of 64 positions, one program each; ``tune_wide`` widens the tuning of each generated
 # kernel's launch shape (every direction, radius 2: its compile ran past 5 minutes on an H100); ``autotune`` also benchmarks Triton templates
 # against cuBLAS for every matmul;
 # ``decompose`` adds Inductor's pass that turns memory-bound matmuls into reductions;
@@ -540,6 +545,9 @@ GENERATION_VARIANTS = {
     "eager_prefill": Variant(engine={"prefill": "eager"}),
     "act_inlined": Variant(engine={"compile_realize_activation": False}),
     "decode_eager": Variant(engine={"decode_attention": "eager"}),
+    "fused_attention": Variant(engine={"decode_attention": "fused"}),
+    "fused_attention_chunk64": Variant(engine={"decode_attention": "fused"},
+                                       constants={"sanchaek.model.decode_attention:CHUNK": 64}),  # fmt: skip
     "tune_wide": Variant(inductor={"coordinate_descent_check_all_directions": True,
                                    "coordinate_descent_search_radius": 2}),  # fmt: skip
 }
@@ -571,6 +579,9 @@ def run_generation(args: argparse.Namespace) -> dict:
     variant = generation_variant(args.method)
     for key, value in variant.inductor.items():  # dotted keys too: the config module is flat ("triton.enable_pdl")
         setattr(inductor, key, value)
+    for key, value in variant.constants.items():
+        module, name = key.split(":")
+        setattr(importlib.import_module(module), name, value)
     model_dir = Path(args.workdir) / f"model-{args.shape}"
     device = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: the toy shape's check of this script
     # EngineParams' own defaults are params.yaml's: the engine as shipped, then the variant's changes

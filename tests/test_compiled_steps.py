@@ -16,7 +16,7 @@ from sanchaek.model.compiled_steps import (
     DECODE_EAGER,
     compile_steps,
     realize_mlp_activations,
-    use_decode_eager_attention,
+    use_decode_attention,
 )
 from sanchaek.model.decoding import encode, load_model, sample_batch
 
@@ -60,6 +60,27 @@ def test_inductor_computes_the_model_with_its_activations_realized():
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 
+def static_cache_logits(model: torch.nn.Module, device: str = "cpu") -> list[torch.Tensor]:
+    """The last-position logits of a left-padded two-row prompt and of three one-token steps after
+    it, with a static cache wider than the text (the engine's masks and positions)."""
+    torch.manual_seed(3)
+    ids = torch.randint(0, 101, (2, 6)).to(device)
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0  # a left-padded row
+    cache = transformers.StaticCache(config=model.config, max_cache_len=16)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    full = torch.cat([mask, torch.ones(2, 16 - 6, dtype=mask.dtype, device=device)], dim=1)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=full, position_ids=positions, past_key_values=cache)
+        logits = [out.logits[:, -1]]
+        token, position = logits[-1].argmax(-1, keepdim=True), positions[:, -1:] + 1
+        for _ in range(3):
+            out = model(input_ids=token, attention_mask=full, position_ids=position, past_key_values=cache)
+            logits.append(out.logits[:, -1])
+            token, position = logits[-1].argmax(-1, keepdim=True), position + 1
+    return logits
+
+
 @pytest.mark.parametrize("kind", list(ARCHITECTURES))
 def test_decode_eager_attention_is_eager_for_one_token_and_sdpa_for_prompts(kind, monkeypatch):
     """The prompt and each one-token step give the logits SDPA gives, with the static cache; the
@@ -67,25 +88,7 @@ def test_decode_eager_attention_is_eager_for_one_token_and_sdpa_for_prompts(kind
     import sys
 
     model = tiny(kind)
-    ids = torch.randint(0, 101, (2, 6))
-    mask = torch.ones_like(ids)
-    mask[0, :2] = 0  # a left-padded row
-
-    def run() -> list[torch.Tensor]:
-        cache = transformers.StaticCache(config=model.config, max_cache_len=16)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        full = torch.cat([mask, torch.ones(2, 16 - 6, dtype=mask.dtype)], dim=1)
-        with torch.no_grad():
-            out = model(input_ids=ids, attention_mask=full, position_ids=positions, past_key_values=cache)
-            logits = [out.logits[:, -1]]
-            token, position = logits[-1].argmax(-1, keepdim=True), positions[:, -1:] + 1
-            for _ in range(3):
-                out = model(input_ids=token, attention_mask=full, position_ids=position, past_key_values=cache)
-                logits.append(out.logits[:, -1])
-                token, position = logits[-1].argmax(-1, keepdim=True), position + 1
-        return logits
-
-    reference = run()
+    reference = static_cache_logits(model)
     modeling = sys.modules[type(model).__module__]
     eager_calls = []
     real_eager = modeling.eager_attention_forward
@@ -95,9 +98,9 @@ def test_decode_eager_attention_is_eager_for_one_token_and_sdpa_for_prompts(kind
         return real_eager(module, query, *args, **kwargs)
 
     monkeypatch.setattr(modeling, "eager_attention_forward", counting_eager)
-    assert use_decode_eager_attention(model)
+    assert use_decode_attention(model, "eager")
     assert model.config._attn_implementation == DECODE_EAGER
-    for ours, theirs in zip(run(), reference, strict=True):
+    for ours, theirs in zip(static_cache_logits(model), reference, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     assert eager_calls and set(eager_calls) == {1} and len(eager_calls) == 3 * LAYERS
 
@@ -105,7 +108,8 @@ def test_decode_eager_attention_is_eager_for_one_token_and_sdpa_for_prompts(kind
 def test_a_model_without_sdpa_keeps_its_attention():
     model = tiny("llama")
     model.set_attn_implementation("eager")
-    assert not use_decode_eager_attention(model)
+    assert not use_decode_attention(model, "eager")
+    assert not use_decode_attention(model, "fused")
     assert model.config._attn_implementation == "eager"
 
 

@@ -12,12 +12,14 @@
 - the sampling step, one compiled sampler per sampling setting.
 
 It also shapes the model for the decode graph, in place, as the engine's settings say:
-``realize_mlp_activations`` (``engine.compile_realize_activation``) and the decode-only eager
-attention (``engine.decode_attention``). Neither changes what the model computes.
+``realize_mlp_activations`` (``engine.compile_realize_activation``) and the one-token steps'
+attention (``engine.decode_attention``: one Triton kernel a layer on a GPU, ``decode_attention``; or
+the model's eager form). Neither changes what the model computes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.generate import EngineParams, SamplingParams
-from ..errors import first_line
+from ..errors import SanchaekError, first_line
 from .prompt_graphs import PromptGraphs
 from .sampling import draws_among_top_k, make_next_token
 
@@ -34,8 +36,9 @@ log = logging.getLogger(__name__)
 # The layers that read a block's MLP activation, by qualified-name suffix: Llama, Qwen2, Mistral and
 # Gemma; GPT-NeoX; GPT-2.
 MLP_OUTPUT_LAYERS = ("mlp.down_proj", "mlp.dense_4h_to_h", "mlp.c_proj")
-# The attention implementation of ``use_decode_eager_attention``.
+# The attention implementations of ``use_decode_attention``.
 DECODE_EAGER = "sanchaek_decode_eager"
+DECODE_FUSED = "sanchaek_decode_fused"
 
 
 @dataclass
@@ -101,8 +104,9 @@ def compile_steps(model: Any, engine: EngineParams, *, backend: str = "inductor"
 
     if engine.compile_realize_activation:
         realize_mlp_activations(model)
-    if engine.decode_attention == "eager":
-        use_decode_eager_attention(model)
+    # The fused kernel is CUDA's: elsewhere its op computes what SDPA does, so the model stays as it is.
+    if engine.decode_attention == "eager" or (engine.decode_attention == "fused" and model.device.type == "cuda"):
+        use_decode_attention(model, engine.decode_attention)
     prefill: Callable | None = None
     if engine.prefill == "compiled":
         prefill = compiled_or_eager(model, backend, what="the prompt's forward", dynamic=True)
@@ -181,21 +185,49 @@ def _decode_eager_attention(module: Any, query: Any, key: Any, value: Any, atten
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
-def use_decode_eager_attention(model: Any) -> bool:
-    """Decode one-token steps with the model's eager attention, which Inductor fuses with what is
-    around it, instead of SDPA; prompts keep SDPA. Both get Hugging Face's additive (eager) mask,
-    which SDPA takes as well. Only for a model that uses SDPA and whose module has an eager
-    attention function; returns whether the model was switched."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+def _decode_fused_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+    scaling: float | None = None, **kwargs: Any,
+) -> Any:  # fmt: skip
+    """One Triton kernel for a one-token step's attention (``decode_attention.decode_attention``),
+    SDPA for prompts and for what the kernel does not implement."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    from . import decode_attention as fused
+
+    if not fused.applies(query, key, attention_mask, dropout, kwargs):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    out = fused.decode_attention(query, key, value, attention_mask, scale)
+    return out.transpose(1, 2).contiguous(), None
+
+
+# decode_attention -> (the attention implementation's name, its function, its mask function's name)
+DECODE_ATTENTIONS = {
+    "eager": (DECODE_EAGER, _decode_eager_attention, "eager"),
+    "fused": (DECODE_FUSED, _decode_fused_attention, "sdpa"),
+}
+
+
+def use_decode_attention(model: Any, kind: str) -> bool:
+    """Run one-token steps with ``kind``'s attention and prompts with SDPA, as before; returns
+    whether the model was switched. ``eager``: the model's eager (matmul-softmax) function, which
+    Inductor fuses with what is around it, with Hugging Face's additive mask (SDPA takes it as
+    well). ``fused``: one Triton kernel (``decode_attention``) with SDPA's mask. Only a model that
+    uses SDPA is switched, and ``eager`` only where its module has an eager attention function."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    name, function, mask = DECODE_ATTENTIONS[kind]
     config = getattr(model, "config", None)
     modeling = sys.modules.get(type(model).__module__)
-    if getattr(config, "_attn_implementation", None) not in ("sdpa", DECODE_EAGER):
+    if getattr(config, "_attn_implementation", None) not in ("sdpa", name):
         return False
-    if modeling is None or not hasattr(modeling, "eager_attention_forward"):
+    if kind == "eager" and (modeling is None or not hasattr(modeling, "eager_attention_forward")):
         return False
-    AttentionInterface.register(DECODE_EAGER, _decode_eager_attention)
-    AttentionMaskInterface.register(DECODE_EAGER, eager_mask)
-    model.set_attn_implementation(DECODE_EAGER)
-    return model.config._attn_implementation == DECODE_EAGER
+    if kind == "fused" and importlib.util.find_spec("triton") is None:
+        raise SanchaekError("generate.engine.decode_attention: fused needs triton (a CUDA build of torch brings it): set it to model")
+    AttentionInterface.register(name, function)
+    AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[mask])
+    model.set_attn_implementation(name)
+    return model.config._attn_implementation == name
