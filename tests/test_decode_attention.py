@@ -76,6 +76,22 @@ def test_what_the_kernel_does_not_compute_stays_with_sdpa():
         assert not fused.applies(q1, k, mask, 0.0, {name: 4}), name
 
 
+def test_fused_attention_without_triton_is_one_line_naming_the_fix(monkeypatch):
+    import importlib.util
+
+    from sanchaek.errors import SanchaekError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real_find_spec(name, *a)
+    )
+    model = tiny("llama")
+    with pytest.raises(SanchaekError, match="decode_attention: fused needs triton") as err:
+        use_decode_attention(model, "fused")
+    assert "\n" not in str(err.value) and "set it to model" in str(err.value)
+    assert model.config._attn_implementation == "sdpa"
+
+
 def test_the_compiled_engine_with_the_op_samples_like_the_plain_loop(tiny_lm_dir):
     """Dynamo traces the op into the one-token step (the eager backend keeps this fast on the CPU);
     batch after batch, the tokens are the plain loop's."""

@@ -225,8 +225,12 @@ def use_decode_attention(model: Any, kind: str) -> bool:
         return False
     if kind == "eager" and (modeling is None or not hasattr(modeling, "eager_attention_forward")):
         return False
-    if kind == "fused" and importlib.util.find_spec("triton") is None:
-        raise SanchaekError("generate.engine.decode_attention: fused needs triton (a CUDA build of torch brings it): set it to model")
+    if kind == "fused":
+        if importlib.util.find_spec("triton") is None:
+            raise SanchaekError(
+                "generate.engine.decode_attention: fused needs triton (a CUDA build of torch brings it): set it to model"
+            )
+        from . import decode_attention  # noqa: F401  (registers the op before anything traces the model)
     AttentionInterface.register(name, function)
     AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[mask])
     model.set_attn_implementation(name)
