@@ -125,7 +125,7 @@ def _release_default_generator(device: Any) -> None:
         log.warning(
             "after the failed recording, random draws on %s may fail (%s): set generate.engine.prefill: eager",
             device,
-            exc,
+            first_line(exc),
         )
 
 
