@@ -163,9 +163,12 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     split = n_splits > 1
     if not split:  # one slice as long as the cache, in whole loop iterations: one compile per length
         chunk = triton.cdiv(n_kv, BLOCK_N) * BLOCK_N
-    parts = (batch * kv_heads * n_splits) if split else 1
-    part_acc = torch.empty((parts, gp, dp), dtype=torch.float32, device=q.device)
-    part_ml = torch.empty((parts, gp, 2), dtype=torch.float32, device=q.device)
+    # the slices' partial results; unsplit, the kernel never touches them and ``out`` stands in
+    part_acc = part_ml = out
+    if split:
+        parts = batch * kv_heads * n_splits
+        part_acc = torch.empty((parts, gp, dp), dtype=torch.float32, device=q.device)
+        part_ml = torch.empty((parts, gp, 2), dtype=torch.float32, device=q.device)
     _attend_kernel[(batch, kv_heads, n_splits)](
         q, k, v, rows if rows is not None else q, out, part_acc, part_ml,
         float(scale), n_kv,
