@@ -510,14 +510,14 @@ class Variant:
 
 # ``base`` is the shipped engine (reduce-overhead, coordinate-descent tuning of each generated
 # kernel's launch shape, gpt-fast's setting, combo kernels, MLP activations written once, the
-# prompt's forward replayed as a CUDA graph);
+# prompt's forward replayed as a CUDA graph, the one-token attention as one Triton kernel a layer);
 # ``untuned`` turns that tuning off; ``no_combo`` the combo kernels (independent kernels, such as a
 # block's q, k and v products, in one launch); ``compiled_prefill`` compiles the prompt's forward
 # too (``prefill: compiled``) and ``eager_prefill`` runs it eagerly, where the engine as it ships
 # replays it as a recorded CUDA graph (``prefill: cuda_graph``); ``act_inlined`` lets Inductor
 # recompute the MLP activation in every program of the down projection; ``decode_eager`` decodes one-token steps with the model's
 # eager attention (``decode_attention: eager``); ``fused_attention`` runs them with one Triton kernel
-# per layer (``decode_attention: fused``), ``fused_attention_chunk64`` with the cache split into
+# per layer (``decode_attention: fused``, now the default, so ``base`` too), ``fused_attention_chunk64`` with the cache split into
 # slices of 64 positions, one program each; ``tune_wide`` widens the tuning of each generated
 # kernel's launch shape (every direction, radius 2: its compile ran past 5 minutes on an H100); ``autotune`` also benchmarks Triton templates
 # against cuBLAS for every matmul;
