@@ -497,3 +497,5 @@ def test_params_reject_bad_sampling_values():
         params_from_dict({"generate": {"engine": {"prefill": "graph"}}})
     with pytest.raises(SanchaekError, match=r"generate.engine.prompt_bucket = 0 is invalid"):
         params_from_dict({"generate": {"engine": {"prompt_bucket": 0}}})
+    with pytest.raises(SanchaekError, match=r"generate.engine.decode_attention = 'flash' is invalid: allowed: 'model', 'eager' or 'fused'"):
+        params_from_dict({"generate": {"engine": {"decode_attention": "flash"}}})
